@@ -1,0 +1,129 @@
+"""The ``opencode`` agent plugin: how to launch, recognise, resume and introspect OpenCode.
+
+Launch: ``opencode run --title AO:<session-id> [--model M]`` in the session's
+workspace, with the prompt piped on stdin from a file. Measured with
+opencode-ai 1.18.33: a positional message is re-quoted before it reaches the
+model, stdin arrives byte-for-byte. OpenCode files a session under ``$PWD``,
+so the launch script sets ``PWD`` along with the working directory.
+
+Introspection reads OpenCode's own SQLite database read-only
+(:mod:`ao_server.agents.opencode_db`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+
+from ..config import Config
+from ..errors import AgentNotInstalled, AoError, NotResumable
+from ..model import Introspection, LaunchSpec, SessionRecord
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = ("install it with `npm install -g opencode-ai` (https://opencode.ai), "
+                "or set AO_OPENCODE_BIN to the opencode executable")
+DEFAULT_RESUME_PROMPT = "Continue where you left off."
+
+
+def title_for(session_id: str) -> str:
+    return f"AO:{session_id}"
+
+
+class OpenCodeAgent:
+    name = "opencode"
+
+    def __init__(self, config: Config, env: Mapping[str, str] | None = None) -> None:
+        self.config = config
+        self.env = dict(os.environ if env is None else env)
+        self._db: object | None = None
+
+    # --- launching ------------------------------------------------------------
+
+    def check_installed(self) -> str:
+        override = self.env.get("AO_OPENCODE_BIN")
+        if override:
+            p = Path(override).expanduser()
+            if p.is_file() and os.access(p, os.X_OK):
+                return str(p.resolve())
+            raise AgentNotInstalled(f"AO_OPENCODE_BIN={override} is not an executable file; "
+                                    f"fix it or unset it to use opencode from PATH")
+        found = shutil.which("opencode", path=self.env.get("PATH"))
+        if not found:
+            raise AgentNotInstalled(f"opencode is not installed (not found on PATH); {INSTALL_HINT}")
+        return str(Path(found).resolve()) if Path(found).is_absolute() else os.path.abspath(found)
+
+    def _env(self, s: SessionRecord) -> dict[str, str]:
+        env = {"AO_SESSION_ID": s.id, "AO_PROJECT_ID": s.project, "PWD": str(s.workdir)}
+        if s.issue_id:
+            env["AO_ISSUE_ID"] = s.issue_id
+        return env
+
+    def launch(self, session: SessionRecord, *, binary: str, prompt_file: Path) -> LaunchSpec:
+        argv = [binary, "run", "--title", title_for(session.id)]
+        if session.model:
+            argv += ["--model", session.model]
+        return LaunchSpec(argv=argv, env=self._env(session), cwd=session.workdir, stdin_file=prompt_file)
+
+    def resume(self, session: SessionRecord, *, binary: str, prompt_file: Path | None) -> LaunchSpec:
+        if not session.opencode_session_id:
+            raise NotResumable(f"{session.display_id} has no OpenCode session to continue yet "
+                               "(OpenCode never recorded one, or introspection is unavailable); "
+                               "spawn a new session instead")
+        argv = [binary, "run", "--session", session.opencode_session_id]
+        if session.model:
+            argv += ["--model", session.model]
+        return LaunchSpec(argv=argv, env=self._env(session), cwd=session.workdir, stdin_file=prompt_file)
+
+    def restore_command(self, session: SessionRecord) -> list[str] | None:
+        if not session.opencode_session_id:
+            return None
+        try:
+            binary = self.check_installed()
+        except AoError:
+            binary = "opencode"
+        return [binary, "--session", session.opencode_session_id]
+
+    def is_agent_process(self, name: str, cmdline: list[str]) -> bool:
+        if name.startswith("opencode"):
+            return True
+        return bool(cmdline) and os.path.basename(cmdline[0]).startswith("opencode")
+
+    # --- introspection --------------------------------------------------------
+
+    def db_path(self) -> Path:
+        from .opencode_db import default_db_path
+
+        return self.config.opencode_db or default_db_path(self.env)
+
+    def introspect(self, sessions: list[SessionRecord], now: float) -> dict[str, Introspection]:
+        from .opencode_db import Binding, EventState, IntrospectionUnavailable, OpenCodeDB
+
+        if self._db is None:
+            self._db = OpenCodeDB(self.db_path(), idle_threshold_s=self.config.idle_threshold)
+        db = self._db
+        assert isinstance(db, OpenCodeDB)
+        bindings = [
+            Binding(ao_id=s.id, directory=str(s.workdir), created_ms=int(s.created_at * 1000),
+                    opencode_session_id=s.opencode_session_id,
+                    state=EventState.from_json(s.introspection) if s.introspection else None)
+            for s in sessions
+        ]
+        try:
+            infos = db.read(bindings, now_ms=int(now * 1000))
+        except IntrospectionUnavailable as e:
+            raise AoError(f"introspection unavailable: {e}") from None
+        out: dict[str, Introspection] = {}
+        for ao_id, info in infos.items():
+            out[ao_id] = Introspection(
+                opencode_session_id=info.opencode_session_id,
+                activity=info.activity,
+                cost={"usd": info.cost_usd, "tokens": dict(info.tokens)},
+                summary=dict(info.summary),
+                outcome=dict(info.outcome) if info.outcome is not None else None,
+                state=info.state.to_json(),
+            )
+        return out

@@ -1,0 +1,282 @@
+"""The ``ao`` command line: thin argument parsing over :class:`Orchestrator`.
+
+Exit codes: 0 ok, 1 failure, 2 usage. Errors are one line on stderr
+(``ao: ...``), never a traceback (``--debug`` shows one for bug reports).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from . import __version__
+from .config import load_config
+from .errors import AoError, UsageError
+from .orchestrator import Orchestrator
+from .store import default_state_dir
+
+log = logging.getLogger("ao_server")
+
+EPILOG = """\
+examples:
+  ao spawn my-project "Add unit tests for auth module"   # prints my-project/agent-1
+  ao status                                              # all sessions, a table
+  ao status my-project/agent-1                           # running | exited
+  ao attach my-project/agent-1 --exec                    # open the agent's terminal
+  ao resume my-project/agent-1 "Now fix the lint errors" # continue the same OpenCode session
+
+config: --config, $AO_CONFIG, ./agent-orchestrator.yaml (searching upward),
+        ~/.config/agent-orchestrator/agent-orchestrator.yaml, else the current folder is the project.
+state:  --state-dir, $AO_STATE_DIR, else $XDG_STATE_HOME/agent-orchestrator.
+"""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # Accepted before or after the command; SUPPRESS keeps a subcommand from resetting a value given earlier.
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    common.add_argument("--config", metavar="FILE", help="agent-orchestrator.yaml to use")
+    common.add_argument("--state-dir", metavar="DIR", help="where sessions are stored")
+    common.add_argument("-v", "--verbose", action="store_true", help="log what happens to stderr")
+    common.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+    p = Parser(prog="ao", description="Spawn, watch and attach to OpenCode coding agents.", epilog=EPILOG,
+               formatter_class=argparse.RawDescriptionHelpFormatter, parents=[common])
+    p.add_argument("--version", action="version", version=f"ao {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+
+    def cmd(name: str, help: str, **kw: Any) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help, parents=[common], **kw)
+
+    s = cmd("spawn", "start an agent on a project")
+    s.add_argument("project", nargs="?", help="project name (default: the project containing the current folder)")
+    s.add_argument("prompt", nargs="?", help="the task (default: the project's agentConfig.prompt); '-' reads stdin")
+    s.add_argument("--prompt-file", metavar="FILE", help="read the task from FILE ('-' for stdin)")
+    s.add_argument("--model", help="model for OpenCode's --model (default: agentConfig.model)")
+    s.add_argument("--issue", metavar="ID", help="issue id, exported to the agent as AO_ISSUE_ID")
+    s.add_argument("--runtime", help="tmux or process (default: plugins.runtime)")
+    s.add_argument("--json", action="store_true", help="print the session as JSON")
+
+    s = cmd("status", "show sessions (one id: just its status)")
+    s.add_argument("session", nargs="?", help="session id, e.g. my-project/agent-1")
+    s.add_argument("--project", help="only this project's sessions")
+    s.add_argument("--json", action="store_true", help="print JSON")
+
+    s = cmd("list", "list session ids with their status")
+    s.add_argument("--project", help="only this project's sessions")
+    s.add_argument("--json", action="store_true", help="print JSON")
+
+    s = cmd("attach", "print the command that attaches to a session (--exec runs it)")
+    s.add_argument("session")
+    s.add_argument("--exec", action="store_true", help="run the attach command in this terminal")
+    s.add_argument("--json", action="store_true", help="print the attach info as JSON")
+
+    s = cmd("kill", "stop a session's agent (not an error if it already exited)")
+    s.add_argument("session")
+    s.add_argument("--json", action="store_true", help="print the session as JSON")
+
+    s = cmd("logs", "show a session's output (process: captured output; tmux: the pane's scrollback)")
+    s.add_argument("session")
+    s.add_argument("-n", "--lines", type=int, help="only the last N lines")
+
+    s = cmd("resume", "continue an exited session's OpenCode conversation")
+    s.add_argument("session")
+    s.add_argument("prompt", nargs="?", help="follow-up prompt ('-' reads stdin)")
+    s.add_argument("--json", action="store_true", help="print the session as JSON")
+
+    s = cmd("forget", "remove an exited (or corrupt) session's record and files")
+    s.add_argument("session")
+
+    s = cmd("projects", "list the configured projects")
+    s.add_argument("--json", action="store_true", help="print JSON")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for name in ("config", "state_dir"):
+        setattr(args, name, getattr(args, name, None))
+    for name in ("verbose", "debug"):
+        setattr(args, name, getattr(args, name, False))
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return run(args)
+    except AoError as e:
+        print(f"ao: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception as e:  # never a traceback for users
+        if args.debug:
+            raise
+        print(f"ao: internal error: {type(e).__name__}: {e} (rerun with --debug and report it)", file=sys.stderr)
+        return 1
+
+
+def make_orchestrator(args: argparse.Namespace) -> Orchestrator:
+    cfg = load_config(args.config)
+    state = Path(args.state_dir).expanduser() if args.state_dir else default_state_dir()
+    return Orchestrator(cfg, state)
+
+
+def _read_text(value: str) -> str:
+    return sys.stdin.read() if value == "-" else value
+
+
+def run(args: argparse.Namespace) -> int:
+    orch = make_orchestrator(args)
+    c = args.command
+    if c == "spawn":
+        project, prompt = args.project, args.prompt
+        if project is not None and prompt is None and project not in orch.config.projects \
+                and args.prompt_file is None:
+            project, prompt = None, project  # `ao spawn "task"`: the default project
+        if args.prompt_file is not None:
+            if prompt is not None:
+                raise UsageError("give the prompt as an argument or with --prompt-file, not both")
+            try:
+                prompt = sys.stdin.read() if args.prompt_file == "-" else Path(args.prompt_file).read_text("utf-8")
+            except (OSError, UnicodeDecodeError) as e:
+                raise UsageError(f"cannot read --prompt-file {args.prompt_file}: {e}") from None
+        elif prompt is not None:
+            prompt = _read_text(prompt)
+        view = orch.spawn(project=project, prompt=prompt, model=args.model, issue_id=args.issue,
+                          runtime=args.runtime)
+        print(json.dumps(view, indent=2) if args.json else view["sessionId"])
+        return 0
+    if c == "status":
+        if args.session:
+            views, warnings = orch.status(session=args.session)
+            _warn(warnings)
+            print(json.dumps(views[0], indent=2) if args.json else views[0]["status"])
+            return 0
+        views, warnings = orch.status(project=_project_filter(orch, args.project))
+        _warn(warnings)
+        if args.json:
+            print(json.dumps({"sessions": views}, indent=2))
+        else:
+            print_table(views, introspection_error=orch.introspection_error)
+        return 0
+    if c == "list":
+        views, warnings = orch.status(project=_project_filter(orch, args.project))
+        _warn(warnings)
+        if args.json:
+            print(json.dumps([{"sessionId": v["sessionId"], "status": v["status"]} for v in views], indent=2))
+        else:
+            for v in views:
+                print(f"{v['sessionId']}\t{v['status']}")
+        return 0
+    if c == "attach":
+        info = orch.attach(args.session)
+        if args.exec:
+            sys.stdout.flush()
+            exe = shutil.which(info["argv"][0]) or info["argv"][0]
+            try:
+                os.execvp(exe, info["argv"])
+            except OSError as e:
+                raise AoError(f"cannot run {info['command']}: {e}") from None
+        if args.json:
+            print(json.dumps(info, indent=2))
+        else:
+            print(info["command"])
+            if info.get("restoreCommand"):
+                print(f"# reopen the OpenCode session: {info['restoreCommand']}", file=sys.stderr)
+        return 0
+    if c == "kill":
+        view = orch.kill(args.session)
+        print(json.dumps(view, indent=2) if args.json else f"{view['sessionId']}\texited ({view['exitCode']})")
+        return 0
+    if c == "logs":
+        sys.stdout.write(orch.logs(args.session, args.lines))
+        return 0
+    if c == "resume":
+        prompt = _read_text(args.prompt) if args.prompt is not None else None
+        view = orch.resume(args.session, prompt)
+        print(json.dumps(view, indent=2) if args.json else view["sessionId"])
+        return 0
+    if c == "forget":
+        print(f"forgot {orch.forget(args.session)}")
+        return 0
+    if c == "projects":
+        projs = [{"name": p.name, "path": str(p.path), "model": p.agent_config.model,
+                  "runtime": p.runtime or orch.config.runtime} for p in orch.config.projects.values()]
+        if args.json:
+            print(json.dumps({"source": orch.config.describe_source(), "projects": projs}, indent=2))
+        else:
+            print(f"# {orch.config.describe_source()}")
+            for p in projs:
+                print(f"{p['name']}\t{p['path']}\t{p['runtime']}\t{p['model'] or '-'}")
+        return 0
+    raise UsageError(f"unknown command {c}")
+
+
+def _project_filter(orch: Orchestrator, project: str | None) -> str | None:
+    if project is not None and project not in orch.config.projects:
+        records, _ = orch.store.all(project)
+        if not records:
+            orch.config.project(project)  # raises UnknownProject with a hint
+    return project
+
+
+def _warn(warnings: list[str]) -> None:
+    for w in warnings:
+        print(f"ao: warning: {w}", file=sys.stderr)
+
+
+def age(iso_ts: str | None, now: float | None = None) -> str:
+    if not iso_ts:
+        return "-"
+    t = time.mktime(time.strptime(iso_ts[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+    secs = max(0, int((now or time.time()) - t))
+    for unit, n in (("d", 86400), ("h", 3600), ("m", 60)):
+        if secs >= n:
+            return f"{secs // n}{unit}"
+    return f"{secs}s"
+
+
+def cost_text(cost: dict[str, Any] | None) -> str:
+    if not cost:
+        return "-"
+    return f"${cost.get('usd', 0):.4f}"
+
+
+def print_table(views: list[dict[str, Any]], introspection_error: str | None = None) -> None:
+    if not views:
+        print("no sessions; start one with: ao spawn <project> \"<task>\"")
+        return
+    rows = [("ID", "STATUS", "ACTIVITY", "RUNTIME", "AGE", "COST", "PROMPT")]
+    for v in views:
+        status = v["status"] if v["status"] == "running" else f"exited({v['exitCode']})" \
+            if v["exitCode"] is not None else "exited"
+        prompt = " ".join(v["prompt"].split())
+        if len(prompt) > 50:
+            prompt = prompt[:49] + "…"
+        rows.append((v["sessionId"], status, v.get("activity") or "-", v["runtime"], age(v["createdAt"]),
+                     cost_text(v.get("cost")), prompt))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=False)) + "  " + r[-1])
+    if introspection_error:
+        print(f"# {introspection_error}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,317 @@
+"""Loading and validating ``agent-orchestrator.yaml``.
+
+Search order: an explicit path (``--config`` / ``initializationOptions.configPath``),
+then ``$AO_CONFIG``, then ``./agent-orchestrator.yaml`` searching upward from the
+working directory, then ``~/.config/agent-orchestrator/agent-orchestrator.yaml``
+(honouring ``$XDG_CONFIG_HOME``). With no file at all the embedded default
+serves: the working directory is one project named after its folder.
+
+Errors name the file, the line and the key, say what was expected and, for
+unknown keys, suggest the closest known one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from .errors import ConfigError
+
+CONFIG_NAME = "agent-orchestrator.yaml"
+PROJECT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+WORKSPACE_MODES = ("none", "worktree")
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    model: str | None = None
+    prompt: str | None = None
+
+
+@dataclass(frozen=True)
+class Project:
+    name: str
+    path: Path
+    agent_config: AgentConfig = field(default_factory=AgentConfig)
+    runtime: str | None = None
+    workspace: str = "none"
+    worktree_dir: Path | None = None
+    base_branch: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    projects: dict[str, Project]
+    agent: str = "opencode"
+    runtime: str = "process"
+    tmux_socket: str | None = None
+    opencode_db: Path | None = None
+    idle_threshold: float = 300.0
+    source: Path | None = None  # None: the embedded default
+
+    def project(self, name: str) -> Project:
+        from .errors import UnknownProject
+
+        try:
+            return self.projects[name]
+        except KeyError:
+            known = ", ".join(sorted(self.projects)) or "none"
+            hint = _did_you_mean(name, list(self.projects))
+            raise UnknownProject(
+                f"unknown project {name!r}{hint}; projects in {self.describe_source()}: {known}"
+            ) from None
+
+    def default_project(self, cwd: Path | None = None) -> Project | None:
+        """The project whose path contains ``cwd``, else the only project, else None."""
+        here = (cwd or Path.cwd()).resolve()
+        best: Project | None = None
+        for p in self.projects.values():
+            try:
+                here.relative_to(p.path)
+            except ValueError:
+                continue
+            if best is None or len(p.path.parts) > len(best.path.parts):
+                best = p
+        if best is None and len(self.projects) == 1:
+            best = next(iter(self.projects.values()))
+        return best
+
+    def describe_source(self) -> str:
+        return str(self.source) if self.source else "the embedded default config"
+
+
+def default_runtime() -> str:
+    return "tmux" if shutil.which("tmux") else "process"
+
+
+def find_config(explicit: str | os.PathLike[str] | None = None, *, cwd: Path | None = None,
+                env: Mapping[str, str] | None = None) -> Path | None:
+    env = os.environ if env is None else env
+    if explicit:
+        p = Path(explicit).expanduser()
+        if not p.is_file():
+            raise ConfigError(f"config file not found: {p} (given with --config)")
+        return p
+    if env.get("AO_CONFIG"):
+        p = Path(env["AO_CONFIG"]).expanduser()
+        if not p.is_file():
+            raise ConfigError(f"config file not found: {p} (from $AO_CONFIG)")
+        return p
+    here = (cwd or Path.cwd()).resolve()
+    for d in (here, *here.parents):
+        cand = d / CONFIG_NAME
+        if cand.is_file():
+            return cand
+    xdg = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME") or Path.home()) / ".config")
+    user = Path(xdg) / "agent-orchestrator" / CONFIG_NAME
+    if user.is_file():
+        return user
+    return None
+
+
+def load_config(explicit: str | os.PathLike[str] | None = None, *, cwd: Path | None = None,
+                env: Mapping[str, str] | None = None) -> Config:
+    cwd = (cwd or Path.cwd()).resolve()
+    path = find_config(explicit, cwd=cwd, env=env)
+    if path is None:
+        return embedded_default(cwd)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read config: {e}") from None
+    return parse_config(text, path)
+
+
+def embedded_default(cwd: Path) -> Config:
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", cwd.name).strip("-.") or "project"
+    if not PROJECT_NAME_RE.match(name):
+        name = "project"
+    return Config(projects={name: Project(name=name, path=cwd)}, runtime=default_runtime(), source=None)
+
+
+# --- validation -------------------------------------------------------------
+
+class _V:
+    """Validates a YAML node tree, keeping marks for line-accurate errors."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def err(self, node: Node, key: str, msg: str) -> ConfigError:
+        line = node.start_mark.line + 1
+        return ConfigError(f"{self.path}:{line}: {key}: {msg}", file=str(self.path), line=line, key=key)
+
+    def mapping(self, node: Node, key: str, allowed: tuple[str, ...]) -> dict[str, Node]:
+        if not isinstance(node, MappingNode):
+            raise self.err(node, key, f"expected a mapping with keys {', '.join(allowed)}, got {_kind(node)}")
+        out: dict[str, Node] = {}
+        for k, v in node.value:
+            if not isinstance(k, ScalarNode):
+                raise self.err(k, key, "keys must be plain strings")
+            name = str(k.value)
+            full = f"{key}.{name}" if key else name
+            if name not in allowed:
+                raise self.err(k, full, f"unknown key{_did_you_mean(name, list(allowed))}; "
+                                        f"allowed here: {', '.join(allowed)}")
+            if name in out:
+                raise self.err(k, full, "duplicate key")
+            out[name] = v
+        return out
+
+    def string(self, node: Node, key: str, *, optional: bool = True) -> str | None:
+        if isinstance(node, ScalarNode) and node.tag.endswith(":null"):
+            if optional:
+                return None
+            raise self.err(node, key, "expected a string, got nothing")
+        if not isinstance(node, ScalarNode) or not node.tag.endswith(":str") and not node.tag.endswith(":int") \
+                and not node.tag.endswith(":float"):
+            raise self.err(node, key, f"expected a string, got {_kind(node)}")
+        return str(node.value)
+
+    def number(self, node: Node, key: str) -> float:
+        if isinstance(node, ScalarNode):
+            try:
+                v = float(node.value)
+            except ValueError:
+                pass
+            else:
+                if v >= 0:
+                    return v
+        raise self.err(node, key, "expected a non-negative number of seconds")
+
+    def choice(self, node: Node, key: str, choices: tuple[str, ...]) -> str:
+        v = self.string(node, key, optional=False)
+        assert v is not None
+        if v not in choices:
+            raise self.err(node, key, f"expected one of {', '.join(choices)}, got {v!r}"
+                                      f"{_did_you_mean(v, list(choices))}")
+        return v
+
+
+def _kind(node: Node) -> str:
+    if isinstance(node, MappingNode):
+        return "a mapping"
+    if isinstance(node, SequenceNode):
+        return "a list"
+    if isinstance(node, ScalarNode):
+        return "nothing" if node.tag.endswith(":null") else f"{node.value!r}"
+    return "something else"
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def parse_config(text: str, path: Path) -> Config:
+    from .registry import agent_names, runtime_names
+
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise ConfigError(f"{path}{where}: not valid YAML: {problem}") from None
+    if root is None:
+        raise ConfigError(f"{path}: the file is empty; it needs at least a 'projects' list")
+    v = _V(path)
+    top = v.mapping(root, "", ("plugins", "projects", "runtime", "opencode", "defaults"))
+    agent, runtime = "opencode", default_runtime()
+    if "plugins" in top:
+        plugins = v.mapping(top["plugins"], "plugins", ("agent", "runtime"))
+        if "agent" in plugins:
+            agent = v.choice(plugins["agent"], "plugins.agent", tuple(agent_names()))
+        if "runtime" in plugins:
+            runtime = v.choice(plugins["runtime"], "plugins.runtime", tuple(runtime_names()))
+    tmux_socket = None
+    if "runtime" in top:
+        rt = v.mapping(top["runtime"], "runtime", ("tmuxSocket",))
+        if "tmuxSocket" in rt:
+            tmux_socket = v.string(rt["tmuxSocket"], "runtime.tmuxSocket")
+    opencode_db, idle = None, 300.0
+    if "opencode" in top:
+        oc = v.mapping(top["opencode"], "opencode", ("database", "idleThreshold"))
+        if "database" in oc:
+            s = v.string(oc["database"], "opencode.database")
+            opencode_db = _expand(s, path) if s else None
+        if "idleThreshold" in oc:
+            idle = v.number(oc["idleThreshold"], "opencode.idleThreshold")
+    if "defaults" in top:  # accepted for compatibility with Agent Orchestrator; only validated
+        v.mapping(top["defaults"], "defaults", ("agent", "runtime"))
+    if "projects" not in top:
+        raise v.err(root, "projects", "missing; add a list of projects, e.g.\n"
+                                      "projects:\n  - name: my-project\n    path: ~/code/my-project")
+    pnode = top["projects"]
+    if not isinstance(pnode, SequenceNode):
+        raise v.err(pnode, "projects", f"expected a list of projects (- name: ...), got {_kind(pnode)}")
+    projects: dict[str, Project] = {}
+    for i, item in enumerate(pnode.value):
+        key = f"projects[{i}]"
+        fields = v.mapping(item, key, ("name", "path", "agentConfig", "runtime", "workspace", "worktreeDir",
+                                       "baseBranch"))
+        if "name" not in fields:
+            raise v.err(item, f"{key}.name", "missing; every project needs a name")
+        name = v.string(fields["name"], f"{key}.name", optional=False)
+        assert name is not None
+        if not PROJECT_NAME_RE.match(name) or ".." in name:
+            raise v.err(fields["name"], f"{key}.name",
+                        f"{name!r} is not a valid project name: use letters, digits, '.', '_' and '-', "
+                        "starting with a letter or digit (at most 64)")
+        if name in projects:
+            raise v.err(fields["name"], f"{key}.name", f"project {name!r} is defined twice")
+        if "path" not in fields:
+            raise v.err(item, f"{key}.path", f"missing; project {name!r} needs the path of its repository")
+        p = v.string(fields["path"], f"{key}.path", optional=False)
+        assert p is not None
+        ac = AgentConfig()
+        if "agentConfig" in fields:
+            a = v.mapping(fields["agentConfig"], f"{key}.agentConfig", ("model", "prompt"))
+            ac = AgentConfig(
+                model=v.string(a["model"], f"{key}.agentConfig.model") if "model" in a else None,
+                prompt=v.string(a["prompt"], f"{key}.agentConfig.prompt") if "prompt" in a else None,
+            )
+        prt = v.choice(fields["runtime"], f"{key}.runtime", tuple(runtime_names())) if "runtime" in fields else None
+        ws = v.choice(fields["workspace"], f"{key}.workspace", WORKSPACE_MODES) if "workspace" in fields else "none"
+        wdir = None
+        if "worktreeDir" in fields:
+            s = v.string(fields["worktreeDir"], f"{key}.worktreeDir")
+            wdir = _expand(s, path) if s else None
+        base = v.string(fields["baseBranch"], f"{key}.baseBranch") if "baseBranch" in fields else None
+        projects[name] = Project(name=name, path=_expand(p, path), agent_config=ac, runtime=prt,
+                                 workspace=ws, worktree_dir=wdir, base_branch=base)
+    if not projects:
+        raise v.err(pnode, "projects", "the list is empty; add at least one project")
+    return Config(projects=projects, agent=agent, runtime=runtime, tmux_socket=tmux_socket,
+                  opencode_db=opencode_db, idle_threshold=idle, source=path.resolve())
+
+
+def _expand(value: str, config_path: Path) -> Path:
+    """``~`` and ``$VARS`` expanded; relative paths are relative to the config file's folder."""
+    p = Path(os.path.expandvars(os.path.expanduser(value)))
+    if not p.is_absolute():
+        p = config_path.resolve().parent / p
+    return Path(os.path.normpath(p))
+
+
+def config_to_dict(cfg: Config) -> dict[str, Any]:
+    return {
+        "source": str(cfg.source) if cfg.source else None,
+        "agent": cfg.agent,
+        "runtime": cfg.runtime,
+        "tmuxSocket": cfg.tmux_socket,
+        "projects": [
+            {"name": p.name, "path": str(p.path), "model": p.agent_config.model, "prompt": p.agent_config.prompt,
+             "runtime": p.runtime or cfg.runtime, "workspace": p.workspace}
+            for p in cfg.projects.values()
+        ],
+    }

@@ -1,0 +1,80 @@
+"""The one error hierarchy of the engine.
+
+Every error a user can cause or meet is an :class:`AoError` with a message a
+person can act on. The CLI prints ``ao: <message>`` and exits with
+``exit_code``; the server maps ``code`` onto a JSON-RPC error in the
+-32099..-32000 range (documented in docs/protocol.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AoError(Exception):
+    """Base of every expected error. ``str(err)`` is the user-facing message."""
+
+    code = -32000
+    exit_code = 1
+
+    def __init__(self, message: str, **data: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.data = data
+
+
+class UsageError(AoError):
+    """The request itself is malformed (bad id syntax, empty prompt, ...)."""
+
+    code = -32001
+    exit_code = 2
+
+
+class ConfigError(AoError):
+    """agent-orchestrator.yaml is missing a needed piece or is invalid."""
+
+    code = -32002
+
+
+class UnknownProject(AoError):
+    code = -32003
+
+
+class UnknownSession(AoError):
+    code = -32004
+
+
+class AgentNotInstalled(AoError):
+    """The agent's binary (opencode) cannot be found."""
+
+    code = -32005
+
+
+class RuntimeUnavailable(AoError):
+    """The runtime cannot be used here (tmux not installed, ...)."""
+
+    code = -32006
+
+
+class StateError(AoError):
+    """The state dir or the session store cannot be used (unwritable, corrupt row, ...)."""
+
+    code = -32007
+
+
+class SpawnFailed(AoError):
+    """The runtime failed to start the agent; nothing was left behind."""
+
+    code = -32008
+
+
+class NotResumable(AoError):
+    """The session cannot be resumed (still running, never bound to an OpenCode session, ...)."""
+
+    code = -32009
+
+
+class PluginError(AoError):
+    """A plugin raised something unexpected; it was contained."""
+
+    code = -32010

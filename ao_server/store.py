@@ -1,0 +1,230 @@
+"""The session store: one SQLite database in WAL mode shared by every process.
+
+The CLI, several editor windows and their servers all read and write it at
+once. Every state change is one short transaction; session numbers come from
+a counter bumped inside ``BEGIN IMMEDIATE`` so concurrent spawns never collide
+and a number is never reused. Each session also gets a folder
+(``sessions/agent-<n>/``) for its launch script, prompt, log and exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .errors import StateError, UnknownSession
+from .model import SessionRecord
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    num INTEGER PRIMARY KEY,
+    project TEXT NOT NULL,
+    agent TEXT NOT NULL,
+    runtime TEXT NOT NULL,
+    status TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    model TEXT,
+    issue_id TEXT,
+    workdir TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    exit_code INTEGER,
+    ended_at REAL,
+    handle TEXT NOT NULL DEFAULT '{}',
+    opencode_session_id TEXT,
+    introspection TEXT,
+    outcome TEXT,
+    workspace TEXT,
+    runs INTEGER NOT NULL DEFAULT 1
+);
+"""
+COLUMNS = ("num", "project", "agent", "runtime", "status", "prompt", "model", "issue_id", "workdir", "created_at",
+           "exit_code", "ended_at", "handle", "opencode_session_id", "introspection", "outcome", "workspace", "runs")
+STARTING = "starting"  # a row being spawned; becomes running, or is removed if the spawn fails
+
+
+def default_state_dir(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    if env.get("AO_STATE_DIR"):
+        return Path(env["AO_STATE_DIR"]).expanduser()
+    xdg = env.get("XDG_STATE_HOME") or str(Path(env.get("HOME") or Path.home()) / ".local" / "state")
+    return Path(xdg) / "agent-orchestrator"
+
+
+class CorruptRow(StateError):
+    pass
+
+
+class Store:
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.db_path = state_dir / "sessions.db"
+        self.sessions_dir = state_dir / "sessions"
+        try:
+            self.sessions_dir.mkdir(parents=True, exist_ok=True)
+            probe = state_dir / f".probe-{os.getpid()}"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as e:
+            raise StateError(f"state dir {state_dir} is not writable ({e.strerror or e}); "
+                             "fix its permissions or set AO_STATE_DIR to a writable folder") from None
+        with self._connect() as db:
+            db.executescript(SCHEMA)
+            db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('next_num', '1')")
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        try:
+            db = sqlite3.connect(self.db_path, timeout=30.0, isolation_level=None)
+        except sqlite3.Error as e:
+            raise StateError(f"cannot open the session store {self.db_path}: {e}") from None
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=30000")
+            yield db
+        except sqlite3.DatabaseError as e:
+            raise StateError(f"the session store {self.db_path} failed: {e}; if it is corrupt, move it aside "
+                             "(running agents keep running, but their records are lost)") from None
+        finally:
+            db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def session_dir(self, num: int) -> Path:
+        return self.sessions_dir / f"agent-{num}"
+
+    # --- writes -----------------------------------------------------------
+
+    def create(self, rec: SessionRecord) -> SessionRecord:
+        """Allocate the next number and insert ``rec`` as ``starting``; sets ``rec.num``."""
+        with self.transaction() as db:
+            (nxt,) = db.execute("SELECT value FROM meta WHERE key='next_num'").fetchone()
+            num = int(nxt)
+            (mx,) = db.execute("SELECT COALESCE(MAX(num), 0) FROM sessions").fetchone()
+            num = max(num, int(mx) + 1)
+            db.execute("UPDATE meta SET value=? WHERE key='next_num'", (str(num + 1),))
+            rec.num = num
+            rec.status = STARTING
+            row = self._to_row(rec)
+            db.execute(f"INSERT INTO sessions({','.join(COLUMNS)}) VALUES ({','.join('?' * len(COLUMNS))})",
+                       [row[c] for c in COLUMNS])
+        return rec
+
+    def update(self, num: int, **fields: Any) -> None:
+        if not fields:
+            return
+        enc = {k: self._encode(k, v) for k, v in fields.items()}
+        bad = set(enc) - set(COLUMNS)
+        if bad:
+            raise ValueError(f"unknown columns {bad}")
+        sets = ", ".join(f"{k}=?" for k in enc)
+        with self._connect() as db:
+            db.execute(f"UPDATE sessions SET {sets} WHERE num=?", [*enc.values(), num])
+
+    def finish(self, num: int, exit_code: int | None, outcome: dict[str, Any] | None, ended_at: float) -> bool:
+        """Mark a running session exited, once. Returns False if another process did it first."""
+        with self._connect() as db:
+            cur = db.execute(
+                "UPDATE sessions SET status='exited', exit_code=?, outcome=?, ended_at=? "
+                "WHERE num=? AND status!='exited'",
+                (exit_code, json.dumps(outcome) if outcome is not None else None, ended_at, num))
+            return cur.rowcount > 0
+
+    def delete(self, num: int) -> None:
+        with self._connect() as db:
+            db.execute("DELETE FROM sessions WHERE num=?", (num,))
+        shutil.rmtree(self.session_dir(num), ignore_errors=True)
+
+    # --- reads ------------------------------------------------------------
+
+    def get(self, num: int) -> SessionRecord:
+        with self._connect() as db:
+            row = db.execute(f"SELECT {','.join(COLUMNS)} FROM sessions WHERE num=?", (num,)).fetchone()
+        if row is None:
+            raise UnknownSession(f"no session agent-{num} (see `ao list`)")
+        return self._from_row(dict(zip(COLUMNS, row, strict=True)))
+
+    def all(self, project: str | None = None) -> tuple[list[SessionRecord], list[CorruptRow]]:
+        q = f"SELECT {','.join(COLUMNS)} FROM sessions"
+        args: tuple[Any, ...] = ()
+        if project is not None:
+            q += " WHERE project=?"
+            args = (project,)
+        with self._connect() as db:
+            rows = db.execute(q + " ORDER BY num", args).fetchall()
+        out, bad = [], []
+        for row in rows:
+            try:
+                out.append(self._from_row(dict(zip(COLUMNS, row, strict=True))))
+            except CorruptRow as e:
+                bad.append(e)
+        return out, bad
+
+    # --- encoding -----------------------------------------------------------
+
+    @staticmethod
+    def _encode(key: str, value: Any) -> Any:
+        if key in ("handle", "outcome", "workspace"):
+            return None if value is None else json.dumps(value)
+        if key == "workdir":
+            return str(value)
+        return value
+
+    def _to_row(self, rec: SessionRecord) -> dict[str, Any]:
+        return {
+            "num": rec.num, "project": rec.project, "agent": rec.agent, "runtime": rec.runtime,
+            "status": rec.status, "prompt": rec.prompt, "model": rec.model, "issue_id": rec.issue_id,
+            "workdir": str(rec.workdir), "created_at": rec.created_at, "exit_code": rec.exit_code,
+            "ended_at": rec.ended_at, "handle": json.dumps(rec.handle),
+            "opencode_session_id": rec.opencode_session_id, "introspection": rec.introspection,
+            "outcome": json.dumps(rec.outcome) if rec.outcome is not None else None,
+            "workspace": json.dumps(rec.workspace) if rec.workspace is not None else None, "runs": rec.runs,
+        }
+
+    def _from_row(self, r: dict[str, Any]) -> SessionRecord:
+        num = r["num"]
+        try:
+            handle = json.loads(r["handle"] or "{}")
+            outcome = json.loads(r["outcome"]) if r["outcome"] else None
+            workspace = json.loads(r["workspace"]) if r["workspace"] else None
+            if not isinstance(handle, dict):
+                raise ValueError("runtime handle is not an object")
+            if r["status"] not in ("starting", "running", "exited"):
+                raise ValueError(f"unknown status {r['status']!r}")
+            return SessionRecord(
+                num=int(num), project=str(r["project"]), agent=str(r["agent"]), runtime=str(r["runtime"]),
+                status=str(r["status"]), prompt=str(r["prompt"]), workdir=Path(r["workdir"]),
+                created_at=float(r["created_at"]), model=r["model"], issue_id=r["issue_id"],
+                exit_code=r["exit_code"], ended_at=r["ended_at"], handle=handle,
+                opencode_session_id=r["opencode_session_id"], introspection=r["introspection"],
+                outcome=outcome, workspace=workspace, runs=int(r["runs"] or 1),
+            )
+        except (ValueError, TypeError, KeyError) as e:
+            raise CorruptRow(f"session agent-{num} has a corrupt record in {self.db_path} ({e}); "
+                             f"remove it with `ao forget agent-{num}`", session=f"agent-{num}") from None
+
+
+def now() -> float:
+    return time.time()

@@ -1,0 +1,200 @@
+"""The test bed: real OpenCode, a fake model on 127.0.0.1, real tmux on a private socket.
+
+Everything a test starts lives under its own temp dirs (``XDG_*``, ``HOME``,
+state dir) and its own tmux socket; the fixtures in ``tests/conftest.py``
+clean up by PID and by socket, never by process name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psutil
+
+from .fake_model import FakeModelServer, opencode_config
+
+ROOT = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
+
+
+def opencode_binary() -> str:
+    """The pinned OpenCode, installed on first use by scripts/install-opencode.sh."""
+    given = os.environ.get("AO_TEST_OPENCODE")
+    if given:
+        return given
+    out = subprocess.run(["bash", str(ROOT / "scripts" / "install-opencode.sh")], capture_output=True, text=True,
+                         timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError(f"installing OpenCode failed: {out.stderr}")
+    path = out.stdout.strip().splitlines()[-1]
+    os.environ["AO_TEST_OPENCODE"] = path
+    return path
+
+
+def wait_for(pred: Callable[[], T], timeout: float = 60.0, interval: float = 0.2, what: str = "condition") -> T:
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = pred()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+@dataclass
+class Bed:
+    """One isolated world: dirs, env, fake model, tmux socket, project."""
+
+    root: Path
+    model: FakeModelServer
+    opencode: str
+    tmux_socket: str
+    project: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def state_dir(self) -> Path:
+        return Path(self.env["AO_STATE_DIR"])
+
+    @property
+    def opencode_db(self) -> Path:
+        return Path(self.env["XDG_DATA_HOME"]) / "opencode" / "opencode.db"
+
+    def write_config(self, text: str | None = None, *, runtime: str = "tmux", extra_project: str = "",
+                     model: str | None = None, prompt: str | None = None) -> Path:
+        if text is None:
+            lines = [
+                "plugins:",
+                "  agent: opencode",
+                f"  runtime: {runtime}",
+                "runtime:",
+                f"  tmuxSocket: {self.tmux_socket}",
+                "projects:",
+                "  - name: my-project",
+                f"    path: {self.project}",
+            ]
+            if model or prompt:
+                lines.append("    agentConfig:")
+                if model:
+                    lines.append(f"      model: {model}")
+                if prompt:
+                    lines.append(f"      prompt: {json.dumps(prompt)}")
+            text = "\n".join(lines) + "\n" + extra_project
+        path = self.project / "agent-orchestrator.yaml"
+        path.write_text(text)
+        return path
+
+    def ao(self, *args: str, input: str | None = None, check: bool = False, cwd: Path | None = None,
+           timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([sys.executable, "-m", "ao_server.cli", *args], cwd=str(cwd or self.project),
+                              env=env or self.env, input=input, capture_output=True, text=True, timeout=timeout,
+                              stdin=None if input is not None else subprocess.DEVNULL)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"ao {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
+        return proc
+
+    def ao_json(self, *args: str, **kw: Any) -> Any:
+        proc = self.ao(*args, "--json", check=True, **kw)
+        return json.loads(proc.stdout)
+
+    def status_of(self, sid: str) -> dict[str, Any]:
+        return self.ao_json("status", sid)  # type: ignore[no-any-return]
+
+    def wait_exited(self, sid: str, timeout: float = 90) -> dict[str, Any]:
+        return wait_for(lambda: (s := self.status_of(sid))["status"] == "exited" and s, timeout=timeout,
+                        interval=0.5, what=f"{sid} to exit")
+
+    def tmux(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["tmux", "-L", self.tmux_socket, *args], capture_output=True, text=True,
+                              env=self.env, timeout=15)
+
+    def requests_with(self, marker: str) -> list[dict[str, Any]]:
+        return [r for r in list(self.model.requests) if marker in (r.get("first_user") or "")]
+
+    def cleanup(self) -> None:
+        """Kill what this bed started: agent processes by the PIDs in its store, then its tmux server."""
+        pids: set[int] = set()
+        db = self.state_dir / "sessions.db"
+        if db.exists():
+            import sqlite3
+
+            try:
+                con = sqlite3.connect(db, timeout=5)
+                for (handle,) in con.execute("SELECT handle FROM sessions"):
+                    try:
+                        pid = json.loads(handle).get("pid")
+                    except (ValueError, AttributeError):
+                        continue
+                    if isinstance(pid, int):
+                        pids.add(pid)
+                con.close()
+            except sqlite3.Error:
+                pass
+        panes = self.tmux("list-panes", "-a", "-F", "#{pane_pid}")
+        pids.update(int(x) for x in panes.stdout.split() if x.isdigit())
+        procs = []
+        for pid in pids:
+            try:
+                p = psutil.Process(pid)
+                procs += [p, *p.children(recursive=True)]
+            except psutil.Error:
+                pass
+        for p in procs:
+            try:
+                p.terminate()
+            except psutil.Error:
+                pass
+        _, alive = psutil.wait_procs(procs, timeout=5)
+        for p in alive:
+            try:
+                p.kill()
+            except psutil.Error:
+                pass
+        self.tmux("kill-server")
+
+
+def make_bed(tmp: Path, opencode: str, *, input_price: float = 1.0, output_price: float = 2.0) -> Iterator[Bed]:
+    model = FakeModelServer(0, tmp / "model-requests.jsonl")
+    model.start_background()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENCODE", "AO_", "XDG_", "TMUX"))}
+    dirs = {name: tmp / name for name in ("home", "data", "config", "state", "cache", "ao-state")}
+    for d in dirs.values():
+        d.mkdir(parents=True, exist_ok=True)
+    (dirs["config"] / "opencode").mkdir()
+    (dirs["config"] / "opencode" / "opencode.json").write_text(
+        json.dumps(opencode_config(model.base_url, input_price=input_price, output_price=output_price), indent=2))
+    project = tmp / "my-project"
+    project.mkdir()
+    env.update({
+        "HOME": str(dirs["home"]),
+        "XDG_DATA_HOME": str(dirs["data"]),
+        "XDG_CONFIG_HOME": str(dirs["config"]),
+        "XDG_STATE_HOME": str(dirs["state"]),
+        "XDG_CACHE_HOME": str(dirs["cache"]),
+        "AO_STATE_DIR": str(dirs["ao-state"]),
+        "AO_OPENCODE_BIN": opencode,
+        "AO_TEST_OPENCODE": opencode,
+        "SHELL": "/bin/sh",
+        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    })
+    bed = Bed(root=tmp, model=model, opencode=opencode, tmux_socket=f"ao-test-{uuid.uuid4().hex[:10]}",
+              project=project, env=env)
+    bed.write_config()
+    try:
+        yield bed
+    finally:
+        bed.cleanup()
+        model.shutdown()
+        model.server_close()
+        shutil.rmtree(tmp / "home", ignore_errors=True)
