@@ -255,7 +255,8 @@ def age(iso_ts: str | None, now: float | None = None) -> str:
 def cost_text(cost: dict[str, Any] | None) -> str:
     if not cost:
         return "-"
-    return f"${cost.get('usd', 0):.4f}"
+    usd = float(cost.get("usd") or 0)
+    return f"${usd:.2f}" if usd >= 0.01 or usd == 0 else f"${usd:.5f}"
 
 
 def print_table(views: list[dict[str, Any]], introspection_error: str | None = None) -> None:

@@ -17,7 +17,7 @@ import os
 import re
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -121,14 +121,19 @@ def find_config(explicit: str | os.PathLike[str] | None = None, *, cwd: Path | N
 def load_config(explicit: str | os.PathLike[str] | None = None, *, cwd: Path | None = None,
                 env: Mapping[str, str] | None = None) -> Config:
     cwd = (cwd or Path.cwd()).resolve()
+    env = os.environ if env is None else env
     path = find_config(explicit, cwd=cwd, env=env)
     if path is None:
-        return embedded_default(cwd)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read config: {e}") from None
-    return parse_config(text, path)
+        cfg = embedded_default(cwd)
+    else:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{path}: cannot read config: {e}") from None
+        cfg = parse_config(text, path)
+    if env.get("AO_TMUX_SOCKET"):  # a private tmux server without editing the config
+        cfg = replace(cfg, tmux_socket=env["AO_TMUX_SOCKET"])
+    return cfg
 
 
 def embedded_default(cwd: Path) -> Config:
