@@ -47,7 +47,7 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     # Accepted before or after the command; SUPPRESS keeps a subcommand from resetting a value given earlier.
-    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    common = Parser(add_help=False, argument_default=argparse.SUPPRESS)
     common.add_argument("--config", metavar="FILE", help="agent-orchestrator.yaml to use")
     common.add_argument("--state-dir", metavar="DIR", help="where sessions are stored")
     common.add_argument("-v", "--verbose", action="store_true", help="log what happens to stderr")

@@ -138,7 +138,7 @@ def load_config(explicit: str | os.PathLike[str] | None = None, *, cwd: Path | N
 
 def embedded_default(cwd: Path) -> Config:
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", cwd.name).strip("-.") or "project"
-    if not PROJECT_NAME_RE.match(name):
+    if not PROJECT_NAME_RE.fullmatch(name):
         name = "project"
     return Config(projects={name: Project(name=name, path=cwd)}, runtime=default_runtime(), source=None)
 
@@ -177,8 +177,8 @@ class _V:
             if optional:
                 return None
             raise self.err(node, key, "expected a string, got nothing")
-        if not isinstance(node, ScalarNode) or not node.tag.endswith(":str") and not node.tag.endswith(":int") \
-                and not node.tag.endswith(":float"):
+        if not isinstance(node, ScalarNode) or (not node.tag.endswith(":str") and not node.tag.endswith(":int") \
+                and not node.tag.endswith(":float")):
             raise self.err(node, key, f"expected a string, got {_kind(node)}")
         return str(node.value)
 
@@ -268,7 +268,7 @@ def parse_config(text: str, path: Path) -> Config:
             raise v.err(item, f"{key}.name", "missing; every project needs a name")
         name = v.string(fields["name"], f"{key}.name", optional=False)
         assert name is not None
-        if not PROJECT_NAME_RE.match(name) or ".." in name:
+        if not PROJECT_NAME_RE.fullmatch(name) or ".." in name:
             raise v.err(fields["name"], f"{key}.name",
                         f"{name!r} is not a valid project name: use letters, digits, '.', '_' and '-', "
                         "starting with a letter or digit (at most 64)")

@@ -31,7 +31,7 @@ class SessionRef:
 def parse_session_ref(text: object) -> SessionRef:
     if not isinstance(text, str) or not text:
         raise UsageError("a session id is required, like my-project/agent-3 (see `ao list`)")
-    m = SESSION_REF_RE.match(text)
+    m = SESSION_REF_RE.fullmatch(text)
     if not m or ".." in text:
         shown = text if len(text) <= 80 else text[:77] + "..."
         raise UsageError(f"malformed session id {shown!r}: expected <project>/agent-<n> or agent-<n>, "

@@ -94,9 +94,9 @@ class Orchestrator:
         text = prompt if prompt is not None else proj.agent_config.prompt
         text = validate_prompt(text, proj)
         model = model if model is not None else proj.agent_config.model
-        if model is not None and not MODEL_RE.match(model):
+        if model is not None and not MODEL_RE.fullmatch(model):
             raise UsageError(f"invalid model {model!r}: expected an identifier like provider/model-name")
-        if issue_id is not None and not ISSUE_RE.match(issue_id):
+        if issue_id is not None and not ISSUE_RE.fullmatch(issue_id):
             raise UsageError(f"invalid issue id {issue_id!r}: use letters, digits and . _ # : / - (max 100)")
         rt_name = runtime or proj.runtime or self.config.runtime
         from .registry import runtime_names

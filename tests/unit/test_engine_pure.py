@@ -1,0 +1,108 @@
+"""Pure logic of the engine: ids, config validation, outcomes, launch scripts."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ao_server.config import embedded_default, find_config, parse_config
+from ao_server.errors import ConfigError, UsageError
+from ao_server.model import LaunchSpec, parse_session_ref
+from ao_server.orchestrator import exit_outcome, validate_prompt
+from ao_server.runtimes.common import read_exit_code, write_script
+
+
+@pytest.mark.parametrize("text,num,project", [
+    ("agent-1", 1, None), ("my-project/agent-12", 12, "my-project"), ("a.b_c-d/agent-3", 3, "a.b_c-d"),
+])
+def test_session_refs(text: str, num: int, project: str | None) -> None:
+    ref = parse_session_ref(text)
+    assert (ref.num, ref.project, ref.id) == (num, project, f"agent-{num}")
+
+
+@pytest.mark.parametrize("text", ["", "agent-0", "agent-01", "agent-x", "../agent-1", "a/../agent-1", "p/q/agent-1",
+                                  "agent-1;ls", "$(x)/agent-1", "agent-1\n", " agent-1", "-p/agent-1", None, 5])
+def test_malformed_session_refs(text: object) -> None:
+    with pytest.raises(UsageError):
+        parse_session_ref(text)
+
+
+def cfg(text: str, tmp_path: Path) -> object:
+    path = tmp_path / "agent-orchestrator.yaml"
+    path.write_text(text)
+    return parse_config(text, path)
+
+
+def test_full_config(tmp_path: Path) -> None:
+    c = cfg("plugins:\n  agent: opencode\n  runtime: process\nruntime:\n  tmuxSocket: s\n"
+            "opencode:\n  idleThreshold: 12\nprojects:\n  - name: p\n    path: sub\n"
+            "    agentConfig:\n      model: gpt-4\n      prompt: Fix the linting errors\n", tmp_path)
+    p = c.projects["p"]  # type: ignore[attr-defined]
+    assert p.path == tmp_path / "sub"
+    assert p.agent_config.model == "gpt-4" and p.agent_config.prompt == "Fix the linting errors"
+    assert c.runtime == "process" and c.tmux_socket == "s" and c.idle_threshold == 12  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("text,needles", [
+    ("projects:\n  - name: p\n    path: .\n    agentconfig: {}\n", [":4:", "projects[0].agentconfig",
+                                                                   "did you mean 'agentConfig'"]),
+    ("projekts: []\n", [":1:", "projekts", "did you mean 'projects'"]),
+    ("projects:\n  - path: .\n", [":2:", "projects[0].name", "missing"]),
+    ("projects:\n  - name: p\n", [":2:", "projects[0].path", "missing"]),
+    ("projects:\n  - name: p\n    path: .\n  - name: p\n    path: .\n", [":4:", "defined twice"]),
+    ("projects:\n  - name: ../x\n    path: .\n", [":2:", "not a valid project name"]),
+    ("projects: x\n", [":1:", "expected a list"]),
+    ("plugins:\n  agent: claude\nprojects: []\n", [":2:", "plugins.agent", "opencode"]),
+    ("opencode:\n  idleThreshold: soon\nprojects: []\n", [":2:", "opencode.idleThreshold", "number"]),
+    ("", ["empty"]),
+    ("projects: [\n", ["not valid YAML"]),
+])
+def test_config_errors(tmp_path: Path, text: str, needles: list[str]) -> None:
+    with pytest.raises(ConfigError) as e:
+        cfg(text, tmp_path)
+    for n in needles:
+        assert n in str(e.value)
+
+
+def test_embedded_default_and_search(tmp_path: Path) -> None:
+    d = tmp_path / "My Repo!"
+    d.mkdir()
+    c = embedded_default(d)
+    assert list(c.projects) == ["My-Repo"] and c.projects["My-Repo"].path == d
+    env = {"HOME": str(tmp_path / "home")}
+    assert find_config(cwd=d, env=env) is None
+    (tmp_path / "agent-orchestrator.yaml").write_text("projects: []\n")
+    assert find_config(cwd=d, env=env) == tmp_path / "agent-orchestrator.yaml"
+
+
+def test_prompt_validation() -> None:
+    assert validate_prompt("do it", None) == "do it"
+    for bad in (None, "", "  \n", "a\x00b", "x" * 100_001):
+        with pytest.raises(UsageError):
+            validate_prompt(bad, None)
+
+
+def test_exit_outcomes() -> None:
+    assert exit_outcome(0, None)["result"] == "success"
+    assert exit_outcome(1, None) == {"result": "error", "error": "the agent exited with code 1", "finish": None}
+    turn = {"result": "error", "error": "provider down", "finish": None}
+    assert exit_outcome(1, turn)["error"] == "provider down"
+    assert exit_outcome(None, None)["result"] == "unknown"
+    assert exit_outcome(0, {"result": "incomplete", "error": None, "finish": None})["result"] == "success"
+
+
+def test_launch_script_quotes_everything(tmp_path: Path) -> None:
+    evil = tmp_path / "it's $(here) `x`"
+    evil.mkdir()
+    prompt = evil / "prompt.txt"
+    prompt.write_text("$(touch pwned) 'quoted' \"dq\"\n")
+    spec = LaunchSpec(argv=["/bin/sh", "-c", 'cat; echo "$AO_X"', "arg with spaces"], env={"AO_X": "a'b $(c)"},
+                      cwd=evil, stdin_file=prompt)
+    script = write_script(tmp_path, "run-1.sh", spec, title="p/agent-1", keep_shell=False)
+    out = subprocess.run(["/bin/sh", str(script)], capture_output=True, text=True, timeout=10)
+    assert out.returncode == 0
+    assert out.stdout == "$(touch pwned) 'quoted' \"dq\"\na'b $(c)\n"
+    assert not (evil / "pwned").exists()
+    assert read_exit_code(tmp_path) == 0
