@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = cmd("status", "show sessions (one id: just its status)")
     s.add_argument("session", nargs="?", help="session id, e.g. my-project/agent-1")
     s.add_argument("--project", help="only this project's sessions")
+    s.add_argument("--details", action="store_true",
+                   help="also each worktree's commits ahead of base and whether it is dirty")
     s.add_argument("--json", action="store_true", help="print JSON")
 
     s = cmd("list", "list session ids with their status")
@@ -87,7 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = cmd("kill", "stop a session's agent (not an error if it already exited)")
     s.add_argument("session")
+    s.add_argument("--cleanup", action="store_true", help="then remove its git worktree (see `ao cleanup`)")
+    s.add_argument("--force", action="store_true", help="with --cleanup: even if work would be lost")
     s.add_argument("--json", action="store_true", help="print the session as JSON")
+
+    s = cmd("cleanup", "remove an exited session's git worktree, and its branch if nothing would be lost")
+    s.add_argument("session")
+    s.add_argument("--force", action="store_true", help="remove even with uncommitted changes or unmerged commits")
 
     s = cmd("logs", "show a session's output (process: captured output; tmux: the pane's scrollback)")
     s.add_argument("session")
@@ -168,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
             _warn(warnings)
             print(json.dumps(views[0], indent=2) if args.json else views[0]["status"])
             return 0
-        views, warnings = orch.status(project=_project_filter(orch, args.project))
+        views, warnings = orch.status(project=_project_filter(orch, args.project), details=args.details)
         _warn(warnings)
         if args.json:
             print(json.dumps({"sessions": views}, indent=2))
@@ -203,6 +211,11 @@ def run(args: argparse.Namespace) -> int:
     if c == "kill":
         view = orch.kill(args.session)
         print(json.dumps(view, indent=2) if args.json else f"{view['sessionId']}\texited ({view['exitCode']})")
+        if args.cleanup:
+            print(orch.cleanup(args.session, force=args.force), file=sys.stderr if args.json else sys.stdout)
+        return 0
+    if c == "cleanup":
+        print(orch.cleanup(args.session, force=args.force))
         return 0
     if c == "logs":
         sys.stdout.write(orch.logs(args.session, args.lines))
@@ -259,19 +272,32 @@ def cost_text(cost: dict[str, Any] | None) -> str:
     return f"${usd:.2f}" if usd >= 0.01 or usd == 0 else f"${usd:.5f}"
 
 
+def workspace_text(ws: dict[str, Any] | None) -> str:
+    if not ws:
+        return "-"
+    if ws.get("removed"):
+        return f"{ws['branch']} (removed)"
+    text = str(ws["branch"])
+    if ws.get("ahead") is not None:
+        text += f" +{ws['ahead']}" + (" dirty" if ws.get("dirty") else "")
+    return text
+
+
 def print_table(views: list[dict[str, Any]], introspection_error: str | None = None) -> None:
     if not views:
         print("no sessions; start one with: ao spawn <project> \"<task>\"")
         return
-    rows = [("ID", "STATUS", "ACTIVITY", "RUNTIME", "AGE", "COST", "PROMPT")]
+    with_ws = any(v.get("workspace") for v in views)
+    rows = [("ID", "STATUS", "ACTIVITY", "RUNTIME", "AGE", "COST", *(("WORKSPACE",) if with_ws else ()), "PROMPT")]
     for v in views:
         status = v["status"] if v["status"] == "running" else f"exited({v['exitCode']})" \
             if v["exitCode"] is not None else "exited"
         prompt = " ".join(v["prompt"].split())
         if len(prompt) > 50:
             prompt = prompt[:49] + "…"
+        ws = (workspace_text(v.get("workspace")),) if with_ws else ()
         rows.append((v["sessionId"], status, v.get("activity") or "-", v["runtime"], age(v["createdAt"]),
-                     cost_text(v.get("cost")), prompt))
+                     cost_text(v.get("cost")), *ws, prompt))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=False)) + "  " + r[-1])

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import workspace
 from .config import Config, Project
 from .errors import AoError, NotResumable, PluginError, SpawnFailed, StateError, UnknownSession, UsageError
 from .model import (
@@ -107,6 +108,9 @@ class Orchestrator:
         rt.check_available()
         agent = self.agent()
         binary = agent.check_installed()
+        prepare = getattr(agent, "prepare", None)
+        if prepare is not None:
+            prepare(binary, self.store.state_dir)
         if not proj.path.is_dir():
             raise AoError(f"project {proj.name}: path {proj.path} does not exist or is not a folder; "
                           f"fix projects[].path in {self.config.describe_source()}")
@@ -117,6 +121,11 @@ class Orchestrator:
         sdir = self.session_dir(rec)
         started = False
         try:
+            if proj.workspace == "worktree":
+                wt_root = proj.worktree_dir or self.store.state_dir / "worktrees" / proj.name
+                rec.workspace = workspace.create(proj.path, rec.id, wt_root / rec.id, proj.base_branch)
+                rec.workdir = Path(rec.workspace["path"])
+                self.store.update(rec.num, workspace=rec.workspace, workdir=rec.workdir)
             sdir.mkdir(parents=True, exist_ok=True)
             prompt_file = sdir / "prompt-1.txt"
             prompt_file.write_text(text, encoding="utf-8")
@@ -133,7 +142,12 @@ class Orchestrator:
                 try:
                     rt.kill(rec)
                 except Exception:
-                    log.exception("cleanup after a failed spawn")
+                    log.warning("cleanup after a failed spawn failed", exc_info=True)
+            if rec.workspace:
+                try:
+                    workspace.remove(rec.workspace, force=True)
+                except AoError:
+                    log.warning("removing the worktree of a failed spawn failed", exc_info=True)
             self.store.delete(rec.num)
             if isinstance(e, AoError):
                 raise
@@ -224,14 +238,20 @@ class Orchestrator:
                 warnings.append(str(e))
         return intro
 
-    def status(self, session: str | None = None, project: str | None = None) -> tuple[list[dict[str, Any]],
-                                                                                      list[str]]:
+    def status(self, session: str | None = None, project: str | None = None,
+               details: bool = False) -> tuple[list[dict[str, Any]], list[str]]:
         if session is not None:
             rec = self.resolve(session)
             snap = self.snapshot(records=[rec])
         else:
             snap = self.snapshot(project)
         views = [self.view(r, snap.live.get(r.id), snap.intro.get(r.id)) for r in snap.records]
+        if details:  # one git call per live worktree, only when asked
+            for v in views:
+                ws = v.get("workspace")
+                if ws and not ws.get("removed"):
+                    st = workspace.status(ws)
+                    v["workspace"] = {**ws, "ahead": st.ahead if st else None, "dirty": st.dirty if st else None}
         return views, snap.warnings
 
     def view(self, r: SessionRecord, lv: Liveness | None, info: Introspection | None) -> dict[str, Any]:
@@ -307,6 +327,19 @@ class Orchestrator:
             else:
                 rec = self.store.get(rec.num)
         return self.view(rec, Liveness(alive=False, exit_code=rec.exit_code), snap.intro.get(rec.id))
+
+    def cleanup(self, session: str, force: bool = False) -> str:
+        """Remove an exited session's worktree (and its branch when nothing would be lost)."""
+        rec = self.resolve(session)
+        self.snapshot(records=[rec])
+        if not rec.workspace or rec.workspace.get("removed"):
+            raise UsageError(f"{rec.display_id} has no worktree to clean up")
+        if rec.status != STATUS_EXITED:
+            raise UsageError(f"{rec.display_id} is still running; `ao kill --cleanup {rec.display_id}` stops it "
+                             "and cleans up")
+        done = workspace.remove(rec.workspace, force=force)
+        self.store.update(rec.num, workspace={**rec.workspace, "removed": True})
+        return done
 
     def forget(self, session: str) -> str:
         """Drop a session's record (e.g. a corrupt one). Refuses while it is running."""

@@ -56,6 +56,31 @@ class OpenCodeAgent:
             raise AgentNotInstalled(f"opencode is not installed (not found on PATH); {INSTALL_HINT}")
         return str(Path(found).resolve()) if Path(found).is_absolute() else os.path.abspath(found)
 
+    def prepare(self, binary: str, lock_dir: Path) -> None:
+        """Create OpenCode's database once, before the first agents start.
+
+        Measured with 1.18.33: several ``opencode run`` started at once on a machine
+        without a database race on its migrations and all but one fail ("Failed query:
+        CREATE TABLE ..."). So when the database is missing, one spawner (under a file
+        lock) runs a cheap OpenCode command that creates it, and the others wait.
+        """
+        db = self.db_path()
+        if db.exists():
+            return
+        import fcntl
+        import subprocess
+
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        with open(lock_dir / "opencode-init.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if db.exists():
+                return
+            try:
+                subprocess.run([binary, "session", "list", "--format", "json"], env=self.env, timeout=120,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            except (OSError, subprocess.TimeoutExpired) as e:
+                log.warning("could not initialise OpenCode's database: %s", e)
+
     def _env(self, s: SessionRecord) -> dict[str, str]:
         env = {"AO_SESSION_ID": s.id, "AO_PROJECT_ID": s.project, "PWD": str(s.workdir)}
         if s.issue_id:

@@ -11,6 +11,7 @@ model through the prompt it gives the agent:
 ``[[fail]]``        answer HTTP 500 with an error body (a provider failure)
 ``[[tokens:I,O]]``  report I prompt tokens and O completion tokens in usage
 ``[[write:P:T]]``   first turn: a tool call that writes text T to file P
+``[[bash:CMD]]``    first turn: a tool call that runs CMD with OpenCode's bash tool
 
 Every request is appended as one JSON line to ``--log`` (if given), with the
 exact user text received, so tests can check prompts arrive byte-for-byte.
@@ -31,7 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-DIRECTIVE = re.compile(r"\[\[(slow|fail|tokens|write):?([^\]]*)\]\]")
+DIRECTIVE = re.compile(r"\[\[(slow|fail|tokens|write|bash):?([^\]]*)\]\]")
 REPLY = "Done. I looked at the task and it is complete."
 
 
@@ -109,6 +110,9 @@ class Handler(BaseHTTPRequestHandler):
             tool_names = [t.get("function", {}).get("name") for t in body.get("tools") or []]
             if "write" in tool_names:
                 tool_call = {"name": "write", "arguments": json.dumps({"filePath": path, "content": text})}
+        if "bash" in directives and not has_tool_result:
+            tool_call = {"name": "bash", "arguments": json.dumps({"command": directives["bash"],
+                                                                  "description": "run a command"})}
         usage = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,

@@ -46,8 +46,11 @@ class FakeOpenCode:
         self.conn = sqlite3.connect(path, isolation_level=None)
         self.conn.executescript(REFERENCE_SCHEMA_SQL)
         self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("INSERT INTO project (id, worktree, time_created, time_updated, sandboxes) "
-                          "VALUES ('global', '/', ?, ?, '[]')", (T0, T0))
+        self.conn.execute(
+            "INSERT INTO project (id, worktree, time_created, time_updated, sandboxes) "
+            "VALUES ('global', '/', ?, ?, '[]')",
+            (T0, T0),
+        )
         self.n = 0
         self.seq: dict[str, int] = {}
         self.info: dict[str, dict[str, Any]] = {}
@@ -64,28 +67,52 @@ class FakeOpenCode:
     def event(self, sid: str, type_: str, data: dict[str, Any]) -> int:
         seq = self.seq.get(sid, -1) + 1
         self.seq[sid] = seq
-        self.conn.execute("INSERT INTO event (id, aggregate_id, seq, type, data) VALUES (?,?,?,?,?)",
-                          (self._id("evt"), sid, seq, type_, dumps(data)))
+        self.conn.execute(
+            "INSERT INTO event (id, aggregate_id, seq, type, data) VALUES (?,?,?,?,?)",
+            (self._id("evt"), sid, seq, type_, dumps(data)),
+        )
         self.conn.execute("INSERT OR REPLACE INTO event_sequence (aggregate_id, seq) VALUES (?,?)", (sid, seq))
         return seq
 
     # ---------------------------------------------------------------- sessions
 
-    def session(self, title: str, directory: str = DIR_A, t: int = T0, *, parent: str | None = None,
-                cost: float = 0.0, tokens: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0),
-                summary: tuple[int, int, int] | None = None) -> str:
+    def session(
+        self,
+        title: str,
+        directory: str = DIR_A,
+        t: int = T0,
+        *,
+        parent: str | None = None,
+        cost: float = 0.0,
+        tokens: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0),
+        summary: tuple[int, int, int] | None = None,
+    ) -> str:
         self.n += 1
-        sid = f"ses_{0xdede000000 - self.n:010x}ffe{self.n:014d}"
+        sid = f"ses_{0xDEDE000000 - self.n:010x}ffe{self.n:014d}"
         self.conn.execute(
             "INSERT INTO session (id, project_id, parent_id, slug, directory, path, title, version, cost, "
             "tokens_input, tokens_output, tokens_reasoning, tokens_cache_read, tokens_cache_write, summary_additions, "
             "summary_deletions, summary_files, time_created, time_updated) "
             "VALUES (?, 'global', ?, 'slug', ?, '', ?, '1.18.33', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (sid, parent, directory, title, cost, *tokens, *(summary or (None, None, None)), t, t))
-        info = {"id": sid, "slug": "slug", "projectID": "global", "directory": directory, "path": "", "cost": cost,
-                "tokens": {"input": tokens[0], "output": tokens[1], "reasoning": tokens[2],
-                           "cache": {"read": tokens[3], "write": tokens[4]}},
-                "title": title, "version": "1.18.33", "time": {"created": t, "updated": t}}
+            (sid, parent, directory, title, cost, *tokens, *(summary or (None, None, None)), t, t),
+        )
+        info = {
+            "id": sid,
+            "slug": "slug",
+            "projectID": "global",
+            "directory": directory,
+            "path": "",
+            "cost": cost,
+            "tokens": {
+                "input": tokens[0],
+                "output": tokens[1],
+                "reasoning": tokens[2],
+                "cache": {"read": tokens[3], "write": tokens[4]},
+            },
+            "title": title,
+            "version": "1.18.33",
+            "time": {"created": t, "updated": t},
+        }
         if parent:
             info["parentID"] = parent
         self.info[sid] = info
@@ -107,15 +134,21 @@ class FakeOpenCode:
     def _message(self, mid: str, t: int) -> None:
         sid = self.msg_session[mid]
         data = self.msgs[mid]
-        self.conn.execute("INSERT OR REPLACE INTO message (id, session_id, time_created, time_updated, data) "
-                          "VALUES (?,?,?,?,?)", (mid, sid, data["time"]["created"], t, dumps(data)))
+        self.conn.execute(
+            "INSERT OR REPLACE INTO message (id, session_id, time_created, time_updated, data) VALUES (?,?,?,?,?)",
+            (mid, sid, data["time"]["created"], t, dumps(data)),
+        )
         self.event(sid, "message.updated.1", {"sessionID": sid, "info": {"id": mid, "sessionID": sid, **data}})
 
     def user(self, sid: str, text: str, t: int, *, synthetic_first: bool = False) -> str:
         mid = self._id("msg")
         self.msg_session[mid] = sid
-        self.msgs[mid] = {"role": "user", "time": {"created": t}, "agent": "build",
-                          "model": {"providerID": "fake", "modelID": "fake-model"}}
+        self.msgs[mid] = {
+            "role": "user",
+            "time": {"created": t},
+            "agent": "build",
+            "model": {"providerID": "fake", "modelID": "fake-model"},
+        }
         self._message(mid, t)
         if synthetic_first:
             self.part(mid, {"type": "text", "text": "<file contents>", "synthetic": True}, t)
@@ -125,9 +158,16 @@ class FakeOpenCode:
     def assistant(self, sid: str, t: int) -> str:
         mid = self._id("msg")
         self.msg_session[mid] = sid
-        self.msgs[mid] = {"role": "assistant", "mode": "build", "agent": "build", "cost": 0,
-                          "tokens": {"input": 0, "output": 0, "reasoning": 0, "cache": {"read": 0, "write": 0}},
-                          "modelID": "fake-model", "providerID": "fake", "time": {"created": t}}
+        self.msgs[mid] = {
+            "role": "assistant",
+            "mode": "build",
+            "agent": "build",
+            "cost": 0,
+            "tokens": {"input": 0, "output": 0, "reasoning": 0, "cache": {"read": 0, "write": 0}},
+            "modelID": "fake-model",
+            "providerID": "fake",
+            "time": {"created": t},
+        }
         self._message(mid, t)
         return mid
 
@@ -144,14 +184,30 @@ class FakeOpenCode:
     def part(self, mid: str, data: dict[str, Any], t: int, pid: str | None = None) -> str:
         sid = self.msg_session[mid]
         pid = pid or self._id("prt")
-        self.conn.execute("INSERT OR REPLACE INTO part (id, message_id, session_id, time_created, time_updated, data) "
-                          "VALUES (?,?,?,?,?,?)", (pid, mid, sid, t, t, dumps(data)))
-        self.event(sid, "message.part.updated.1",
-                   {"sessionID": sid, "part": {"id": pid, "sessionID": sid, "messageID": mid, **data}, "time": t})
+        self.conn.execute(
+            "INSERT OR REPLACE INTO part (id, message_id, session_id, time_created, time_updated, data) "
+            "VALUES (?,?,?,?,?,?)",
+            (pid, mid, sid, t, t, dumps(data)),
+        )
+        self.event(
+            sid,
+            "message.part.updated.1",
+            {"sessionID": sid, "part": {"id": pid, "sessionID": sid, "messageID": mid, **data}, "time": t},
+        )
         return pid
 
-    def tool(self, mid: str, tool: str, status: str, t: int, pid: str | None = None, *, output: str = "ok",
-             error: str = REJECTED, inp: dict[str, Any] | None = None) -> str:
+    def tool(
+        self,
+        mid: str,
+        tool: str,
+        status: str,
+        t: int,
+        pid: str | None = None,
+        *,
+        output: str = "ok",
+        error: str = REJECTED,
+        inp: dict[str, Any] | None = None,
+    ) -> str:
         state: dict[str, Any] = {"status": status, "input": inp or {"command": "true"}, "time": {"start": t}}
         if status == "completed":
             state.update(output=output, title="t", metadata={"output": output}, time={"start": t, "end": t})
@@ -206,8 +262,12 @@ def test_sessions_in_one_directory_get_only_their_own_data(oc: FakeOpenCode, db:
     s3 = oc.session("AO:agent-3", DIR_B, T0 + 300, cost=9.0)
     oc.turn(s1, T0 + 1000, "first task")
     oc.turn(s2, T0 + 2000, "second task")
-    bindings = [Binding("agent-1", DIR_A, T0), Binding("agent-2", DIR_A, T0), Binding("agent-3", DIR_B, T0),
-                Binding("agent-4", DIR_A, T0)]
+    bindings = [
+        Binding("agent-1", DIR_A, T0),
+        Binding("agent-2", DIR_A, T0),
+        Binding("agent-3", DIR_B, T0),
+        Binding("agent-4", DIR_A, T0),
+    ]
     res = poll(db, bindings, T0 + 10_000)
     assert set(res) == {"agent-1", "agent-2", "agent-3"}
     a1, a2, a3 = res["agent-1"], res["agent-2"], res["agent-3"]
@@ -215,8 +275,15 @@ def test_sessions_in_one_directory_get_only_their_own_data(oc: FakeOpenCode, db:
     assert a1.cost_usd == 1.25 and a2.cost_usd == 0.5 and a3.cost_usd == 9.0
     assert a1.tokens == {"input": 100, "output": 20, "reasoning": 3, "cacheRead": 4, "cacheWrite": 5}
     assert a2.tokens == {"input": 10, "output": 2, "reasoning": 0, "cacheRead": 0, "cacheWrite": 0}
-    assert a1.summary == {"title": "AO:agent-1", "firstPrompt": "first task", "files": 3, "additions": 7,
-                          "deletions": 2, "lastTool": None, "prUrl": None}
+    assert a1.summary == {
+        "title": "AO:agent-1",
+        "firstPrompt": "first task",
+        "files": 3,
+        "additions": 7,
+        "deletions": 2,
+        "lastTool": None,
+        "prUrl": None,
+    }
     assert a2.summary["firstPrompt"] == "second task"
     assert a3.summary["firstPrompt"] is None and a3.outcome is None
     assert a1.state.session_id == s1 and a2.state.session_id == s2
@@ -278,8 +345,13 @@ def test_binding_many_sessions_takes_one_bind_query(oc: FakeOpenCode, db: OpenCo
     assert len(res) == 30
     assert sum("FROM session" in s and "parent_id IS NULL" in s for s in statements) == 1
     statements.clear()
-    db.read([Binding(f"agent-{i}", DIR_A, T0, res[f"agent-{i}"].opencode_session_id, res[f"agent-{i}"].state)
-             for i in range(30)], T0 + 1000)
+    db.read(
+        [
+            Binding(f"agent-{i}", DIR_A, T0, res[f"agent-{i}"].opencode_session_id, res[f"agent-{i}"].state)
+            for i in range(30)
+        ],
+        T0 + 1000,
+    )
     queries = [s for s in statements if s.lstrip().upper().startswith(("SELECT", "WITH"))]
     assert len(queries) == 1  # steady state: a single query for everything
 
@@ -295,9 +367,23 @@ def test_incremental_reads_only_new_events(oc: FakeOpenCode, db: OpenCodeDB) -> 
     assert first.state.cursor == oc.seq[sid]
     assert first.outcome == {"result": "success", "error": None, "finish": "stop"}
     # Rewrite an already consumed event: a reader going back over the log would now see an error.
-    oc.conn.execute("UPDATE event SET type = 'message.updated.1', data = ? WHERE aggregate_id = ? AND seq = 3",
-                    (dumps({"sessionID": sid, "info": {"id": "msg_zzz", "role": "assistant", "error": PROVIDER_ERROR,
-                                                       "time": {"created": end + 5, "completed": end + 6}}}), sid))
+    oc.conn.execute(
+        "UPDATE event SET type = 'message.updated.1', data = ? WHERE aggregate_id = ? AND seq = 3",
+        (
+            dumps(
+                {
+                    "sessionID": sid,
+                    "info": {
+                        "id": "msg_zzz",
+                        "role": "assistant",
+                        "error": PROVIDER_ERROR,
+                        "time": {"created": end + 5, "completed": end + 6},
+                    },
+                }
+            ),
+            sid,
+        ),
+    )
     again = poll(db, [b], end + 2000)["agent-1"]
     assert again.state.cursor == first.state.cursor
     assert again.outcome == first.outcome
@@ -395,8 +481,11 @@ def test_tool_error_followed_by_another_step_is_not_an_error(oc: FakeOpenCode, d
     oc.tool(mid, "read", "error", T0 + 300, error="File not found")
     oc.finish(mid, T0 + 400, finish="tool-calls")
     b = Binding("agent-1", DIR_A, T0)
-    assert poll(db, [b], T0 + 401)["agent-1"].outcome == {"result": "error", "error": "File not found",
-                                                           "finish": "tool-calls"}
+    assert poll(db, [b], T0 + 401)["agent-1"].outcome == {
+        "result": "error",
+        "error": "File not found",
+        "finish": "tool-calls",
+    }
     mid2 = oc.assistant(sid, T0 + 500)
     oc.finish(mid2, T0 + 600)
     info = poll(db, [b], T0 + 60_000)["agent-1"]
@@ -420,8 +509,17 @@ def test_pending_permission_is_waiting_input(oc: FakeOpenCode, db: OpenCodeDB) -
     oc.user(sid, "write outside", T0 + 100)
     mid = oc.assistant(sid, T0 + 200)
     pid = oc.tool(mid, "write", "running", T0 + 300)
-    oc.event(sid, "permission.asked.1", {"id": "per_1", "sessionID": sid, "permission": "external_directory",
-                                         "patterns": ["/tmp/*"], "tool": {"messageID": mid, "callID": "call_1"}})
+    oc.event(
+        sid,
+        "permission.asked.1",
+        {
+            "id": "per_1",
+            "sessionID": sid,
+            "permission": "external_directory",
+            "patterns": ["/tmp/*"],
+            "tool": {"messageID": mid, "callID": "call_1"},
+        },
+    )
     b = Binding("agent-1", DIR_A, T0)
     assert poll(db, [b], T0 + 400)["agent-1"].activity == "waiting_input"
     assert poll(db, [b], T0 + 900_000)["agent-1"].activity == "waiting_input"  # neither active nor idle
@@ -454,8 +552,13 @@ def test_pr_url_last_tool_and_first_prompt(oc: FakeOpenCode, db: OpenCodeDB) -> 
     mid = oc.assistant(sid, T0 + 200)
     # A URL the model merely writes is not a PR it opened.
     oc.part(mid, {"type": "text", "text": "see https://github.com/acme/other/pull/1"}, T0 + 210)
-    oc.tool(mid, "bash", "completed", T0 + 300, output="Creating pull request for fix into main\n\n"
-            "https://github.com/acme/widgets/pull/42\n")
+    oc.tool(
+        mid,
+        "bash",
+        "completed",
+        T0 + 300,
+        output="Creating pull request for fix into main\n\nhttps://github.com/acme/widgets/pull/42\n",
+    )
     oc.tool(mid, "bash", "completed", T0 + 400, output="https://github.com/acme/widgets/pull/43")
     oc.tool(mid, "read", "completed", T0 + 500, output="file body")
     oc.finish(mid, T0 + 600)
@@ -475,8 +578,14 @@ def test_pr_url_found_incrementally(oc: FakeOpenCode, db: OpenCodeDB) -> None:
     mid = oc.assistant(sid, T0 + 200)
     pid = oc.tool(mid, "bash", "running", T0 + 300, inp={"command": "gh pr create --fill"})
     assert poll(db, [b], T0 + 301)["agent-1"].summary == {
-        "title": "AO:agent-1", "firstPrompt": "ship it", "files": 0, "additions": 0, "deletions": 0,
-        "lastTool": "bash", "prUrl": None}
+        "title": "AO:agent-1",
+        "firstPrompt": "ship it",
+        "files": 0,
+        "additions": 0,
+        "deletions": 0,
+        "lastTool": "bash",
+        "prUrl": None,
+    }
     oc.tool(mid, "bash", "completed", T0 + 400, pid, output="https://github.com/o-1/r.x/pull/7\n")
     assert poll(db, [b], T0 + 401)["agent-1"].summary["prUrl"] == "https://github.com/o-1/r.x/pull/7"
 
@@ -497,8 +606,14 @@ def test_seeding_and_replaying_agree(oc: FakeOpenCode, db: OpenCodeDB) -> None:
 def test_state_of_another_session_is_discarded(oc: FakeOpenCode, db: OpenCodeDB) -> None:
     sid = oc.session("AO:agent-1", DIR_A, T0)
     oc.turn(sid, T0 + 100)
-    stale = EventState(cursor=10_000, session_id="ses_other", assistant_id="msg_x", assistant_error="boom",
-                       assistant_error_name="APIError", assistant_completed_ms=1)
+    stale = EventState(
+        cursor=10_000,
+        session_id="ses_other",
+        assistant_id="msg_x",
+        assistant_error="boom",
+        assistant_error_name="APIError",
+        assistant_completed_ms=1,
+    )
     info = db.read([Binding("agent-1", DIR_A, T0, sid, stale)], T0 + 60_000)["agent-1"]
     assert info.outcome == {"result": "success", "error": None, "finish": "stop"}
     assert info.state.cursor == oc.seq[sid]
@@ -508,14 +623,28 @@ def test_state_of_another_session_is_discarded(oc: FakeOpenCode, db: OpenCodeDB)
 
 
 def test_event_state_json_round_trip_and_tolerance() -> None:
-    st = EventState(cursor=5, last_event_ms=7, session_id="ses_1",
-                    running_tools={"prt_1": ["bash", "msg_1", "running"]}, pending={"per_1": ["permission", "msg_1"]},
-                    first_prompt="héllo ✓", pr_url=None)
+    st = EventState(
+        cursor=5,
+        last_event_ms=7,
+        session_id="ses_1",
+        running_tools={"prt_1": ["bash", "msg_1", "running"]},
+        pending={"per_1": ["permission", "msg_1"]},
+        first_prompt="héllo ✓",
+        pr_url=None,
+    )
     assert EventState.from_json(st.to_json()) == st
     json.loads(st.to_json())
     fresh = EventState()
-    for bad in ("", "not json", "[]", "null", '{"cursor": "5"}', '{"cursor": true}', '{"running_tools": {"a": 1}}',
-                '{"pr_url": 3}'):
+    for bad in (
+        "",
+        "not json",
+        "[]",
+        "null",
+        '{"cursor": "5"}',
+        '{"cursor": true}',
+        '{"running_tools": {"a": 1}}',
+        '{"pr_url": 3}',
+    ):
         assert EventState.from_json(bad) == fresh
     assert EventState.from_json('{"cursor": 3, "unknown": 1}') == EventState(cursor=3)
 
@@ -565,8 +694,9 @@ def test_unknown_schema_names_the_table(tmp_path: Path) -> None:
     with pytest.raises(IntrospectionUnavailable, match=r"unknown schema: table session lacks column parent_id"):
         OpenCodeDB(path).read([Binding("agent-1", DIR_A, T0)])
     conn = sqlite3.connect(tmp_path / "other.db")
-    conn.executescript(REFERENCE_SCHEMA_SQL.replace("TABLE `event` (", "TABLE `event_x` (").replace(
-        "ON `event` (", "ON `event_x` ("))
+    conn.executescript(
+        REFERENCE_SCHEMA_SQL.replace("TABLE `event` (", "TABLE `event_x` (").replace("ON `event` (", "ON `event_x` (")
+    )
     conn.close()
     with pytest.raises(IntrospectionUnavailable, match="unknown schema: no table event"):
         OpenCodeDB(tmp_path / "other.db").check()
@@ -612,8 +742,9 @@ def test_reads_never_write(oc: FakeOpenCode) -> None:
     assert db._conn is not None
     assert not db._conn.in_transaction  # no snapshot kept open between polls
     with pytest.raises(sqlite3.OperationalError, match="readonly"):
-        db._conn.execute("INSERT INTO project (id, worktree, time_created, time_updated, sandboxes) "
-                         "VALUES ('x', '/', 0, 0, '[]')")
+        db._conn.execute(
+            "INSERT INTO project (id, worktree, time_created, time_updated, sandboxes) VALUES ('x', '/', 0, 0, '[]')"
+        )
     db.close()
 
 
@@ -626,3 +757,26 @@ def test_a_writer_is_not_blocked_by_reads(oc: FakeOpenCode, db: OpenCodeDB) -> N
     assert poll(db, [b], T0 + 200)["agent-1"].state.cursor == 1  # the writer's transaction is not visible yet
     oc.conn.execute("COMMIT")
     assert poll(db, [b], T0 + 200)["agent-1"].state.cursor == oc.seq[sid]
+
+
+def test_reverted_turn_is_forgotten(oc: FakeOpenCode, db: OpenCodeDB) -> None:
+    sid = oc.session("AO:agent-1", DIR_A, T0)
+    end = oc.turn(sid, T0 + 100, "first")
+    oc.user(sid, "second", end + 10)
+    mid = oc.assistant(sid, end + 20)
+    oc.tool(mid, "write", "error", end + 30)
+    oc.finish(mid, end + 40, finish="tool-calls")
+    b = Binding("agent-1", DIR_A, T0)
+    assert poll(db, [b], end + 60_000)["agent-1"].outcome == {
+        "result": "error",
+        "error": REJECTED,
+        "finish": "tool-calls",
+    }
+    # The user reverts the second turn: OpenCode deletes its messages and logs message.removed.
+    oc.conn.execute("DELETE FROM part WHERE message_id = ?", (mid,))
+    oc.conn.execute("DELETE FROM message WHERE id = ?", (mid,))
+    oc.event(sid, "message.removed.1", {"sessionID": sid, "messageID": mid})
+    info = poll(db, [b], end + 120_000)["agent-1"]
+    assert info.outcome == {"result": "success", "error": None, "finish": "stop"}
+    assert info.activity == "ready" and info.summary["lastTool"] is None
+    assert info.state.cursor == oc.seq[sid]

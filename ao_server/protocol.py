@@ -1,0 +1,339 @@
+"""The wire contract of ao-server, as pure functions: names, params checking, framing, diffing.
+
+docs/protocol.md is the same contract written for people. Nothing here does
+I/O or touches the engine, so every rule is unit-testable:
+
+* method and notification names (:data:`METHODS`, :data:`STATUS_CHANGED`);
+* params validation (:func:`parse_params`): wrong shapes raise
+  :class:`ParamsError`, which the server sends as ``-32602`` naming the field;
+* ``initializationOptions`` (:func:`parse_init_options`);
+* the JSON-RPC envelope check (:func:`classify`) and the ``Content-Length``
+  header parser (:func:`content_length`) that keep the server up on garbage;
+* the poller's diff (:func:`diff_sessions`) that turns two snapshots into
+  ``ao/statusChanged`` notifications.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+# --- names ---------------------------------------------------------------------------
+
+SPAWN = "ao/spawn"
+STATUS = "ao/status"
+ATTACH = "ao/attach"
+LIST = "ao/list"
+KILL = "ao/kill"
+RESUME = "ao/resume"
+LOGS = "ao/logs"
+METHODS: tuple[str, ...] = (SPAWN, STATUS, ATTACH, LIST, KILL, RESUME, LOGS)
+"""Request methods; each is also a ``workspace/executeCommand`` command with ``arguments: [params]``."""
+
+STATUS_CHANGED = "ao/statusChanged"
+"""Server -> client notification pushed by the poller."""
+
+# JSON-RPC / LSP error codes used by the server itself (the engine's are in ao_server.errors).
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+REQUEST_CANCELLED = -32800
+
+# --- limits ----------------------------------------------------------------------------
+
+MAX_NAME = 1000  # sessionId, project, model, issueId, runtime: far above any valid value
+MAX_LOG_CHARS = 1_000_000  # ao/logs keeps the tail beyond this
+MAX_HEADER_LINE = 64 * 1024
+MAX_BODY = 32 * 1024 * 1024
+DEFAULT_POLL_INTERVAL = 1.0
+MIN_POLL_INTERVAL = 0.05
+MAX_POLL_INTERVAL = 3600.0
+
+
+class ParamsError(ValueError):
+    """Params of the wrong shape; ``field`` is the dotted name, ``expected`` says what fits."""
+
+    def __init__(self, field: str, expected: str, got: object = ..., *, hint: str = "") -> None:
+        self.field = field
+        self.expected = expected
+        text = f"invalid params: {field} must be {expected}"
+        if got is not ...:
+            text += f", got {json_type(got)}"
+        if hint:
+            text += f" ({hint})"
+        super().__init__(text)
+        self.message = text
+
+
+def json_type(value: object) -> str:
+    """The JSON name of a decoded value's type, for error messages (never the value itself)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return f"a string of {len(value)} characters" if len(value) > MAX_NAME else "a string"
+    if isinstance(value, list | tuple):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def shorten(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# --- params ------------------------------------------------------------------------------
+
+Kind = Literal["name", "prompt", "lines", "token"]
+
+
+@dataclass(frozen=True)
+class Field:
+    kind: Kind
+    required: bool = False
+
+
+_NAME = Field("name")
+_SESSION = Field("name", required=True)
+_PROMPT = Field("prompt")
+_TOKEN = Field("token")
+
+SCHEMA: dict[str, dict[str, Field]] = {
+    SPAWN: {"project": _NAME, "prompt": _PROMPT, "model": _NAME, "issueId": _NAME, "runtime": _NAME},
+    STATUS: {"sessionId": _NAME, "project": _NAME},
+    LIST: {"project": _NAME},
+    ATTACH: {"sessionId": _SESSION},
+    KILL: {"sessionId": _SESSION},
+    RESUME: {"sessionId": _SESSION, "prompt": _PROMPT},
+    LOGS: {"sessionId": _SESSION, "lines": Field("lines")},
+}
+COMMON = {"workDoneToken": _TOKEN}  # LSP's WorkDoneProgressParams, accepted everywhere
+
+
+def parse_params(method: str, raw: object) -> dict[str, Any]:
+    """Check ``raw`` (decoded JSON) against ``method``'s fields; absent and null fields come back as None.
+
+    Unknown fields are refused with a did-you-mean hint, so ``session_id`` is
+    an error instead of being silently ignored.
+    """
+    schema = SCHEMA[method]
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ParamsError("params", "an object like {" + ", ".join(f'"{k}": ...' for k in schema) + "}", raw)
+    allowed = {**schema, **COMMON}
+    for key in raw:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key)[:100], list(allowed), n=1, cutoff=0.5)
+            hint = f"did you mean {close[0]!r}?" if close else f"{method} takes {', '.join(schema) or 'no fields'}"
+            raise ParamsError(shorten(str(key), 80), "a known field", hint=f"unknown field; {hint}")
+    out: dict[str, Any] = {}
+    for key, spec in allowed.items():
+        value = raw.get(key)
+        if value is None:
+            if spec.required:
+                raise ParamsError(key, "a session id like \"my-project/agent-3\" (required)", value)
+            out[key] = None
+            continue
+        out[key] = _check(key, spec.kind, value)
+    return out
+
+
+def _check(key: str, kind: Kind, value: object) -> Any:
+    if kind == "name":
+        if not isinstance(value, str):
+            raise ParamsError(key, "a string", value)
+        if len(value) > MAX_NAME:
+            raise ParamsError(key, f"at most {MAX_NAME} characters", value)
+        return value
+    if kind == "prompt":
+        if not isinstance(value, str):
+            raise ParamsError(key, "a string (the task for the agent)", value)
+        return value
+    if kind == "lines":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ParamsError(key, "a positive integer (how many lines from the end)", value)
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ParamsError(key, "a progress token (an integer or a string)", value)
+    return value
+
+
+def parse_execute_command(raw: object) -> tuple[str, object, int | str | None]:
+    """``workspace/executeCommand`` params -> (command, the params of the same request, workDoneToken).
+
+    ``arguments`` is ``[params]``; absent or ``[]`` means ``{}``.
+    """
+    if not isinstance(raw, dict):
+        raise ParamsError("params", 'an object like {"command": "ao/status", "arguments": [{}]}', raw)
+    command = raw.get("command")
+    if not isinstance(command, str):
+        raise ParamsError("command", "one of " + ", ".join(METHODS), command)
+    if command not in METHODS:
+        raise ParamsError("command", "one of " + ", ".join(METHODS), hint=f"unknown command {shorten(command, 80)!r}")
+    token = raw.get("workDoneToken")
+    if token is not None:
+        token = _check("workDoneToken", "token", token)
+    arguments = raw.get("arguments")
+    if arguments is None:
+        return command, {}, token
+    if not isinstance(arguments, list):
+        raise ParamsError("arguments", f"an array [params] for {command}", arguments)
+    if len(arguments) > 1:
+        raise ParamsError("arguments", f"one element [params] for {command}, not {len(arguments)}")
+    return command, (arguments[0] if arguments else {}), token
+
+
+# --- initialize --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InitOptions:
+    config_path: str | None = None
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+    state_dir: str | None = None
+    show_messages: bool = False
+
+
+def parse_init_options(raw: object) -> InitOptions:
+    """``initializationOptions``; unknown keys are ignored (editors add their own)."""
+    if raw is None:
+        return InitOptions()
+    if not isinstance(raw, dict):
+        raise ParamsError("initializationOptions", "an object", raw)
+    pre = "initializationOptions."
+    config_path = raw.get("configPath")
+    if config_path is not None and (not isinstance(config_path, str) or not config_path or len(config_path) > 4096):
+        raise ParamsError(pre + "configPath", "a path to agent-orchestrator.yaml", config_path)
+    state_dir = raw.get("stateDir")
+    if state_dir is not None and (not isinstance(state_dir, str) or not state_dir or len(state_dir) > 4096):
+        raise ParamsError(pre + "stateDir", "a folder path", state_dir)
+    interval = raw.get("pollInterval")
+    if interval is None:
+        interval = DEFAULT_POLL_INTERVAL
+    elif (isinstance(interval, bool) or not isinstance(interval, int | float)
+          or not MIN_POLL_INTERVAL <= interval <= MAX_POLL_INTERVAL):
+        raise ParamsError(pre + "pollInterval", f"a number of seconds from {MIN_POLL_INTERVAL} to "
+                          f"{MAX_POLL_INTERVAL:g}", interval)
+    show = raw.get("showMessages")
+    if show is None:
+        show = False
+    elif not isinstance(show, bool):
+        raise ParamsError(pre + "showMessages", "true or false", show)
+    return InitOptions(config_path=config_path, poll_interval=float(interval), state_dir=state_dir,
+                       show_messages=show)
+
+
+# --- framing and envelopes ----------------------------------------------------------------
+
+_CONTENT_LENGTH = re.compile(rb"content-length[ \t]*:[ \t]*([0-9]{1,15})[ \t]*\r?\n?\Z", re.IGNORECASE)
+
+
+def content_length(line: bytes) -> int | None:
+    """The length in a ``Content-Length`` header line, else None.
+
+    The header may be preceded by junk on the same line (the tail of a body
+    whose declared length was too short), so the stream resynchronises on the
+    next well-formed header instead of staying lost.
+    """
+    m = _CONTENT_LENGTH.search(line)
+    return int(m.group(1)) if m else None
+
+
+MsgId = int | str
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What a decoded JSON-RPC message is. ``kind == "invalid"`` carries the reason in ``error``."""
+
+    kind: Literal["request", "notification", "response", "invalid"]
+    id: MsgId | None = None
+    method: str | None = None
+    error: str | None = None
+
+
+def _valid_id(value: object) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool)) or isinstance(value, str)
+
+
+def classify(data: object) -> Envelope:
+    if not isinstance(data, dict):
+        what = "a batch (array)" if isinstance(data, list) else json_type(data)
+        return Envelope("invalid", error=f"a message must be a JSON object, got {what}")
+    msg_id = data.get("id")
+    good_id = msg_id if _valid_id(msg_id) else None
+    if data.get("jsonrpc") != "2.0":
+        return Envelope("invalid", id=good_id, error='"jsonrpc" must be "2.0"')
+    if "method" in data:
+        method = data["method"]
+        if not isinstance(method, str):
+            return Envelope("invalid", id=good_id, error=f'"method" must be a string, got {json_type(method)}')
+        if "id" not in data:
+            return Envelope("notification", method=method)
+        if good_id is None:
+            return Envelope("invalid", error=f'"id" must be an integer or a string, got {json_type(msg_id)}')
+        return Envelope("request", id=good_id, method=method)
+    if "result" in data or "error" in data:
+        if good_id is None and msg_id is not None:
+            return Envelope("invalid", error="a response needs an integer or string id")
+        return Envelope("response", id=good_id)
+    return Envelope("invalid", id=good_id, error='a message needs a "method" (request) or a "result"/"error"')
+
+
+# --- the poller's diff --------------------------------------------------------------------
+
+Tracked = tuple[str | None, str | None, int | None, Any]  # status, activity, exitCode, outcome
+
+
+def tracked(session: Mapping[str, Any]) -> Tracked:
+    return (session.get("status"), session.get("activity"), session.get("exitCode"), session.get("outcome"))
+
+
+def status_changed(session: Mapping[str, Any], previous: Tracked | None, at: str) -> dict[str, Any]:
+    """The ``ao/statusChanged`` payload for one session."""
+    return {
+        "sessionId": session.get("sessionId"),
+        "project": session.get("project"),
+        "previous": previous[0] if previous else None,
+        "previousActivity": previous[1] if previous else None,
+        "status": session.get("status"),
+        "activity": session.get("activity"),
+        "exitCode": session.get("exitCode"),
+        "outcome": session.get("outcome"),
+        "at": at,
+        "session": dict(session),
+    }
+
+
+def diff_sessions(before: Mapping[str, Tracked] | None, sessions: Sequence[Mapping[str, Any]],
+                  at: str) -> tuple[list[dict[str, Any]], dict[str, Tracked]]:
+    """Notifications for what changed since ``before`` and the new baseline.
+
+    ``before is None`` means the first snapshot: it becomes the baseline and
+    nothing is reported. Afterwards a session seen for the first time is
+    reported with ``previous: null``; one whose status, activity, exit code or
+    outcome changed is reported with its previous status. Sessions that
+    disappear (``ao forget``) are dropped silently.
+    """
+    now: dict[str, Tracked] = {}
+    changes: list[dict[str, Any]] = []
+    for s in sessions:
+        key = str(s.get("sessionId"))
+        state = tracked(s)
+        now[key] = state
+        if before is None:
+            continue
+        old = before.get(key)
+        if old != state:
+            changes.append(status_changed(s, old, at))
+    return changes, now

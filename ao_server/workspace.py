@@ -1,0 +1,130 @@
+"""Workspace isolation: a git worktree and branch per session (``workspace: worktree``).
+
+Everything here shells out to ``git`` with argument lists (no shell) and rolls
+back what it made when a step fails. Nothing is deleted silently: removing a
+worktree refuses when commits beyond the base or uncommitted changes would be
+lost, unless forced.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import AoError, UsageError
+
+log = logging.getLogger(__name__)
+
+
+class WorkspaceError(AoError):
+    code = -32011
+
+
+def _git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    git = shutil.which("git")
+    if not git:
+        raise WorkspaceError("git is not installed; install git or set the project's workspace to none")
+    proc = subprocess.run([git, "-C", str(cwd), *args], capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+    if check and proc.returncode != 0:
+        raise WorkspaceError(f"git {' '.join(args)} failed in {cwd}: {proc.stderr.strip() or proc.returncode}")
+    return proc
+
+
+def branch_name(session_id: str) -> str:
+    return f"ao/{session_id}"
+
+
+@dataclass(frozen=True)
+class WorktreeStatus:
+    ahead: int
+    dirty: bool
+
+
+def create(repo: Path, session_id: str, dest: Path, base: str | None) -> dict[str, Any]:
+    """``git worktree add -b ao/<session-id> <dest> <base>``; returns the session's ``workspace`` object."""
+    top = _git(repo, "rev-parse", "--show-toplevel", check=False)
+    if top.returncode != 0:
+        raise WorkspaceError(f"{repo} is not a git repository; `git init` it, or set workspace: none "
+                             "for this project")
+    repo_root = Path(top.stdout.strip())
+    if base is None:
+        head = _git(repo_root, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
+        if head.returncode != 0:
+            raise WorkspaceError(f"{repo_root} has a detached HEAD; set baseBranch for this project")
+        base = head.stdout.strip()
+    if _git(repo_root, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}", check=False).returncode != 0:
+        raise WorkspaceError(f"base branch {base!r} does not exist in {repo_root} (or has no commits yet); "
+                             "fix baseBranch or commit something first")
+    if _git(repo_root, "status", "--porcelain", "--untracked-files=no").stdout.strip():
+        raise WorkspaceError(f"{repo_root} has uncommitted changes to tracked files; the agent's worktree starts "
+                             f"from {base} and would not see them. Commit or stash them first")
+    branch = branch_name(session_id)
+    if _git(repo_root, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", check=False).returncode == 0:
+        raise WorkspaceError(f"branch {branch} already exists in {repo_root}; delete it (`git branch -D {branch}`) "
+                             "if it is stale")
+    if dest.exists():
+        raise WorkspaceError(f"worktree dir {dest} already exists; remove it or choose another worktreeDir")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        probe = dest.parent / f".ao-probe-{session_id}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise WorkspaceError(f"worktree dir {dest.parent} is not writable ({e.strerror or e}); "
+                             "fix its permissions or set worktreeDir") from None
+    _git(repo_root, "worktree", "add", "-b", branch, str(dest), base)
+    try:
+        _git(dest, "branch", f"--set-upstream-to={base}", branch)
+    except AoError:
+        remove({"path": str(dest), "branch": branch, "repo": str(repo_root), "base": base}, force=True)
+        raise
+    return {"path": str(dest), "branch": branch, "base": base, "repo": str(repo_root)}
+
+
+def status(ws: dict[str, Any]) -> WorktreeStatus | None:
+    """Commits ahead of base and dirtiness, from ONE git call; None when the worktree is gone."""
+    path = Path(ws["path"])
+    if not path.is_dir():
+        return None
+    proc = _git(path, "status", "--porcelain=v2", "--branch", check=False)
+    if proc.returncode != 0:
+        return None
+    ahead, dirty = 0, False
+    for line in proc.stdout.splitlines():
+        if line.startswith("# branch.ab "):
+            ahead = int(line.split()[2].lstrip("+"))
+        elif not line.startswith("#"):
+            dirty = True
+    return WorktreeStatus(ahead=ahead, dirty=dirty)
+
+
+def remove(ws: dict[str, Any], *, force: bool = False) -> str:
+    """Remove the worktree and, when nothing would be lost, its branch. Returns what was done."""
+    repo, path, branch, base = Path(ws["repo"]), Path(ws["path"]), str(ws["branch"]), str(ws["base"])
+    st = status(ws)
+    lost = []
+    if st is not None:
+        if st.dirty:
+            lost.append(f"uncommitted changes in {path}")
+    ahead = _git(repo, "rev-list", "--count", f"{base}..{branch}", check=False)
+    n_ahead = int(ahead.stdout.strip()) if ahead.returncode == 0 and ahead.stdout.strip().isdigit() else 0
+    if n_ahead:
+        lost.append(f"{n_ahead} commit(s) on {branch} not in {base}")
+    if lost and not force:
+        raise UsageError("refusing to remove the worktree: it would lose " + " and ".join(lost)
+                         + "; merge or push them first, or pass --force")
+    if path.exists():
+        _git(repo, "worktree", "remove", *(["--force"] if force else []), str(path))
+    else:
+        _git(repo, "worktree", "prune", check=False)
+    done = f"removed worktree {path}"
+    if n_ahead and not force:
+        return done
+    if _git(repo, "branch", "-D" if force else "-d", branch, check=False).returncode == 0:
+        done += f" and branch {branch}"
+    return done
