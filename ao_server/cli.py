@@ -53,8 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("-v", "--verbose", action="store_true", help="log what happens to stderr")
     common.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
 
-    p = Parser(prog="ao", description="Spawn, watch and attach to OpenCode coding agents.", epilog=EPILOG,
-               formatter_class=argparse.RawDescriptionHelpFormatter, parents=[common])
+    p = Parser(
+        prog="ao",
+        description="Spawn, watch and attach to OpenCode coding agents.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
+    )
     p.add_argument("--version", action="version", version=f"ao {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
@@ -74,8 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = cmd("status", "show sessions (one id: just its status)")
     s.add_argument("session", nargs="?", help="session id, e.g. my-project/agent-1")
     s.add_argument("--project", help="only this project's sessions")
-    s.add_argument("--details", action="store_true",
-                   help="also each worktree's commits ahead of base and whether it is dirty")
+    s.add_argument(
+        "--details", action="store_true", help="also each worktree's commits ahead of base and whether it is dirty"
+    )
     s.add_argument("--json", action="store_true", help="print JSON")
 
     s = cmd("list", "list session ids with their status")
@@ -121,8 +127,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         setattr(args, name, getattr(args, name, None))
     for name in ("verbose", "debug"):
         setattr(args, name, getattr(args, name, False))
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     try:
         return run(args)
     except AoError as e:
@@ -154,8 +163,7 @@ def run(args: argparse.Namespace) -> int:
     c = args.command
     if c == "spawn":
         project, prompt = args.project, args.prompt
-        if project is not None and prompt is None and project not in orch.config.projects \
-                and args.prompt_file is None:
+        if project is not None and prompt is None and project not in orch.config.projects and args.prompt_file is None:
             project, prompt = None, project  # `ao spawn "task"`: the default project
         if args.prompt_file is not None:
             if prompt is not None:
@@ -166,8 +174,7 @@ def run(args: argparse.Namespace) -> int:
                 raise UsageError(f"cannot read --prompt-file {args.prompt_file}: {e}") from None
         elif prompt is not None:
             prompt = _read_text(prompt)
-        view = orch.spawn(project=project, prompt=prompt, model=args.model, issue_id=args.issue,
-                          runtime=args.runtime)
+        view = orch.spawn(project=project, prompt=prompt, model=args.model, issue_id=args.issue, runtime=args.runtime)
         print(json.dumps(view, indent=2) if args.json else view["sessionId"])
         return 0
     if c == "status":
@@ -229,8 +236,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"forgot {orch.forget(args.session)}")
         return 0
     if c == "projects":
-        projs = [{"name": p.name, "path": str(p.path), "model": p.agent_config.model,
-                  "runtime": p.runtime or orch.config.runtime} for p in orch.config.projects.values()]
+        projs = [
+            {
+                "name": p.name,
+                "path": str(p.path),
+                "model": p.agent_config.model,
+                "runtime": p.runtime or orch.config.runtime,
+            }
+            for p in orch.config.projects.values()
+        ]
         if args.json:
             print(json.dumps({"source": orch.config.describe_source(), "projects": projs}, indent=2))
         else:
@@ -285,19 +299,34 @@ def workspace_text(ws: dict[str, Any] | None) -> str:
 
 def print_table(views: list[dict[str, Any]], introspection_error: str | None = None) -> None:
     if not views:
-        print("no sessions; start one with: ao spawn <project> \"<task>\"")
+        print('no sessions; start one with: ao spawn <project> "<task>"')
         return
     with_ws = any(v.get("workspace") for v in views)
     rows = [("ID", "STATUS", "ACTIVITY", "RUNTIME", "AGE", "COST", *(("WORKSPACE",) if with_ws else ()), "PROMPT")]
     for v in views:
-        status = v["status"] if v["status"] == "running" else f"exited({v['exitCode']})" \
-            if v["exitCode"] is not None else "exited"
+        status = (
+            v["status"]
+            if v["status"] == "running"
+            else f"exited({v['exitCode']})"
+            if v["exitCode"] is not None
+            else "exited"
+        )
         prompt = " ".join(v["prompt"].split())
         if len(prompt) > 50:
             prompt = prompt[:49] + "…"
         ws = (workspace_text(v.get("workspace")),) if with_ws else ()
-        rows.append((v["sessionId"], status, v.get("activity") or "-", v["runtime"], age(v["createdAt"]),
-                     cost_text(v.get("cost")), *ws, prompt))
+        rows.append(
+            (
+                v["sessionId"],
+                status,
+                v.get("activity") or "-",
+                v["runtime"],
+                age(v["createdAt"]),
+                cost_text(v.get("cost")),
+                *ws,
+                prompt,
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=False)) + "  " + r[-1])

@@ -93,8 +93,9 @@ def default_runtime() -> str:
     return "tmux" if shutil.which("tmux") else "process"
 
 
-def find_config(explicit: str | os.PathLike[str] | None = None, *, cwd: Path | None = None,
-                env: Mapping[str, str] | None = None) -> Path | None:
+def find_config(
+    explicit: str | os.PathLike[str] | None = None, *, cwd: Path | None = None, env: Mapping[str, str] | None = None
+) -> Path | None:
     env = os.environ if env is None else env
     if explicit:
         p = Path(explicit).expanduser()
@@ -118,8 +119,9 @@ def find_config(explicit: str | os.PathLike[str] | None = None, *, cwd: Path | N
     return None
 
 
-def load_config(explicit: str | os.PathLike[str] | None = None, *, cwd: Path | None = None,
-                env: Mapping[str, str] | None = None) -> Config:
+def load_config(
+    explicit: str | os.PathLike[str] | None = None, *, cwd: Path | None = None, env: Mapping[str, str] | None = None
+) -> Config:
     cwd = (cwd or Path.cwd()).resolve()
     env = os.environ if env is None else env
     path = find_config(explicit, cwd=cwd, env=env)
@@ -145,6 +147,7 @@ def embedded_default(cwd: Path) -> Config:
 
 # --- validation -------------------------------------------------------------
 
+
 class _V:
     """Validates a YAML node tree, keeping marks for line-accurate errors."""
 
@@ -165,8 +168,9 @@ class _V:
             name = str(k.value)
             full = f"{key}.{name}" if key else name
             if name not in allowed:
-                raise self.err(k, full, f"unknown key{_did_you_mean(name, list(allowed))}; "
-                                        f"allowed here: {', '.join(allowed)}")
+                raise self.err(
+                    k, full, f"unknown key{_did_you_mean(name, list(allowed))}; allowed here: {', '.join(allowed)}"
+                )
             if name in out:
                 raise self.err(k, full, "duplicate key")
             out[name] = v
@@ -177,8 +181,9 @@ class _V:
             if optional:
                 return None
             raise self.err(node, key, "expected a string, got nothing")
-        if not isinstance(node, ScalarNode) or (not node.tag.endswith(":str") and not node.tag.endswith(":int") \
-                and not node.tag.endswith(":float")):
+        if not isinstance(node, ScalarNode) or (
+            not node.tag.endswith(":str") and not node.tag.endswith(":int") and not node.tag.endswith(":float")
+        ):
             raise self.err(node, key, f"expected a string, got {_kind(node)}")
         return str(node.value)
 
@@ -197,8 +202,9 @@ class _V:
         v = self.string(node, key, optional=False)
         assert v is not None
         if v not in choices:
-            raise self.err(node, key, f"expected one of {', '.join(choices)}, got {v!r}"
-                                      f"{_did_you_mean(v, list(choices))}")
+            raise self.err(
+                node, key, f"expected one of {', '.join(choices)}, got {v!r}{_did_you_mean(v, list(choices))}"
+            )
         return v
 
 
@@ -254,24 +260,31 @@ def parse_config(text: str, path: Path) -> Config:
     if "defaults" in top:  # accepted for compatibility with Agent Orchestrator; only validated
         v.mapping(top["defaults"], "defaults", ("agent", "runtime"))
     if "projects" not in top:
-        raise v.err(root, "projects", "missing; add a list of projects, e.g.\n"
-                                      "projects:\n  - name: my-project\n    path: ~/code/my-project")
+        raise v.err(
+            root,
+            "projects",
+            "missing; add a list of projects, e.g.\nprojects:\n  - name: my-project\n    path: ~/code/my-project",
+        )
     pnode = top["projects"]
     if not isinstance(pnode, SequenceNode):
         raise v.err(pnode, "projects", f"expected a list of projects (- name: ...), got {_kind(pnode)}")
     projects: dict[str, Project] = {}
     for i, item in enumerate(pnode.value):
         key = f"projects[{i}]"
-        fields = v.mapping(item, key, ("name", "path", "agentConfig", "runtime", "workspace", "worktreeDir",
-                                       "baseBranch"))
+        fields = v.mapping(
+            item, key, ("name", "path", "agentConfig", "runtime", "workspace", "worktreeDir", "baseBranch")
+        )
         if "name" not in fields:
             raise v.err(item, f"{key}.name", "missing; every project needs a name")
         name = v.string(fields["name"], f"{key}.name", optional=False)
         assert name is not None
         if not PROJECT_NAME_RE.fullmatch(name) or ".." in name:
-            raise v.err(fields["name"], f"{key}.name",
-                        f"{name!r} is not a valid project name: use letters, digits, '.', '_' and '-', "
-                        "starting with a letter or digit (at most 64)")
+            raise v.err(
+                fields["name"],
+                f"{key}.name",
+                f"{name!r} is not a valid project name: use letters, digits, '.', '_' and '-', "
+                "starting with a letter or digit (at most 64)",
+            )
         if name in projects:
             raise v.err(fields["name"], f"{key}.name", f"project {name!r} is defined twice")
         if "path" not in fields:
@@ -292,12 +305,26 @@ def parse_config(text: str, path: Path) -> Config:
             s = v.string(fields["worktreeDir"], f"{key}.worktreeDir")
             wdir = _expand(s, path) if s else None
         base = v.string(fields["baseBranch"], f"{key}.baseBranch") if "baseBranch" in fields else None
-        projects[name] = Project(name=name, path=_expand(p, path), agent_config=ac, runtime=prt,
-                                 workspace=ws, worktree_dir=wdir, base_branch=base)
+        projects[name] = Project(
+            name=name,
+            path=_expand(p, path),
+            agent_config=ac,
+            runtime=prt,
+            workspace=ws,
+            worktree_dir=wdir,
+            base_branch=base,
+        )
     if not projects:
         raise v.err(pnode, "projects", "the list is empty; add at least one project")
-    return Config(projects=projects, agent=agent, runtime=runtime, tmux_socket=tmux_socket,
-                  opencode_db=opencode_db, idle_threshold=idle, source=path.resolve())
+    return Config(
+        projects=projects,
+        agent=agent,
+        runtime=runtime,
+        tmux_socket=tmux_socket,
+        opencode_db=opencode_db,
+        idle_threshold=idle,
+        source=path.resolve(),
+    )
 
 
 def _expand(value: str, config_path: Path) -> Path:
@@ -315,8 +342,14 @@ def config_to_dict(cfg: Config) -> dict[str, Any]:
         "runtime": cfg.runtime,
         "tmuxSocket": cfg.tmux_socket,
         "projects": [
-            {"name": p.name, "path": str(p.path), "model": p.agent_config.model, "prompt": p.agent_config.prompt,
-             "runtime": p.runtime or cfg.runtime, "workspace": p.workspace}
+            {
+                "name": p.name,
+                "path": str(p.path),
+                "model": p.agent_config.model,
+                "prompt": p.agent_config.prompt,
+                "runtime": p.runtime or cfg.runtime,
+                "workspace": p.workspace,
+            }
             for p in cfg.projects.values()
         ],
     }

@@ -34,8 +34,10 @@ def parse_session_ref(text: object) -> SessionRef:
     m = SESSION_REF_RE.fullmatch(text)
     if not m or ".." in text:
         shown = text if len(text) <= 80 else text[:77] + "..."
-        raise UsageError(f"malformed session id {shown!r}: expected <project>/agent-<n> or agent-<n>, "
-                         "e.g. my-project/agent-3 (see `ao list`)")
+        raise UsageError(
+            f"malformed session id {shown!r}: expected <project>/agent-<n> or agent-<n>, "
+            "e.g. my-project/agent-3 (see `ao list`)"
+        )
     return SessionRef(num=int(m.group("num")), project=m.group("project"))
 
 

@@ -80,8 +80,10 @@ class Orchestrator:
         ref = parse_session_ref(ref_text)
         rec = self.store.get(ref.num)
         if ref.project is not None and ref.project != rec.project:
-            raise UnknownSession(f"no session {ref.project}/agent-{ref.num}; agent-{ref.num} belongs to "
-                                 f"project {rec.project} ({rec.display_id})")
+            raise UnknownSession(
+                f"no session {ref.project}/agent-{ref.num}; agent-{ref.num} belongs to "
+                f"project {rec.project} ({rec.display_id})"
+            )
         return rec
 
     def session_dir(self, rec: SessionRecord) -> Path:
@@ -89,8 +91,15 @@ class Orchestrator:
 
     # --- spawn --------------------------------------------------------------------
 
-    def spawn(self, project: str | None = None, prompt: str | None = None, model: str | None = None,
-              issue_id: str | None = None, runtime: str | None = None, cwd: Path | None = None) -> dict[str, Any]:
+    def spawn(
+        self,
+        project: str | None = None,
+        prompt: str | None = None,
+        model: str | None = None,
+        issue_id: str | None = None,
+        runtime: str | None = None,
+        cwd: Path | None = None,
+    ) -> dict[str, Any]:
         proj = self._pick_project(project, cwd)
         text = prompt if prompt is not None else proj.agent_config.prompt
         text = validate_prompt(text, proj)
@@ -112,11 +121,22 @@ class Orchestrator:
         if prepare is not None:
             prepare(binary, self.store.state_dir)
         if not proj.path.is_dir():
-            raise AoError(f"project {proj.name}: path {proj.path} does not exist or is not a folder; "
-                          f"fix projects[].path in {self.config.describe_source()}")
-        rec = SessionRecord(num=0, project=proj.name, agent=agent.name, runtime=rt_name, status=STARTING,
-                            prompt=text, workdir=proj.path.resolve(), created_at=time.time(), model=model,
-                            issue_id=issue_id)
+            raise AoError(
+                f"project {proj.name}: path {proj.path} does not exist or is not a folder; "
+                f"fix projects[].path in {self.config.describe_source()}"
+            )
+        rec = SessionRecord(
+            num=0,
+            project=proj.name,
+            agent=agent.name,
+            runtime=rt_name,
+            status=STARTING,
+            prompt=text,
+            workdir=proj.path.resolve(),
+            created_at=time.time(),
+            model=model,
+            issue_id=issue_id,
+        )
         rec = self.store.create(rec)
         sdir = self.session_dir(rec)
         started = False
@@ -161,8 +181,10 @@ class Orchestrator:
             return self.config.project(name)
         proj = self.config.default_project(cwd)
         if proj is None:
-            raise UsageError("which project? name one (projects in "
-                             f"{self.config.describe_source()}: {', '.join(sorted(self.config.projects))})")
+            raise UsageError(
+                "which project? name one (projects in "
+                f"{self.config.describe_source()}: {', '.join(sorted(self.config.projects))})"
+            )
         return proj
 
     # --- status -------------------------------------------------------------------
@@ -196,14 +218,17 @@ class Orchestrator:
             lv = live.get(r.id)
             if r.status != STATUS_EXITED and lv is not None and not lv.alive:
                 info = intro.get(r.id)
-                outcome = exit_outcome(lv.exit_code, info.outcome if info else None,
-                                       spawn_died=r.status == STARTING)
+                outcome = exit_outcome(lv.exit_code, info.outcome if info else None, spawn_died=r.status == STARTING)
                 if self.store.finish(r.num, lv.exit_code, outcome, now):
                     r.status, r.exit_code, r.outcome, r.ended_at = STATUS_EXITED, lv.exit_code, outcome, now
                 else:  # another process finalized it first: take its word
                     fresh = self.store.get(r.num)
-                    r.status, r.exit_code, r.outcome, r.ended_at = (fresh.status, fresh.exit_code, fresh.outcome,
-                                                                     fresh.ended_at)
+                    r.status, r.exit_code, r.outcome, r.ended_at = (
+                        fresh.status,
+                        fresh.exit_code,
+                        fresh.outcome,
+                        fresh.ended_at,
+                    )
         return Snapshot(records=records, live=live, intro=intro, warnings=warnings)
 
     def _introspect(self, records: list[SessionRecord], now: float, warnings: list[str]) -> dict[str, Introspection]:
@@ -238,8 +263,9 @@ class Orchestrator:
                 warnings.append(str(e))
         return intro
 
-    def status(self, session: str | None = None, project: str | None = None,
-               details: bool = False) -> tuple[list[dict[str, Any]], list[str]]:
+    def status(
+        self, session: str | None = None, project: str | None = None, details: bool = False
+    ) -> tuple[list[dict[str, Any]], list[str]]:
         if session is not None:
             rec = self.resolve(session)
             snap = self.snapshot(records=[rec])
@@ -301,8 +327,13 @@ class Orchestrator:
             import shlex
 
             restore = f"cd {shlex.quote(str(rec.workdir))} && {shlex.join(argv)}"
-        return {"sessionId": rec.display_id, "type": info.type, "command": info.command, "argv": info.argv,
-                "restoreCommand": restore}
+        return {
+            "sessionId": rec.display_id,
+            "type": info.type,
+            "command": info.command,
+            "argv": info.argv,
+            "restoreCommand": restore,
+        }
 
     def logs(self, session: str, lines: int | None = None) -> str:
         if lines is not None and lines <= 0:
@@ -335,8 +366,9 @@ class Orchestrator:
         if not rec.workspace or rec.workspace.get("removed"):
             raise UsageError(f"{rec.display_id} has no worktree to clean up")
         if rec.status != STATUS_EXITED:
-            raise UsageError(f"{rec.display_id} is still running; `ao kill --cleanup {rec.display_id}` stops it "
-                             "and cleans up")
+            raise UsageError(
+                f"{rec.display_id} is still running; `ao kill --cleanup {rec.display_id}` stops it and cleans up"
+            )
         done = workspace.remove(rec.workspace, force=force)
         self.store.update(rec.num, workspace={**rec.workspace, "removed": True})
         return done
@@ -362,8 +394,9 @@ class Orchestrator:
         rec = self.resolve(session)
         snap = self.snapshot(records=[rec])
         if rec.status != STATUS_EXITED:
-            raise NotResumable(f"{rec.display_id} is still running; attach to it (`ao attach "
-                               f"{rec.display_id}`) or wait for it to exit")
+            raise NotResumable(
+                f"{rec.display_id} is still running; attach to it (`ao attach {rec.display_id}`) or wait for it to exit"
+            )
         proj = self.config.projects.get(rec.project)
         text = validate_prompt(prompt, proj) if prompt is not None else None
         agent = self.agent(rec.agent)
@@ -383,16 +416,19 @@ class Orchestrator:
         handle = rt.restart(rec, script, sdir)
         rec.handle = {**handle, "session_dir": str(sdir)}
         rec.status, rec.exit_code, rec.ended_at, rec.outcome, rec.runs = STATUS_RUNNING, None, None, None, run
-        self.store.update(rec.num, status=STATUS_RUNNING, exit_code=None, ended_at=None, outcome=None,
-                          handle=rec.handle, runs=run)
+        self.store.update(
+            rec.num, status=STATUS_RUNNING, exit_code=None, ended_at=None, outcome=None, handle=rec.handle, runs=run
+        )
         return self.view(rec, Liveness(alive=True), snap.intro.get(rec.id))
 
 
 def validate_prompt(text: str | None, proj: Project | None) -> str:
     if text is None:
         where = f" (project {proj.name} has no agentConfig.prompt)" if proj else ""
-        raise UsageError(f"no prompt given{where}; say what the agent should do, e.g. "
-                         "ao spawn my-project \"Add unit tests for the auth module\"")
+        raise UsageError(
+            f"no prompt given{where}; say what the agent should do, e.g. "
+            'ao spawn my-project "Add unit tests for the auth module"'
+        )
     if not isinstance(text, str) or not text.strip():
         raise UsageError("the prompt is empty; say what the agent should do")
     if "\x00" in text:
@@ -409,9 +445,12 @@ def exit_outcome(code: int | None, last_turn: dict[str, Any] | None, *, spawn_di
     if last_turn and last_turn.get("result") == "error":
         return {**last_turn, "exitCode": code}
     if code is None:
-        return {"result": "unknown", "error": "the agent's process disappeared without an exit code "
-                                               "(its tmux session was closed or the machine restarted)",
-                "finish": None}
+        return {
+            "result": "unknown",
+            "error": "the agent's process disappeared without an exit code "
+            "(its tmux session was closed or the machine restarted)",
+            "finish": None,
+        }
     if code == 0:
         base = dict(last_turn) if last_turn else {"result": "success", "error": None, "finish": None}
         if base.get("result") == "incomplete":

@@ -49,8 +49,26 @@ CREATE TABLE IF NOT EXISTS sessions (
     runs INTEGER NOT NULL DEFAULT 1
 );
 """
-COLUMNS = ("num", "project", "agent", "runtime", "status", "prompt", "model", "issue_id", "workdir", "created_at",
-           "exit_code", "ended_at", "handle", "opencode_session_id", "introspection", "outcome", "workspace", "runs")
+COLUMNS = (
+    "num",
+    "project",
+    "agent",
+    "runtime",
+    "status",
+    "prompt",
+    "model",
+    "issue_id",
+    "workdir",
+    "created_at",
+    "exit_code",
+    "ended_at",
+    "handle",
+    "opencode_session_id",
+    "introspection",
+    "outcome",
+    "workspace",
+    "runs",
+)
 STARTING = "starting"  # a row being spawned; becomes running, or is removed if the spawn fails
 
 
@@ -77,8 +95,10 @@ class Store:
             probe.write_text("")
             probe.unlink()
         except OSError as e:
-            raise StateError(f"state dir {state_dir} is not writable ({e.strerror or e}); "
-                             "fix its permissions or set AO_STATE_DIR to a writable folder") from None
+            raise StateError(
+                f"state dir {state_dir} is not writable ({e.strerror or e}); "
+                "fix its permissions or set AO_STATE_DIR to a writable folder"
+            ) from None
         with self._connect() as db:
             db.executescript(SCHEMA)
             db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
@@ -96,8 +116,10 @@ class Store:
             db.execute("PRAGMA busy_timeout=30000")
             yield db
         except sqlite3.DatabaseError as e:
-            raise StateError(f"the session store {self.db_path} failed: {e}; if it is corrupt, move it aside "
-                             "(running agents keep running, but their records are lost)") from None
+            raise StateError(
+                f"the session store {self.db_path} failed: {e}; if it is corrupt, move it aside "
+                "(running agents keep running, but their records are lost)"
+            ) from None
         finally:
             db.close()
 
@@ -128,8 +150,10 @@ class Store:
             rec.num = num
             rec.status = STARTING
             row = self._to_row(rec)
-            db.execute(f"INSERT INTO sessions({','.join(COLUMNS)}) VALUES ({','.join('?' * len(COLUMNS))})",
-                       [row[c] for c in COLUMNS])
+            db.execute(
+                f"INSERT INTO sessions({','.join(COLUMNS)}) VALUES ({','.join('?' * len(COLUMNS))})",
+                [row[c] for c in COLUMNS],
+            )
         return rec
 
     def update(self, num: int, **fields: Any) -> None:
@@ -149,7 +173,8 @@ class Store:
             cur = db.execute(
                 "UPDATE sessions SET status='exited', exit_code=?, outcome=?, ended_at=? "
                 "WHERE num=? AND status!='exited'",
-                (exit_code, json.dumps(outcome) if outcome is not None else None, ended_at, num))
+                (exit_code, json.dumps(outcome) if outcome is not None else None, ended_at, num),
+            )
             return cur.rowcount > 0
 
     def delete(self, num: int) -> None:
@@ -194,13 +219,24 @@ class Store:
 
     def _to_row(self, rec: SessionRecord) -> dict[str, Any]:
         return {
-            "num": rec.num, "project": rec.project, "agent": rec.agent, "runtime": rec.runtime,
-            "status": rec.status, "prompt": rec.prompt, "model": rec.model, "issue_id": rec.issue_id,
-            "workdir": str(rec.workdir), "created_at": rec.created_at, "exit_code": rec.exit_code,
-            "ended_at": rec.ended_at, "handle": json.dumps(rec.handle),
-            "opencode_session_id": rec.opencode_session_id, "introspection": rec.introspection,
+            "num": rec.num,
+            "project": rec.project,
+            "agent": rec.agent,
+            "runtime": rec.runtime,
+            "status": rec.status,
+            "prompt": rec.prompt,
+            "model": rec.model,
+            "issue_id": rec.issue_id,
+            "workdir": str(rec.workdir),
+            "created_at": rec.created_at,
+            "exit_code": rec.exit_code,
+            "ended_at": rec.ended_at,
+            "handle": json.dumps(rec.handle),
+            "opencode_session_id": rec.opencode_session_id,
+            "introspection": rec.introspection,
             "outcome": json.dumps(rec.outcome) if rec.outcome is not None else None,
-            "workspace": json.dumps(rec.workspace) if rec.workspace is not None else None, "runs": rec.runs,
+            "workspace": json.dumps(rec.workspace) if rec.workspace is not None else None,
+            "runs": rec.runs,
         }
 
     def _from_row(self, r: dict[str, Any]) -> SessionRecord:
@@ -214,16 +250,31 @@ class Store:
             if r["status"] not in ("starting", "running", "exited"):
                 raise ValueError(f"unknown status {r['status']!r}")
             return SessionRecord(
-                num=int(num), project=str(r["project"]), agent=str(r["agent"]), runtime=str(r["runtime"]),
-                status=str(r["status"]), prompt=str(r["prompt"]), workdir=Path(r["workdir"]),
-                created_at=float(r["created_at"]), model=r["model"], issue_id=r["issue_id"],
-                exit_code=r["exit_code"], ended_at=r["ended_at"], handle=handle,
-                opencode_session_id=r["opencode_session_id"], introspection=r["introspection"],
-                outcome=outcome, workspace=workspace, runs=int(r["runs"] or 1),
+                num=int(num),
+                project=str(r["project"]),
+                agent=str(r["agent"]),
+                runtime=str(r["runtime"]),
+                status=str(r["status"]),
+                prompt=str(r["prompt"]),
+                workdir=Path(r["workdir"]),
+                created_at=float(r["created_at"]),
+                model=r["model"],
+                issue_id=r["issue_id"],
+                exit_code=r["exit_code"],
+                ended_at=r["ended_at"],
+                handle=handle,
+                opencode_session_id=r["opencode_session_id"],
+                introspection=r["introspection"],
+                outcome=outcome,
+                workspace=workspace,
+                runs=int(r["runs"] or 1),
             )
         except (ValueError, TypeError, KeyError) as e:
-            raise CorruptRow(f"session agent-{num} has a corrupt record in {self.db_path} ({e}); "
-                             f"remove it with `ao forget agent-{num}`", session=f"agent-{num}") from None
+            raise CorruptRow(
+                f"session agent-{num} has a corrupt record in {self.db_path} ({e}); "
+                f"remove it with `ao forget agent-{num}`",
+                session=f"agent-{num}",
+            ) from None
 
 
 def now() -> float:

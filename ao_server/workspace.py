@@ -28,8 +28,9 @@ def _git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
     git = shutil.which("git")
     if not git:
         raise WorkspaceError("git is not installed; install git or set the project's workspace to none")
-    proc = subprocess.run([git, "-C", str(cwd), *args], capture_output=True, text=True, timeout=60,
-                          stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        [git, "-C", str(cwd), *args], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+    )
     if check and proc.returncode != 0:
         raise WorkspaceError(f"git {' '.join(args)} failed in {cwd}: {proc.stderr.strip() or proc.returncode}")
     return proc
@@ -49,8 +50,7 @@ def create(repo: Path, session_id: str, dest: Path, base: str | None) -> dict[st
     """``git worktree add -b ao/<session-id> <dest> <base>``; returns the session's ``workspace`` object."""
     top = _git(repo, "rev-parse", "--show-toplevel", check=False)
     if top.returncode != 0:
-        raise WorkspaceError(f"{repo} is not a git repository; `git init` it, or set workspace: none "
-                             "for this project")
+        raise WorkspaceError(f"{repo} is not a git repository; `git init` it, or set workspace: none for this project")
     repo_root = Path(top.stdout.strip())
     if base is None:
         head = _git(repo_root, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
@@ -58,15 +58,20 @@ def create(repo: Path, session_id: str, dest: Path, base: str | None) -> dict[st
             raise WorkspaceError(f"{repo_root} has a detached HEAD; set baseBranch for this project")
         base = head.stdout.strip()
     if _git(repo_root, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}", check=False).returncode != 0:
-        raise WorkspaceError(f"base branch {base!r} does not exist in {repo_root} (or has no commits yet); "
-                             "fix baseBranch or commit something first")
+        raise WorkspaceError(
+            f"base branch {base!r} does not exist in {repo_root} (or has no commits yet); "
+            "fix baseBranch or commit something first"
+        )
     if _git(repo_root, "status", "--porcelain", "--untracked-files=no").stdout.strip():
-        raise WorkspaceError(f"{repo_root} has uncommitted changes to tracked files; the agent's worktree starts "
-                             f"from {base} and would not see them. Commit or stash them first")
+        raise WorkspaceError(
+            f"{repo_root} has uncommitted changes to tracked files; the agent's worktree starts "
+            f"from {base} and would not see them. Commit or stash them first"
+        )
     branch = branch_name(session_id)
     if _git(repo_root, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", check=False).returncode == 0:
-        raise WorkspaceError(f"branch {branch} already exists in {repo_root}; delete it (`git branch -D {branch}`) "
-                             "if it is stale")
+        raise WorkspaceError(
+            f"branch {branch} already exists in {repo_root}; delete it (`git branch -D {branch}`) if it is stale"
+        )
     if dest.exists():
         raise WorkspaceError(f"worktree dir {dest} already exists; remove it or choose another worktreeDir")
     try:
@@ -75,8 +80,9 @@ def create(repo: Path, session_id: str, dest: Path, base: str | None) -> dict[st
         probe.write_text("")
         probe.unlink()
     except OSError as e:
-        raise WorkspaceError(f"worktree dir {dest.parent} is not writable ({e.strerror or e}); "
-                             "fix its permissions or set worktreeDir") from None
+        raise WorkspaceError(
+            f"worktree dir {dest.parent} is not writable ({e.strerror or e}); fix its permissions or set worktreeDir"
+        ) from None
     _git(repo_root, "worktree", "add", "-b", branch, str(dest), base)
     try:
         _git(dest, "branch", f"--set-upstream-to={base}", branch)
@@ -108,16 +114,18 @@ def remove(ws: dict[str, Any], *, force: bool = False) -> str:
     repo, path, branch, base = Path(ws["repo"]), Path(ws["path"]), str(ws["branch"]), str(ws["base"])
     st = status(ws)
     lost = []
-    if st is not None:
-        if st.dirty:
-            lost.append(f"uncommitted changes in {path}")
+    if st is not None and st.dirty:
+        lost.append(f"uncommitted changes in {path}")
     ahead = _git(repo, "rev-list", "--count", f"{base}..{branch}", check=False)
     n_ahead = int(ahead.stdout.strip()) if ahead.returncode == 0 and ahead.stdout.strip().isdigit() else 0
     if n_ahead:
         lost.append(f"{n_ahead} commit(s) on {branch} not in {base}")
     if lost and not force:
-        raise UsageError("refusing to remove the worktree: it would lose " + " and ".join(lost)
-                         + "; merge or push them first, or pass --force")
+        raise UsageError(
+            "refusing to remove the worktree: it would lose "
+            + " and ".join(lost)
+            + "; merge or push them first, or pass --force"
+        )
     if path.exists():
         _git(repo, "worktree", "remove", *(["--force"] if force else []), str(path))
     else:

@@ -24,8 +24,10 @@ from ..model import Introspection, LaunchSpec, SessionRecord
 
 log = logging.getLogger(__name__)
 
-INSTALL_HINT = ("install it with `npm install -g opencode-ai` (https://opencode.ai), "
-                "or set AO_OPENCODE_BIN to the opencode executable")
+INSTALL_HINT = (
+    "install it with `npm install -g opencode-ai` (https://opencode.ai), "
+    "or set AO_OPENCODE_BIN to the opencode executable"
+)
 DEFAULT_RESUME_PROMPT = "Continue where you left off."
 
 
@@ -49,8 +51,9 @@ class OpenCodeAgent:
             p = Path(override).expanduser()
             if p.is_file() and os.access(p, os.X_OK):
                 return str(p.resolve())
-            raise AgentNotInstalled(f"AO_OPENCODE_BIN={override} is not an executable file; "
-                                    f"fix it or unset it to use opencode from PATH")
+            raise AgentNotInstalled(
+                f"AO_OPENCODE_BIN={override} is not an executable file; fix it or unset it to use opencode from PATH"
+            )
         found = shutil.which("opencode", path=self.env.get("PATH"))
         if not found:
             raise AgentNotInstalled(f"opencode is not installed (not found on PATH); {INSTALL_HINT}")
@@ -76,8 +79,14 @@ class OpenCodeAgent:
             if db.exists():
                 return
             try:
-                subprocess.run([binary, "session", "list", "--format", "json"], env=self.env, timeout=120,
-                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                subprocess.run(
+                    [binary, "session", "list", "--format", "json"],
+                    env=self.env,
+                    timeout=120,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
             except (OSError, subprocess.TimeoutExpired) as e:
                 log.warning("could not initialise OpenCode's database: %s", e)
 
@@ -95,9 +104,11 @@ class OpenCodeAgent:
 
     def resume(self, session: SessionRecord, *, binary: str, prompt_file: Path | None) -> LaunchSpec:
         if not session.opencode_session_id:
-            raise NotResumable(f"{session.display_id} has no OpenCode session to continue yet "
-                               "(OpenCode never recorded one, or introspection is unavailable); "
-                               "spawn a new session instead")
+            raise NotResumable(
+                f"{session.display_id} has no OpenCode session to continue yet "
+                "(OpenCode never recorded one, or introspection is unavailable); "
+                "spawn a new session instead"
+            )
         argv = [binary, "run", "--session", session.opencode_session_id]
         if session.model:
             argv += ["--model", session.model]
@@ -132,9 +143,13 @@ class OpenCodeAgent:
         db = self._db
         assert isinstance(db, OpenCodeDB)
         bindings = [
-            Binding(ao_id=s.id, directory=str(s.workdir), created_ms=int(s.created_at * 1000),
-                    opencode_session_id=s.opencode_session_id,
-                    state=EventState.from_json(s.introspection) if s.introspection else None)
+            Binding(
+                ao_id=s.id,
+                directory=str(s.workdir),
+                created_ms=int(s.created_at * 1000),
+                opencode_session_id=s.opencode_session_id,
+                state=EventState.from_json(s.introspection) if s.introspection else None,
+            )
             for s in sessions
         ]
         try:

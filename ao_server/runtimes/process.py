@@ -43,9 +43,15 @@ class ProcessRuntime:
         # script is reparented to init (or a subreaper) and never lingers as our zombie.
         launcher = 'sh "$1" </dev/null >>"$2" 2>&1 & echo $!'
         try:
-            proc = subprocess.run(["/bin/sh", "-c", launcher, "ao-launch", str(script), str(log_path)],
-                                  capture_output=True, text=True, timeout=15, start_new_session=True,
-                                  cwd=str(session.workdir), stdin=subprocess.DEVNULL)
+            proc = subprocess.run(
+                ["/bin/sh", "-c", launcher, "ao-launch", str(script), str(log_path)],
+                capture_output=True,
+                text=True,
+                timeout=15,
+                start_new_session=True,
+                cwd=str(session.workdir),
+                stdin=subprocess.DEVNULL,
+            )
             pid = int(proc.stdout.strip())
         except (OSError, ValueError, subprocess.TimeoutExpired) as e:
             raise SpawnFailed(f"could not start the agent process: {e}") from None

@@ -57,9 +57,11 @@ class TmuxRuntime:
         if self._tmux is None:
             found = shutil.which("tmux")
             if not found:
-                raise RuntimeUnavailable("tmux is not installed; install it (e.g. `apt-get install tmux`) "
-                                         "or use the process runtime (`--runtime process`, "
-                                         "or plugins.runtime: process in agent-orchestrator.yaml)")
+                raise RuntimeUnavailable(
+                    "tmux is not installed; install it (e.g. `apt-get install tmux`) "
+                    "or use the process runtime (`--runtime process`, "
+                    "or plugins.runtime: process in agent-orchestrator.yaml)"
+                )
             self._tmux = os.path.abspath(found)
         return self._tmux
 
@@ -77,8 +79,9 @@ class TmuxRuntime:
     def list_panes(self, sock: list[str]) -> list[Pane]:
         """All panes on one tmux server; empty (not an error) when no server runs."""
         try:
-            proc = self._run(sock, "list-panes", "-a", "-F",
-                             "#{session_name}\t#{pane_tty}\t#{pane_pid}\t#{pane_dead}", check=False)
+            proc = self._run(
+                sock, "list-panes", "-a", "-F", "#{session_name}\t#{pane_tty}\t#{pane_pid}\t#{pane_dead}", check=False
+            )
         except (OSError, subprocess.TimeoutExpired) as e:
             log.warning("tmux list-panes failed: %s", e)
             return []
@@ -101,10 +104,24 @@ class TmuxRuntime:
         sock = socket_args(self.socket)
         name = SESSION_PREFIX + session.id
         if self._run(sock, "has-session", "-t", f"={name}", check=False).returncode == 0:
-            raise SpawnFailed(f"a tmux session named {name} already exists on this tmux server (another "
-                              "state dir uses it?); give each state dir its own socket with runtime.tmuxSocket")
-        self._run(sock, "new-session", "-d", "-s", name, "-c", str(session.workdir), "-x", "200", "-y", "50",
-                  self._start_cmd(script))
+            raise SpawnFailed(
+                f"a tmux session named {name} already exists on this tmux server (another "
+                "state dir uses it?); give each state dir its own socket with runtime.tmuxSocket"
+            )
+        self._run(
+            sock,
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-c",
+            str(session.workdir),
+            "-x",
+            "200",
+            "-y",
+            "50",
+            self._start_cmd(script),
+        )
         # Give scrollback room and keep the pane if the shell is ever killed.
         self._run(sock, "set-option", "-t", f"={name}", "history-limit", "50000", check=False)
         return {"tmux_session": name, "socket": sock}
@@ -113,11 +130,24 @@ class TmuxRuntime:
         sock = self._sock(session)
         name = str(session.handle.get("tmux_session") or SESSION_PREFIX + session.id)
         if self._run(sock, "has-session", "-t", f"={name}", check=False).returncode == 0:
-            self._run(sock, "respawn-pane", "-k", "-t", f"={name}:", "-c", str(session.workdir),
-                      self._start_cmd(script))
+            self._run(
+                sock, "respawn-pane", "-k", "-t", f"={name}:", "-c", str(session.workdir), self._start_cmd(script)
+            )
             return {"tmux_session": name, "socket": sock}
-        self._run(sock, "new-session", "-d", "-s", name, "-c", str(session.workdir), "-x", "200", "-y", "50",
-                  self._start_cmd(script))
+        self._run(
+            sock,
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-c",
+            str(session.workdir),
+            "-x",
+            "200",
+            "-y",
+            "50",
+            self._start_cmd(script),
+        )
         return {"tmux_session": name, "socket": sock}
 
     def snapshot(self, sessions: list[SessionRecord], agent: Agent) -> dict[str, Liveness]:
