@@ -21,7 +21,8 @@ lint: setup
 	$(VENV)/bin/mypy
 
 bench: setup
-	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
+	@export AO_OPENCODE_BIN="$$(bash scripts/install-opencode.sh)"; \
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -14,8 +14,8 @@ the DDL is copied from ``--schema-from`` (an existing OpenCode database, read
 only), or from ``$XDG_DATA_HOME/opencode/opencode.db`` when that variable is
 set, else taken from the DDL embedded in :mod:`ao_server.agents.opencode_db`.
 
-The binary is ``$AO_OPENCODE_BIN``, else ``~/.cache/ao-server/opencode/node_modules/.bin/opencode``,
-else ``opencode`` on ``PATH``.
+The binary is ``$AO_OPENCODE_BIN``, else what scripts/install-opencode.sh installs
+(``~/.cache/ao-server/opencode-1.18.33/node_modules/.bin/opencode``), else ``opencode`` on ``PATH``.
 
 Run: ``python benchmarks/bench_introspection.py [--sessions 100] [--messages 200] [--polls 50]``.
 """
@@ -65,7 +65,7 @@ def find_opencode() -> str | None:
     env = os.environ.get("AO_OPENCODE_BIN")
     if env and os.access(env, os.X_OK):
         return env
-    cached = Path.home() / ".cache/ao-server/opencode/node_modules/.bin/opencode"
+    cached = Path.home() / ".cache/ao-server/opencode-1.18.33/node_modules/.bin/opencode"
     if os.access(cached, os.X_OK):
         return str(cached)
     return shutil.which("opencode")
