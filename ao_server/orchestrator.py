@@ -37,6 +37,8 @@ from .store import STARTING, CorruptRow, Store
 log = logging.getLogger(__name__)
 
 MAX_PROMPT = 100_000
+KILLED_MARKER = "killed"  # file in the session dir: `ao kill` stopped this run
+KILLED_EXIT_CODE = 143  # 128 + SIGTERM, what a shell reports
 STARTING_GRACE = 60.0  # a row still 'starting' after this long belongs to a spawn that died
 ISSUE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.#:/-]{0,99}$")
 MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/@+-]{0,199}$")
@@ -218,9 +220,13 @@ class Orchestrator:
             lv = live.get(r.id)
             if r.status != STATUS_EXITED and lv is not None and not lv.alive:
                 info = intro.get(r.id)
-                outcome = exit_outcome(lv.exit_code, info.outcome if info else None, spawn_died=r.status == STARTING)
-                if self.store.finish(r.num, lv.exit_code, outcome, now):
-                    r.status, r.exit_code, r.outcome, r.ended_at = STATUS_EXITED, lv.exit_code, outcome, now
+                code = lv.exit_code
+                if (self.session_dir(r) / KILLED_MARKER).exists():  # only stat'ed for sessions seen ending
+                    code, outcome = code if code is not None else KILLED_EXIT_CODE, killed_outcome()
+                else:
+                    outcome = exit_outcome(code, info.outcome if info else None, spawn_died=r.status == STARTING)
+                if self.store.finish(r.num, code, outcome, now):
+                    r.status, r.exit_code, r.outcome, r.ended_at = STATUS_EXITED, code, outcome, now
                 else:  # another process finalized it first: take its word
                     fresh = self.store.get(r.num)
                     r.status, r.exit_code, r.outcome, r.ended_at = (
@@ -345,14 +351,20 @@ class Orchestrator:
         rec = self.resolve(session)
         snap = self.snapshot(records=[rec])
         if rec.status != STATUS_EXITED:
+            # Mark the kill first: a poller in another thread or process that sees the agent
+            # gone before we record it then records it as killed too (see snapshot()).
+            marker = self.session_dir(rec) / KILLED_MARKER
+            try:
+                marker.write_text("")
+            except OSError:
+                pass
             try:
                 self.runtime(rec.runtime).kill(rec)
             except AoError:
                 raise
             except Exception as e:
                 raise PluginError(f"killing {rec.display_id} failed: {e}") from None
-            code = 143  # 128 + SIGTERM, what a shell reports
-            outcome = {"result": "killed", "error": None, "finish": None}
+            code, outcome = KILLED_EXIT_CODE, killed_outcome()
             if self.store.finish(rec.num, code, outcome, time.time()):
                 rec.status, rec.exit_code, rec.outcome, rec.ended_at = STATUS_EXITED, code, outcome, time.time()
             else:
@@ -413,6 +425,7 @@ class Orchestrator:
         spec = agent.resume(rec, binary=binary, prompt_file=prompt_file)
         script = write_script(sdir, f"run-{run}.sh", spec, title=rec.display_id, keep_shell=rec.runtime == "tmux")
         clear_exit_code(sdir)
+        (sdir / KILLED_MARKER).unlink(missing_ok=True)
         handle = rt.restart(rec, script, sdir)
         rec.handle = {**handle, "session_dir": str(sdir)}
         rec.status, rec.exit_code, rec.ended_at, rec.outcome, rec.runs = STATUS_RUNNING, None, None, None, run
@@ -420,6 +433,10 @@ class Orchestrator:
             rec.num, status=STATUS_RUNNING, exit_code=None, ended_at=None, outcome=None, handle=rec.handle, runs=run
         )
         return self.view(rec, Liveness(alive=True), snap.intro.get(rec.id))
+
+
+def killed_outcome() -> dict[str, Any]:
+    return {"result": "killed", "error": None, "finish": None}
 
 
 def validate_prompt(text: str | None, proj: Project | None) -> str:

@@ -289,3 +289,29 @@ def test_help_and_version(bed: Bed) -> None:
     for cmd in ("spawn", "status", "attach", "kill", "logs", "resume", "list"):
         assert bed.ao(cmd, "--help").returncode == 0
     assert bed.ao("--version").stdout.startswith("ao ")
+
+
+def test_kill_seen_first_by_another_poller_is_still_a_kill(bed: Bed) -> None:
+    """A server's poller may notice the agent gone before `kill` records it; both must agree it was killed."""
+    bed.write_config(runtime="tmux")
+    env = {**bed.env, "AO_OPENCODE_BIN": STANDIN}
+    sid = bed.ao("spawn", "my-project", "wait [[sleep:60]]", env=env, check=True).stdout.strip()
+    code = (
+        "import json, threading\n"
+        "from ao_server.orchestrator import Orchestrator, KILLED_MARKER\n"
+        "from ao_server.config import load_config\n"
+        "from ao_server.store import default_state_dir\n"
+        "killer, poller = (Orchestrator(load_config(), default_state_dir()) for _ in range(2))\n"
+        "rec = killer.resolve('agent-1')\n"
+        "(killer.session_dir(rec) / KILLED_MARKER).write_text('')\n"
+        "killer.runtime(rec.runtime).kill(rec)\n"  # the agent is gone, kill has not recorded it yet
+        "seen = poller.status(session='agent-1')[0][0]\n"
+        "print(json.dumps([seen, killer.kill('agent-1')]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=bed.project, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    seen, killed = json.loads(out.stdout)
+    for view in (seen, killed, bed.status_of(sid)):
+        assert view["status"] == "exited" and view["exitCode"] == 143
+        assert view["outcome"]["result"] == "killed"
