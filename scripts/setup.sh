@@ -29,3 +29,4 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 bash scripts/install-opencode.sh >/dev/null
+bash scripts/install-neovim.sh >/dev/null

@@ -1,0 +1,681 @@
+---@brief [[
+--- ao.nvim: run and watch OpenCode agents from Neovim through ao-server.
+---
+--- The server is started with Neovim's built-in LSP client (|vim.lsp.start()|), one per workspace root,
+--- the first time it is needed. Every operation is a `workspace/executeCommand` request (`ao/spawn`,
+--- `ao/status`, ...); the server pushes `ao/statusChanged`, which becomes a |vim.notify()| message and a
+--- `User AoStatusChanged` autocommand. See |ao.txt|.
+---@brief ]]
+
+local config = require("ao.config")
+
+local M = {}
+
+local levels = vim.log.levels
+local has_011 = vim.fn.has("nvim-0.11") == 1
+
+---@class ao.Error
+---@field code? integer JSON-RPC error code (see docs/protocol.md)
+---@field message string What went wrong, readable as is
+---@field data? any
+
+---@class ao.Outcome
+---@field result "success"|"error"|"killed"|"unknown"
+---@field error? string
+
+---@class ao.Session
+---@field sessionId string "<project>/agent-<n>"
+---@field project string
+---@field status "running"|"exited"
+---@field exitCode? integer
+---@field activity? string
+---@field runtime? string
+---@field prompt? string
+---@field model? string
+---@field createdAt? string ISO 8601, UTC
+---@field endedAt? string
+---@field opencodeSessionId? string
+---@field cost? {usd: number, tokens: table<string, integer>}
+---@field summary? string
+---@field outcome? ao.Outcome
+
+---@class ao.StatusChanged
+---@field sessionId string
+---@field project string
+---@field previous? string status before the change; nil for a session seen for the first time
+---@field status "running"|"exited"
+---@field activity? string
+---@field exitCode? integer
+---@field outcome? ao.Outcome
+---@field at string ISO 8601 time of the change
+---@field session? ao.Session the whole session, when the server sends it
+
+---@class ao.AttachInfo
+---@field sessionId string
+---@field type "tmux"|"process"
+---@field command string
+---@field argv string[]
+---@field restoreCommand? string
+
+---@alias ao.Callback fun(err: ao.Error?, result: any)
+
+local state = {
+  ---@type table<string, integer> client id by workspace root
+  clients = {},
+  ---@type table<integer, fun(client: vim.lsp.Client?, err: string?)[]> work waiting for a client to initialize
+  pending = {},
+  ---@type table<integer, boolean> clients we are stopping on purpose
+  stopping = {},
+  ---@type table<integer, boolean> clients whose initialize has been answered
+  ready = {},
+  ---@type integer spawn requests in flight (their sessions get "spawned", not "started")
+  spawning = 0,
+  ---@type table<string, ao.Session> the last known state of each session, by id
+  sessions = {},
+  ---@type table<string, boolean> projects seen in the config (ao/list) or in sessions
+  projects = {},
+  ---@type table<string, boolean> sessions spawned from this editor (no "started" message for those)
+  spawned_here = {},
+}
+M._state = state
+
+--- JSON null (vim.NIL) and nil are both "absent".
+---@generic T
+---@param v T
+---@return T?
+local function nn(v)
+  if v == vim.NIL then
+    return nil
+  end
+  return v
+end
+M._nn = nn
+
+---@param msg string
+---@param level? integer
+function M.notify(msg, level)
+  vim.notify("ao: " .. msg, level or levels.INFO, { title = "ao" })
+end
+
+--- A server or plugin error as one readable line (never a stack trace).
+---@param err any
+---@return string
+function M.error_text(err)
+  if type(err) == "table" then
+    local msg = nn(err.message)
+    if type(msg) == "string" and msg ~= "" then
+      return msg
+    end
+    return vim.inspect(err)
+  end
+  local text = tostring(err)
+  -- a Lua error: keep the message, drop "file:line:" and any traceback
+  text = text:gsub("\nstack traceback:.*$", "")
+  return (text:gsub("^[^\n]-%.lua:%d+: ", ""))
+end
+
+---@param what string the operation, e.g. "spawn"
+---@param err any
+function M.report(what, err)
+  M.notify(what .. ": " .. M.error_text(err), levels.ERROR)
+end
+
+--- Run `fn(...)`; a Lua error becomes a readable message instead of a traceback.
+---@param what string
+---@param fn function
+function M.guard(what, fn, ...)
+  local ok, err = xpcall(fn, debug.traceback, ...)
+  if not ok then
+    require("vim.lsp.log").error("ao: " .. what .. ": " .. tostring(err))
+    M.report(what, err)
+  end
+end
+
+-- client methods: `client:request()` on 0.11+, `client.request()` on 0.10
+local function call(client, name, ...)
+  if has_011 then
+    return client[name](client, ...)
+  end
+  return client[name](...)
+end
+
+---@param opts? ao.Config
+function M.setup(opts)
+  config.set(opts)
+  state.setup_done = true
+end
+
+--- The options in force.
+---@return ao.Config
+function M.options()
+  return config.options
+end
+
+--- The workspace root the server is started for.
+---@return string
+function M.root()
+  local r = config.options.root_dir
+  if type(r) == "function" then
+    r = r()
+  end
+  if type(r) == "string" and r ~= "" then
+    return vim.fs.normalize(vim.fn.fnamemodify(r, ":p")):gsub("(.)/$", "%1")
+  end
+  local cwd = vim.fn.getcwd()
+  return vim.fs.root(cwd, config.options.root_markers) or cwd
+end
+
+--- The config path given to the server, absolute.
+---@return string?
+local function config_path()
+  local p = config.options.config_path
+  if p and p ~= "" then
+    return vim.fn.fnamemodify(vim.fn.expand(p), ":p")
+  end
+end
+
+---@return table
+function M.init_options()
+  local o = config.options
+  return {
+    pollInterval = o.poll_interval,
+    configPath = config_path(),
+    stateDir = o.state_dir and vim.fn.fnamemodify(vim.fn.expand(o.state_dir), ":p") or nil,
+  }
+end
+
+local function redraw_statusline()
+  pcall(vim.cmd, "redrawstatus!")
+end
+
+--- Remember sessions from a status answer (or one session from spawn/kill/resume).
+---@param sessions ao.Session[]
+---@param full? boolean the list is every session: forget the others
+function M._remember(sessions, full)
+  if full then
+    state.sessions = {}
+  end
+  for _, s in ipairs(sessions or {}) do
+    if type(s) == "table" and type(s.sessionId) == "string" then
+      state.sessions[s.sessionId] = s
+      if type(s.project) == "string" then
+        state.projects[s.project] = true
+      end
+    end
+  end
+  redraw_statusline()
+end
+
+--- A notification's message and level, or nil when it is not worth a message (activity changes).
+---@param p ao.StatusChanged
+---@return string? message
+---@return integer? level
+function M.describe_change(p)
+  local id, status, previous = p.sessionId, nn(p.status), nn(p.previous)
+  if status == "exited" and previous ~= "exited" then
+    local outcome = type(nn(p.outcome)) == "table" and p.outcome or {}
+    local result, code = nn(outcome.result), nn(p.exitCode)
+    local why = nn(outcome.error)
+    if result == "success" or (result == nil and code == 0) then
+      return ("%s finished (exit code %s)"):format(id, code or 0), levels.INFO
+    elseif result == "killed" then
+      return ("%s was killed"):format(id), levels.WARN
+    elseif result == "error" then
+      return ("%s failed%s%s"):format(id, code and (" (exit code " .. code .. ")") or "",
+        why and (": " .. tostring(why)) or ""), levels.ERROR
+    end
+    if code and code ~= 0 then
+      return ("%s exited with code %s%s"):format(id, code, why and (": " .. tostring(why)) or ""), levels.WARN
+    end
+    return ("%s exited"):format(id), levels.INFO
+  elseif status == "running" and previous == "exited" then
+    return ("%s is running again"):format(id), levels.INFO
+  elseif status == "running" and previous == nil and not state.spawned_here[id] and state.spawning == 0 then
+    return ("%s started"):format(id), levels.INFO
+  end
+end
+
+--- Handler of the server's `ao/statusChanged` notification.
+---@param payload ao.StatusChanged
+function M._on_status_changed(_, payload, _)
+  if type(payload) ~= "table" or type(payload.sessionId) ~= "string" then
+    return
+  end
+  M.guard("statusChanged", function()
+    local id = payload.sessionId
+    if type(nn(payload.session)) == "table" then
+      M._remember({ payload.session })
+    else
+      local s = vim.deepcopy(state.sessions[id] or { sessionId = id })
+      for _, key in ipairs({ "project", "status", "activity", "exitCode", "outcome" }) do
+        s[key] = nn(payload[key])
+      end
+      M._remember({ s })
+    end
+    if config.options.notify then
+      local msg, level = M.describe_change(payload)
+      if msg then
+        M.notify(msg, level)
+      end
+    end
+    local ok, err = pcall(vim.api.nvim_exec_autocmds, "User",
+      { pattern = "AoStatusChanged", data = payload, modeline = false })
+    if not ok then
+      M.report("User AoStatusChanged autocommand", err)
+    end
+    local ui = package.loaded["ao.ui"]
+    if ui then
+      ui.on_change()
+    end
+  end)
+end
+
+local message_levels = { levels.ERROR, levels.WARN, levels.INFO, levels.DEBUG } -- LSP MessageType 1..4
+
+--- The server's window/showMessage (e.g. a broken config seen by its poller), without the "LSP[ao]" prefix.
+---@param params {type: integer, message: string}
+function M._on_show_message(_, params, _)
+  if type(params) ~= "table" or type(params.message) ~= "string" then
+    return
+  end
+  local text = params.message:gsub("^ao: ", "")
+  M.notify(text, message_levels[params.type] or levels.INFO)
+end
+
+local START_TIMEOUT = 30000 -- ms for the server to answer initialize
+
+--- Flush what waited for client `id` to be ready (or to fail).
+---@param id integer
+---@param client? vim.lsp.Client
+---@param err? string
+local function flush(id, client, err)
+  local waiting = state.pending[id] or {}
+  state.pending[id] = nil
+  for _, fn in ipairs(waiting) do
+    M.guard("request", fn, client, err)
+  end
+end
+
+--- The client for the current root if it runs, without starting one.
+---@return vim.lsp.Client?
+function M.get_client()
+  local id = state.clients[M.root()]
+  local client = id and vim.lsp.get_client_by_id(id)
+  if client and not call(client, "is_stopped") then
+    return client
+  end
+end
+
+--- Start (or reuse) the server for the current workspace root.
+---@return vim.lsp.Client? client
+---@return string? err
+function M.start()
+  local existing = M.get_client()
+  if existing then
+    return existing
+  end
+  local root = M.root()
+  local o = config.options
+  local cmd = o.cmd
+  if vim.fn.executable(cmd[1]) ~= 1 then
+    return nil, ("the server command %q was not found; install ao-server (pip install ao-server) or set "
+      .. "require('ao').setup({ cmd = {...} }); :checkhealth ao says more"):format(cmd[1])
+  end
+  ---@type vim.lsp.ClientConfig
+  local cfg = {
+    name = "ao",
+    cmd = cmd,
+    cmd_cwd = root,
+    cmd_env = o.cmd_env,
+    root_dir = root,
+    workspace_folders = { { uri = vim.uri_from_fname(root), name = root } },
+    init_options = M.init_options(),
+    handlers = {
+      ["ao/statusChanged"] = M._on_status_changed,
+      ["window/showMessage"] = M._on_show_message,
+    },
+    on_init = function(client)
+      state.ready[client.id] = true
+      vim.schedule(function()
+        flush(client.id, client)
+        M.request("ao/list", vim.empty_dict(), function(err, res)
+          if not err and type(res) == "table" then
+            M._remember_list(res)
+          end
+        end)
+      end)
+    end,
+    on_exit = function(code, signal, client_id)
+      vim.schedule(function()
+        for r, id in pairs(state.clients) do
+          if id == client_id then
+            state.clients[r] = nil
+          end
+        end
+        local sig = (signal and signal ~= 0) and (", signal " .. signal) or ""
+        local why = ("ao-server exited (code %s%s)"):format(code, sig)
+        if state.pending[client_id] then
+          flush(client_id, nil, why .. " before it was ready; :checkhealth ao and :LspLog say why")
+        elseif not state.stopping[client_id] and code ~= 0 and nn(vim.v.exiting) == nil then
+          M.notify(why .. "; it restarts on the next :Ao command (:LspLog has its messages)", levels.ERROR)
+        end
+        state.stopping[client_id] = nil
+        state.ready[client_id] = nil
+      end)
+    end,
+  }
+  local ok, id = pcall(vim.lsp.start, cfg, {
+    attach = false, -- 0.11+: a workspace client, not tied to a buffer
+    silent = true,
+    reuse_client = function(client, c)
+      return client.name == c.name and client.root_dir == c.root_dir
+    end,
+  })
+  if not ok or not id then
+    return nil, ("could not start %s: %s"):format(table.concat(cmd, " "), ok and "see :LspLog" or M.error_text(id))
+  end
+  state.clients[root] = id
+  return vim.lsp.get_client_by_id(id)
+end
+
+--- Stop the server of the current root (agents keep running).
+function M.stop()
+  local client = M.get_client()
+  if client then
+    state.stopping[client.id] = true
+    call(client, "stop")
+  end
+end
+
+--- Call `fn(client)` once the server for the current root is initialized, or `fn(nil, err)`.
+---@param fn fun(client: vim.lsp.Client?, err: string?)
+function M.with_client(fn)
+  local client, err = M.start()
+  if not client then
+    return fn(nil, err)
+  end
+  if state.ready[client.id] then
+    return fn(client)
+  end
+  local id = client.id
+  if not state.pending[id] then
+    state.pending[id] = {}
+    vim.defer_fn(function()
+      if state.pending[id] and not state.ready[id] then
+        flush(id, nil, ("ao-server did not finish starting within %d s; :LspLog says why"):format(START_TIMEOUT / 1000))
+      end
+    end, START_TIMEOUT)
+  end
+  table.insert(state.pending[id], fn)
+end
+
+--- Params as a JSON object even when empty (an empty Lua table would be encoded as []).
+local function object(params)
+  if params == nil or (type(params) == "table" and next(params) == nil) then
+    return vim.empty_dict()
+  end
+  return params
+end
+
+--- Send `method` (e.g. "ao/status") to the server as workspace/executeCommand; `cb(err, result)`.
+---@param method string
+---@param params? table
+---@param cb ao.Callback
+function M.request(method, params, cb)
+  M.with_client(function(client, start_err)
+    if not client then
+      return cb({ message = start_err or "the server is not running" })
+    end
+    local ok, sent = pcall(call, client, "request", "workspace/executeCommand",
+      { command = method, arguments = { object(params) } }, function(err, result)
+        M.guard(method, cb, err and { code = err.code, message = M.error_text(err), data = err.data } or nil,
+          nn(result))
+      end)
+    if not ok or not sent then
+      cb({ message = "the server is not running" .. (ok and "" or (": " .. M.error_text(sent))) })
+    end
+  end)
+end
+
+--- Like |ao.request()| but waits (at most `timeout` ms, default `request_timeout`) and returns.
+---@param method string
+---@param params? table
+---@param timeout? integer
+---@return any result
+---@return ao.Error? err
+function M.request_sync(method, params, timeout)
+  local done, result, err = false, nil, nil
+  M.request(method, params, function(e, r)
+    done, err, result = true, e, r
+  end)
+  local ok = vim.wait(timeout or config.options.request_timeout, function()
+    return done
+  end, 10)
+  if not ok then
+    timeout = timeout or config.options.request_timeout
+    return nil, { message = ("%s did not answer within %d ms"):format(method, timeout) }
+  end
+  return result, err
+end
+
+--- Remember what ao/list said (projects and session ids).
+---@param res table
+function M._remember_list(res)
+  for _, p in ipairs(nn(res.projects) or {}) do
+    if type(p) == "table" and type(p.name) == "string" then
+      state.projects[p.name] = true
+    end
+  end
+  for _, s in ipairs(nn(res.sessions) or {}) do
+    if type(s) == "table" and type(s.sessionId) == "string" then
+      state.sessions[s.sessionId] = vim.tbl_extend("force", state.sessions[s.sessionId] or {}, s)
+      if type(s.project) == "string" then
+        state.projects[s.project] = true
+      end
+    end
+  end
+end
+
+-- Lua API -----------------------------------------------------------------------------------------
+
+---@class ao.SpawnOpts
+---@field project? string default: the workspace's project
+---@field prompt? string default: the project's agentConfig.prompt
+---@field model? string
+---@field issueId? string
+---@field runtime? "tmux"|"process"
+
+--- Spawn an agent. Without `cb`, reports the new session with vim.notify (errors too).
+---@param opts? ao.SpawnOpts
+---@param cb? fun(err: ao.Error?, session: ao.Session?)
+function M.spawn(opts, cb)
+  opts = opts or {}
+  local params = {
+    project = opts.project,
+    prompt = opts.prompt,
+    model = opts.model,
+    issueId = opts.issueId or opts.issue_id,
+    runtime = opts.runtime,
+  }
+  state.spawning = state.spawning + 1
+  M.request("ao/spawn", params, function(err, session)
+    state.spawning = math.max(0, state.spawning - 1)
+    if not err and type(session) == "table" then
+      state.spawned_here[session.sessionId] = true
+      M._remember({ session })
+    end
+    if cb then
+      return cb(err, session)
+    end
+    if err then
+      return M.report("spawn", err)
+    end
+    M.notify(("spawned %s (%s)"):format(session.sessionId, session.runtime or "?"))
+  end)
+end
+
+--- Sessions from the server. With `cb`: `cb(err, sessions)`; without: opens the status view.
+---@param opts? {sessionId?: string, project?: string}
+---@param cb? fun(err: ao.Error?, sessions: ao.Session[]?)
+function M.status(opts, cb)
+  opts = opts or {}
+  M.request("ao/status", { sessionId = opts.sessionId, project = opts.project }, function(err, res)
+    local sessions = (not err and type(res) == "table") and (nn(res.sessions) or {}) or nil
+    if sessions then
+      M._remember(sessions, opts.sessionId == nil and opts.project == nil)
+    end
+    if cb then
+      return cb(err, sessions)
+    end
+    if err then
+      return M.report("status", err)
+    end
+    require("ao.ui").show_status(sessions, opts)
+  end)
+end
+
+--- Open a terminal split attached to the session (`tmux attach ...`). `cb(err, info)` when given.
+---@param id string
+---@param cb? fun(err: ao.Error?, info: ao.AttachInfo?)
+function M.attach(id, cb)
+  M.request("ao/attach", { sessionId = id }, function(err, info)
+    if err then
+      if cb then
+        return cb(err)
+      end
+      return M.report("attach", err)
+    end
+    local buf, open_err = require("ao.ui").open_terminal(info)
+    if cb then
+      return cb(open_err and { message = open_err } or nil, info, buf)
+    end
+    if open_err then
+      M.report("attach", open_err)
+    end
+  end)
+end
+
+--- "killed my-project/agent-2 (exit code 143)"
+---@param session ao.Session
+---@return string
+function M.killed_text(session)
+  local code = nn(session.exitCode)
+  return ("killed %s%s"):format(session.sessionId, code and (" (exit code " .. code .. ")") or "")
+end
+
+--- Stop a session's agent. Without `cb`, reports the result with vim.notify.
+---@param id string
+---@param cb? fun(err: ao.Error?, session: ao.Session?)
+function M.kill(id, cb)
+  M.request("ao/kill", { sessionId = id }, function(err, session)
+    if not err and type(session) == "table" then
+      M._remember({ session })
+    end
+    if cb then
+      return cb(err, session)
+    end
+    if err then
+      return M.report("kill", err)
+    end
+    M.notify(M.killed_text(session))
+  end)
+end
+
+--- Continue an exited session's OpenCode conversation, optionally with a follow-up prompt.
+---@param id string
+---@param prompt? string
+---@param cb? fun(err: ao.Error?, session: ao.Session?)
+function M.resume(id, prompt, cb)
+  if prompt == "" then
+    prompt = nil
+  end
+  M.request("ao/resume", { sessionId = id, prompt = prompt }, function(err, session)
+    if not err and type(session) == "table" then
+      state.spawned_here[session.sessionId] = true
+      M._remember({ session })
+    end
+    if cb then
+      return cb(err, session)
+    end
+    if err then
+      return M.report("resume", err)
+    end
+    M.notify(("resumed %s"):format(session.sessionId))
+  end)
+end
+
+--- A session's output. With `cb`: `cb(err, text)`; without: shows it in a split.
+---@param id string
+---@param cb? fun(err: ao.Error?, text: string?)
+---@param lines? integer how many lines from the end (default: `log_lines`)
+function M.logs(id, cb, lines)
+  M.request("ao/logs", { sessionId = id, lines = lines or config.options.log_lines }, function(err, res)
+    local text = nil
+    if not err then
+      text = type(res) == "string" and res or (type(res) == "table" and nn(res.text)) or ""
+    end
+    if cb then
+      return cb(err, text)
+    end
+    if err then
+      return M.report("logs", err)
+    end
+    require("ao.ui").show_logs(id, text)
+  end)
+end
+
+--- Projects from the config and sessions. With `cb`: `cb(err, {sessions, projects})`.
+---@param cb fun(err: ao.Error?, result: {sessions: table[], projects: table[]}?)
+function M.list(cb)
+  M.request("ao/list", vim.empty_dict(), function(err, res)
+    if not err and type(res) == "table" then
+      M._remember_list(res)
+    end
+    cb(err, res)
+  end)
+end
+
+--- The sessions last seen (from status answers and notifications), newest first.
+---@return ao.Session[]
+function M.sessions()
+  local list = vim.tbl_values(state.sessions)
+  table.sort(list, function(a, b)
+    return (nn(a.createdAt) or "") > (nn(b.createdAt) or "")
+  end)
+  return list
+end
+
+--- Project names seen (config and sessions), sorted.
+---@return string[]
+function M.projects()
+  local names = vim.tbl_keys(state.projects)
+  table.sort(names)
+  return names
+end
+
+--- Session counts for a statusline: `{ running = n, exited = n }`.
+---@return {running: integer, exited: integer}
+function M.counts()
+  local c = { running = 0, exited = 0 }
+  for _, s in pairs(state.sessions) do
+    if s.status == "running" then
+      c.running = c.running + 1
+    else
+      c.exited = c.exited + 1
+    end
+  end
+  return c
+end
+
+--- A statusline component: "ao: 2 running, 1 exited", or "" when there are no sessions.
+--- Example: `vim.o.statusline = "%f %= %{v:lua.require'ao'.statusline()}"`
+---@return string
+function M.statusline()
+  local c = M.counts()
+  if c.running + c.exited == 0 then
+    return ""
+  end
+  return ("ao: %d running, %d exited"):format(c.running, c.exited)
+end
+
+return M

@@ -1,0 +1,128 @@
+-- Pure-Lua checks of ao.nvim (no server): run with
+--   nvim --headless --clean -l editors/nvim/tests/unit.lua
+-- Exits non-zero on the first failure. tests/e2e/test_nvim.py runs it; the end-to-end tests there cover the
+-- rest against the real server.
+
+local here = vim.fs.dirname(vim.fs.normalize(debug.getinfo(1, "S").source:sub(2)))
+vim.opt.rtp:prepend(vim.fs.dirname(here))
+
+local notes = {}
+vim.notify = function(msg, level)
+  notes[#notes + 1] = { msg = msg, level = level }
+end
+
+local ao = require("ao")
+ao.setup({ cmd = { "ao-server-absent-in-unit-tests" } }) -- completion would start a real server otherwise
+local ui = require("ao.ui")
+local commands = require("ao.commands")
+local L = vim.log.levels
+local passed = 0
+
+local function eq(got, want, what)
+  if not vim.deep_equal(got, want) then
+    error(("%s: got %s, want %s"):format(what, vim.inspect(got), vim.inspect(want)), 2)
+  end
+  passed = passed + 1
+end
+
+-- notifications: level by outcome ----------------------------------------------------------------
+local function change(p)
+  return { ao.describe_change(vim.tbl_extend("force", { sessionId = "p/agent-1", project = "p" }, p)) }
+end
+eq(change({ previous = "running", status = "exited", exitCode = 0, outcome = { result = "success" } }),
+  { "p/agent-1 finished (exit code 0)", L.INFO }, "clean exit")
+eq(change({ previous = "running", status = "exited", exitCode = 1, outcome = { result = "error", error = "boom" } }),
+  { "p/agent-1 failed (exit code 1): boom", L.ERROR }, "error outcome")
+eq(change({ previous = "running", status = "exited", exitCode = 143, outcome = { result = "killed" } }),
+  { "p/agent-1 was killed", L.WARN }, "killed")
+eq(change({ previous = "running", status = "exited", exitCode = 2, outcome = { result = "unknown" } }),
+  { "p/agent-1 exited with code 2", L.WARN }, "non-zero exit, unknown outcome")
+eq(change({ previous = "running", status = "exited", exitCode = vim.NIL, outcome = vim.NIL }),
+  { "p/agent-1 exited", L.INFO }, "exit without code")
+eq(change({ previous = vim.NIL, status = "running" }), { "p/agent-1 started", L.INFO }, "started elsewhere")
+eq(change({ previous = "exited", status = "running" }), { "p/agent-1 is running again", L.INFO }, "resumed")
+eq(change({ previous = "running", status = "running", activity = "idle" }), {}, "activity only: no message")
+ao._state.spawned_here["p/agent-1"] = true
+eq(change({ previous = vim.NIL, status = "running" }), {}, "spawned here: no 'started'")
+ao._state.spawned_here = {}
+
+-- errors are one readable line ----------------------------------------------------------------------
+eq(ao.error_text({ code = -32004, message = "unknown session p/agent-9" }), "unknown session p/agent-9", "rpc error")
+eq(ao.error_text("/x/y/init.lua:12: bad thing\nstack traceback:\n\t[C]: in ?"), "bad thing", "lua error")
+
+-- formatting ---------------------------------------------------------------------------------------
+eq(ui.cost(nil), "-", "no cost")
+eq(ui.cost({ usd = 0 }), "$0.00", "zero cost")
+eq(ui.cost({ usd = 1.234 }), "$1.23", "cost")
+eq(ui.cost({ usd = 0.00002 }), "$0.00002", "tiny cost")
+local now = os.time()
+eq(ui.age(os.date("!%Y-%m-%dT%H:%M:%S", now - 125) .. ".000Z"), "2m", "age in minutes")
+eq(ui.age(os.date("!%Y-%m-%dT%H:%M:%S", now - 3 * 86400) .. ".000Z"), "3d", "age in days")
+eq(ui.age(nil), "-", "no age")
+eq(ui.status_text({ status = "exited", exitCode = 1, outcome = { result = "error" } }), "exited(1) error", "status")
+eq(ui.status_text({ status = "running" }), "running", "running")
+local lines, ids = ui.render({
+  { sessionId = "p/agent-2", status = "running", activity = "active", prompt = "two\nlines", cost = vim.NIL },
+})
+eq(#lines, 2, "header and one row")
+eq(vim.split(lines[2], "%s+"), { "p/agent-2", "running", "active", "-", "-", "two", "lines" }, "row cells")
+eq(ids, { [2] = "p/agent-2" }, "line to id")
+
+-- statusline and completion from what was seen ----------------------------------------------------------
+eq(ao.statusline(), "", "empty statusline")
+ao._remember({
+  { sessionId = "p/agent-1", project = "p", status = "exited", createdAt = "2025-01-01T00:00:01.000Z" },
+  { sessionId = "p/agent-2", project = "p", status = "running", createdAt = "2025-01-01T00:00:02.000Z" },
+}, true)
+ao._remember_list({ projects = { { name = "p" }, { name = "q" } }, sessions = {} })
+eq(ao.statusline(), "ao: 1 running, 1 exited", "statusline")
+eq(commands.complete("", "Ao ", 3), { "attach", "kill", "logs", "resume", "spawn", "status" }, "subcommands")
+eq(commands.complete("k", "Ao k", 4), { "kill" }, "subcommand prefix")
+eq(commands.complete("", "Ao kill ", 8), { "p/agent-2" }, "kill offers running sessions")
+eq(commands.complete("", "Ao resume ", 10), { "p/agent-1" }, "resume offers exited sessions")
+eq(commands.complete("", "Ao attach ", 10), { "p/agent-2", "p/agent-1" }, "attach offers all, newest first")
+eq(commands.complete("q", "Ao spawn q", 10), { "q" }, "projects")
+eq(commands.complete("", "Ao spawn p ", 11), {}, "nothing after the project")
+
+-- :Ao spawn argument parsing (server calls stubbed) -----------------------------------------------------
+local spawned, asked = {}, {}
+ao.list = function(cb)
+  cb(nil, {})
+end
+ao.spawn = function(opts)
+  spawned[#spawned + 1] = opts
+end
+vim.ui.input = function(opts, cb)
+  asked[#asked + 1] = opts.prompt
+  cb("typed task")
+end
+commands.run({ args = "spawn p Add tests [[slow:1]]" })
+commands.run({ args = "spawn Fix the flaky test" })
+commands.run({ args = "spawn q \"quoted | prompt\"" })
+commands.run({ args = "spawn p" })
+eq(spawned, {
+  { project = "p", prompt = "Add tests [[slow:1]]" },
+  { prompt = "Fix the flaky test" },
+  { project = "q", prompt = "quoted | prompt" },
+  { project = "p", prompt = "typed task" },
+}, "spawn arguments")
+eq(#asked, 1, "asked for the prompt once")
+
+-- unknown subcommand: an error message, not a traceback ---------------------------------------------------
+notes = {}
+commands.run({ args = "frobnicate" })
+eq(notes[1].level, L.ERROR, "unknown subcommand level")
+eq(notes[1].msg:find("unknown subcommand", 1, true) ~= nil, true, "unknown subcommand message")
+
+-- setup validates options ----------------------------------------------------------------------------
+notes = {}
+ao.setup({ cmd = "ao-server", poll_interval = 0, status_view = "popup" })
+eq(ao.options().cmd, { "ao-server" }, "bad cmd falls back")
+eq(ao.options().poll_interval, 1.0, "bad poll_interval falls back")
+eq(ao.options().status_view, "float", "bad status_view falls back")
+eq(#notes, 3, "one message per bad option")
+ao.setup({ cmd = { "python3", "-m", "ao_server" }, float = { border = "single" } })
+eq(ao.options().cmd, { "python3", "-m", "ao_server" }, "cmd replaced, not merged")
+eq(ao.options().float.width, 0.9, "nested defaults kept")
+
+io.stdout:write(("ok: %d checks\n"):format(passed))

@@ -1,0 +1,323 @@
+"""The Neovim plugin (editors/nvim) end to end.
+
+A real headless Neovim (pinned, from scripts/install-neovim.sh) loads the
+plugin from editors/nvim and starts the real server through its LSP client;
+the server drives the real OpenCode (fake model) in the bed's private tmux.
+The test talks to Neovim over its ``--listen`` socket with
+``nvim --server SOCK --remote-expr``: each call runs a Lua chunk (sent
+hex-encoded, so nothing needs quoting) and returns JSON. The test init wraps
+``vim.notify`` and ``vim.ui.input`` and records ``User AoStatusChanged``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from tests.support.bed import ROOT, Bed, wait_for
+
+PLUGIN = ROOT / "editors" / "nvim"
+INFO, WARN, ERROR = 2, 3, 4  # vim.log.levels
+
+INIT = """
+vim.opt.rtp:prepend(%(plugin)s)
+_G.T = { notifications = {}, events = {}, inputs = {}, answers = {} }
+vim.notify = function(msg, level, opts)
+  table.insert(T.notifications, { msg = tostring(msg), level = level or vim.log.levels.INFO })
+end
+vim.ui.input = function(opts, on_confirm)
+  table.insert(T.inputs, opts.prompt or "")
+  on_confirm(table.remove(T.answers, 1))
+end
+vim.api.nvim_create_autocmd("User", {
+  pattern = "AoStatusChanged",
+  callback = function(ev) table.insert(T.events, ev.data) end,
+})
+function T.run(hex)
+  local code = hex:gsub("..", function(h) return string.char(tonumber(h, 16)) end)
+  local chunk, err = loadstring(code, "test")
+  if not chunk then
+    return vim.json.encode({ error = err })
+  end
+  local ok, value = pcall(chunk)
+  if not ok then
+    return vim.json.encode({ error = tostring(value) })
+  end
+  if value == nil then
+    value = vim.NIL
+  end
+  return vim.json.encode({ value = value })
+end
+require("ao").setup({ cmd = { %(python)s, "-m", "ao_server" }, poll_interval = 0.3 })
+"""
+
+
+def lua_str(text: str) -> str:
+    """A Lua string literal for any text (decimal escapes for everything but letters and digits)."""
+    return '"' + "".join(chr(b) if chr(b).isascii() and chr(b).isalnum() else f"\\{b:03d}" for b in text.encode()) + '"'
+
+
+@pytest.fixture(scope="session")
+def nvim_binary() -> str:
+    """The pinned Neovim, installed on first use by scripts/install-neovim.sh."""
+    given = os.environ.get("AO_TEST_NVIM")
+    if given:
+        return given
+    out = subprocess.run(["bash", str(ROOT / "scripts" / "install-neovim.sh")], capture_output=True, text=True,
+                         timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError(f"installing Neovim failed: {out.stderr}")
+    path = out.stdout.strip().splitlines()[-1]
+    os.environ["AO_TEST_NVIM"] = path
+    return path
+
+
+class Nvim:
+    """One headless Neovim in the bed's world, driven over its --listen socket."""
+
+    def __init__(self, binary: str, bed: Bed) -> None:
+        self.binary = binary
+        self.bed = bed
+        self.dir = Path(tempfile.mkdtemp(prefix="ao-nvim-"))  # short: a socket path has ~100 bytes
+        self.sock = str(self.dir / "nvim.sock")
+        init = self.dir / "init.lua"
+        init.write_text(INIT % {"plugin": lua_str(str(PLUGIN)), "python": lua_str(sys.executable)})
+        self.log = open(self.dir / "nvim.log", "wb")  # noqa: SIM115 - closed in close()
+        self.proc = subprocess.Popen([binary, "--headless", "--clean", "-u", str(init), "--listen", self.sock],
+                                     cwd=bed.project, env=bed.env, stdin=subprocess.DEVNULL, stdout=self.log,
+                                     stderr=self.log)
+        wait_for(lambda: os.path.exists(self.sock) and self.lua("return 1") == 1, timeout=30,
+                 what="Neovim to listen")
+
+    def lua(self, code: str, timeout: float = 60) -> Any:
+        """Run a Lua chunk in Neovim; its return value, decoded from JSON. Lua errors fail the test."""
+        expr = f"luaeval('T.run(_A)', '{code.encode().hex()}')"
+        out = subprocess.run([self.binary, "--server", self.sock, "--remote-expr", expr], env=self.bed.env,
+                             capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        if out.returncode != 0 or not out.stdout.strip():
+            raise AssertionError(f"nvim --remote-expr failed ({out.returncode}): {out.stderr}{out.stdout}")
+        reply = json.loads(out.stdout)
+        if "error" in reply:
+            raise AssertionError(f"Lua error in Neovim: {reply['error']}\n{code}")
+        return reply.get("value")
+
+    def cmd(self, ex: str, timeout: float = 60) -> None:
+        self.lua(f"vim.cmd({lua_str(ex)})", timeout=timeout)
+
+    def notifications(self) -> list[dict[str, Any]]:
+        return self.lua("return T.notifications") or []
+
+    def events(self) -> list[dict[str, Any]]:
+        return self.lua("return T.events") or []
+
+    def wait_notification(self, text: str, timeout: float = 60) -> dict[str, Any]:
+        return wait_for(lambda: next((n for n in self.notifications() if text in n["msg"]), None), timeout=timeout,
+                        interval=0.2, what=f"a vim.notify containing {text!r} ({self.debug()})")
+
+    def messages(self) -> str:
+        return str(self.lua('return vim.fn.execute("messages")'))
+
+    def debug(self) -> str:
+        """What helps when a wait times out: the notifications and the tail of the LSP log."""
+        log = Path(self.bed.env["XDG_STATE_HOME"]) / "nvim" / "lsp.log"
+        tail = log.read_text(errors="replace")[-3000:] if log.exists() else "(no lsp.log)"
+        try:
+            notes = json.dumps(self.notifications())
+        except Exception as e:
+            notes = f"(unavailable: {e})"
+        return f"notifications: {notes}\nlsp.log: {tail}"
+
+    def close(self) -> None:
+        """Quit Neovim (which stops its server) and end whatever is left, by PID."""
+        procs: list[psutil.Process] = []
+        try:
+            procs = [psutil.Process(self.proc.pid), *psutil.Process(self.proc.pid).children(recursive=True)]
+        except psutil.Error:
+            pass
+        if self.proc.poll() is None:
+            subprocess.run([self.binary, "--server", self.sock, "--remote-send", "<C-\\><C-n>:qa!<CR>"],
+                           env=self.bed.env, capture_output=True, timeout=15, stdin=subprocess.DEVNULL)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        for p in procs:
+            try:
+                p.terminate()
+            except psutil.Error:
+                pass
+        _, alive = psutil.wait_procs(procs, timeout=5)
+        for p in alive:
+            try:
+                p.kill()
+            except psutil.Error:
+                pass
+        self.proc.wait(timeout=5)
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def nvim(bed: Bed, nvim_binary: str) -> Iterator[Nvim]:
+    nv = Nvim(nvim_binary, bed)
+    try:
+        yield nv
+    finally:
+        nv.close()
+
+
+def no_traceback(nv: Nvim) -> None:
+    text = nv.messages() + json.dumps(nv.notifications())
+    assert "stack traceback" not in text and ".lua:" not in text, text
+
+
+def test_spawn_attach_exit_notification_and_status(bed: Bed, nvim: Nvim) -> None:
+    assert nvim.lua("return vim.fn.exists(':Ao')") == 2, "plugin/ao.lua did not define :Ao"
+    nvim.cmd("Ao spawn my-project Write the nvim notes [[slow:5]]")
+    sid = "my-project/agent-1"
+    nvim.wait_notification(f"spawned {sid}")
+    listed = bed.ao_json("status")["sessions"]
+    assert [s["sessionId"] for s in listed] == [sid]
+    assert listed[0]["prompt"] == "Write the nvim notes [[slow:5]]"
+
+    # :Ao attach opens a terminal split whose job is the attach command
+    attach = bed.ao_json("attach", sid)
+    wins_before = nvim.lua("return #vim.api.nvim_list_wins()")
+    nvim.cmd(f"Ao attach {sid}")
+    term = wait_for(lambda: nvim.lua(
+        "local b = vim.api.nvim_get_current_buf()\n"
+        "if vim.bo[b].buftype ~= 'terminal' then return nil end\n"
+        "local info = vim.api.nvim_get_chan_info(vim.bo[b].channel)\n"
+        "return { argv = info.argv, session = vim.b[b].ao_session, title = vim.b[b].term_title,\n"
+        "  wins = #vim.api.nvim_list_wins() }"), timeout=30, what="the attach terminal")
+    # Neovim reports the resolved executable: /usr/bin/tmux for "tmux"
+    assert [shutil.which(term["argv"][0]), *term["argv"][1:]] == [shutil.which(attach["argv"][0]), *attach["argv"][1:]]
+    assert attach["argv"][:3] == ["tmux", "-L", bed.tmux_socket]
+    assert term["session"] == sid
+    assert term["wins"] == wins_before + 1, "attach should open a split"
+    wait_for(lambda: bed.tmux("list-clients", "-t", "ao-agent-1").stdout.strip(), timeout=30,
+             what="the terminal's tmux client to attach")
+
+    # the exit reaches vim.notify (INFO for a clean exit) and the User autocommand
+    event = wait_for(lambda: next((e for e in nvim.events()
+                                   if e["sessionId"] == sid and e["status"] == "exited"), None),
+                     timeout=90, interval=0.5, what=f"AoStatusChanged exited ({nvim.debug()})")
+    assert event["previous"] == "running" and event["exitCode"] == 0
+    assert event["outcome"]["result"] == "success"
+    done = nvim.wait_notification(f"{sid} finished")
+    assert done["level"] == INFO
+    assert bed.status_of(sid)["status"] == "exited"
+
+    # :Ao status lists it in a floating window
+    nvim.cmd("stopinsert")
+    nvim.cmd("Ao status")
+    view = wait_for(lambda: nvim.lua(
+        "local ui = require('ao.ui')\n"
+        "if not ui.is_open() then return nil end\n"
+        "local w = vim.api.nvim_get_current_win()\n"
+        "return { float = vim.api.nvim_win_get_config(w).relative ~= '',\n"
+        "  lines = vim.api.nvim_buf_get_lines(0, 0, -1, false), id = ui.current_id() }"),
+        timeout=30, what="the :Ao status window")
+    assert view["float"]
+    assert view["lines"][0].split() == ["ID", "STATUS", "ACTIVITY", "COST", "AGE", "PROMPT"]
+    row = view["lines"][1]
+    assert row.startswith(sid) and "exited(0)" in row and "Write the nvim notes" in row
+    assert "$" in row, "the cost column is empty"
+    assert view["id"] == sid, "the cursor starts on the first session"
+
+    # completion: subcommands, session ids from the last status, projects
+    assert nvim.lua("return vim.fn.getcompletion('Ao ', 'cmdline')") == \
+        ["attach", "kill", "logs", "resume", "spawn", "status"]
+    assert nvim.lua("return vim.fn.getcompletion('Ao res', 'cmdline')") == ["resume"]
+    assert sid in nvim.lua("return vim.fn.getcompletion('Ao attach ', 'cmdline')")
+    assert nvim.lua("return vim.fn.getcompletion('Ao spawn ', 'cmdline')") == ["my-project"]
+    assert nvim.lua("return require('ao').statusline()") == "ao: 0 running, 1 exited"
+
+    # :Ao logs shows the agent's output
+    nvim.cmd("Ao logs " + sid)
+    logs = wait_for(lambda: nvim.lua(
+        "if vim.b.ao_session ~= " + lua_str(sid) + " or vim.bo.buftype == 'terminal' then return nil end\n"
+        "return table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\\n')"), timeout=30, what=":Ao logs")
+    assert "exited with code 0" in logs
+    no_traceback(nvim)
+
+
+def test_prompt_is_asked_and_error_outcome_warns(bed: Bed, nvim: Nvim) -> None:
+    nvim.lua("T.answers = { 'Break on purpose [[fail]]' }")
+    nvim.cmd("Ao spawn my-project")
+    sid = "my-project/agent-1"
+    nvim.wait_notification(f"spawned {sid}")
+    inputs = nvim.lua("return T.inputs")
+    assert len(inputs) == 1 and "my-project" in inputs[0]
+    assert bed.status_of(sid)["prompt"] == "Break on purpose [[fail]]"
+    failed = nvim.wait_notification(f"{sid} failed", timeout=90)
+    assert failed["level"] in (WARN, ERROR)
+    assert "fake provider failure" in failed["msg"]
+    event = next(e for e in nvim.events() if e["status"] == "exited")
+    assert event["outcome"]["result"] == "error" and event["exitCode"] != 0
+    no_traceback(nvim)
+
+
+def test_server_errors_are_readable_messages(bed: Bed, nvim: Nvim) -> None:
+    nvim.cmd("Ao attach my-project/agent-99")
+    err = nvim.wait_notification("agent-99")
+    assert err["level"] == ERROR and err["msg"].startswith("ao: attach: ")
+    nvim.lua("require('ao').spawn({ project = 'no-such-project', prompt = 'x' })")
+    err = nvim.wait_notification("no-such-project")
+    assert err["level"] == ERROR and err["msg"].startswith("ao: spawn: ")
+    nvim.cmd("Ao frobnicate")
+    err = nvim.wait_notification("unknown subcommand")
+    assert err["level"] == ERROR
+    no_traceback(nvim)
+    assert bed.ao_json("status")["sessions"] == []
+
+
+def test_checkhealth_reports_ok(bed: Bed, nvim: Nvim) -> None:
+    started = time.monotonic()
+    nvim.cmd("checkhealth ao", timeout=90)
+    lines: list[str] = nvim.lua("return vim.api.nvim_buf_get_lines(0, 0, -1, false)")
+    text = "\n".join(lines)
+    assert "ERROR" not in text and "WARNING" not in text, text
+    oks = [line for line in lines if "OK" in line]
+    for expected in ("Neovim 0.", "server command found", "server starts and answers initialize", "tmux",
+                     "opencode", "config found: " + str(bed.project / "agent-orchestrator.yaml"),
+                     "config valid: projects my-project"):
+        assert any(expected in line for line in oks), f"no OK line with {expected!r}:\n{text}"
+    assert time.monotonic() - started < 60
+
+
+def test_lua_unit_checks(nvim_binary: str, tmp_path: Path) -> None:
+    """editors/nvim/tests/unit.lua: message levels, formatting, completion, argument parsing (no server)."""
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path), "XDG_STATE_HOME": str(tmp_path),
+           "XDG_DATA_HOME": str(tmp_path)}
+    out = subprocess.run([nvim_binary, "--headless", "--clean", "-l", str(PLUGIN / "tests" / "unit.lua")], env=env,
+                         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert out.returncode == 0 and out.stdout.startswith("ok:"), out.stdout + out.stderr
+
+
+def test_help_tags_are_current_and_help_opens(nvim_binary: str, tmp_path: Path) -> None:
+    """doc/tags is committed so `:help ao` works with a plain runtimepath; it must match doc/ao.txt."""
+    doc = tmp_path / "doc"
+    shutil.copytree(PLUGIN / "doc", doc)
+    (doc / "tags").unlink()
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path), "XDG_STATE_HOME": str(tmp_path),
+           "XDG_DATA_HOME": str(tmp_path)}
+    subprocess.run([nvim_binary, "--headless", "--clean", "-c", f"helptags {doc}", "-c", "qa!"], env=env,
+                   check=True, timeout=30, capture_output=True, stdin=subprocess.DEVNULL)
+    assert (doc / "tags").read_text() == (PLUGIN / "doc" / "tags").read_text(), \
+        "editors/nvim/doc/tags is stale: run  nvim --headless --clean -c 'helptags editors/nvim/doc' -c q"
+    out = subprocess.run([nvim_binary, "--headless", "--clean", "--cmd", f"set rtp^={PLUGIN}", "-c", "help ao",
+                          "-c", "lua io.stdout:write(vim.fn.expand('%:t') .. ':' .. vim.fn.getline('.'))", "-c",
+                          "qa!"], env=env, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert out.stdout.startswith("ao.txt:") and "*ao*" in out.stdout, out.stdout + out.stderr
