@@ -1,0 +1,296 @@
+"""The VS Code extension (vscode-extension/) end to end.
+
+Two levels, both against the real ao-server, real tmux and the real OpenCode with the fake model:
+
+* ``test_extension_typechecks_and_lints``: ``npm run typecheck`` (strict tsc) and ``npm run lint`` (ESLint).
+* ``test_extension_client_logic``: the extension's own code (commands, Sessions tree, status bar, exit
+  notifications, server start/restart) runs in Node under ``npm test`` with a one-file double of the
+  ``vscode`` module; the language client, vscode-jsonrpc and the server process are real. This test
+  gives those node tests the bed's isolated world through their environment.
+* ``test_real_vscode_host``: the packaged ``.vsix`` installed into a real VS Code workbench
+  (code-server 4.100.3, from scripts/install-vscode-host.sh) driven by Playwright in Debian's headless
+  Chromium: AO: Spawn Agent from the palette, the Sessions view, the exit notification, AO: Attach to
+  Session opening a terminal. Screenshots go to test-artifacts/. Skipped when its tools cannot be
+  installed, except under CI=true, where that is a failure.
+
+``npm ci`` runs once per checkout (a stamp in node_modules remembers the lock file it installed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from tests.support.bed import ROOT, Bed, wait_for
+
+EXT = ROOT / "vscode-extension"
+ARTIFACTS = ROOT / "test-artifacts"
+IN_CI = os.environ.get("CI") == "true"
+
+pytestmark = pytest.mark.e2e
+
+
+def _tail(text: str, n: int = 6000) -> str:
+    return text if len(text) <= n else "...\n" + text[-n:]
+
+
+def _unavailable(why: str) -> None:
+    """A missing tool: skip on a laptop, fail in CI."""
+    if IN_CI:
+        pytest.fail(f"CI=true and the VS Code tests cannot run: {why}")
+    pytest.skip(why)
+
+
+@pytest.fixture(scope="session")
+def node_modules() -> Path:
+    """vscode-extension/node_modules from ``npm ci``, reused while package-lock.json is unchanged."""
+    npm = shutil.which("npm")
+    if not npm or not shutil.which("node"):
+        _unavailable("node and npm are not installed (scripts/setup.sh installs them)")
+    lock = EXT / "package-lock.json"
+    digest = hashlib.sha256(lock.read_bytes()).hexdigest()
+    stamp = EXT / "node_modules" / ".ao-npm-ci"
+    if not (stamp.exists() and stamp.read_text().strip() == digest):
+        proc = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=EXT,
+                              capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+        if proc.returncode != 0:
+            raise AssertionError(f"npm ci failed ({proc.returncode}):\n{_tail(proc.stdout + proc.stderr)}")
+        stamp.write_text(digest + "\n")
+    return EXT / "node_modules"
+
+
+def _npm(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["npm", *args], cwd=EXT, capture_output=True, text=True, timeout=timeout, env=env,
+                          stdin=subprocess.DEVNULL)
+
+
+def test_extension_typechecks_and_lints(node_modules: Path) -> None:
+    """``tsc --noEmit`` in strict mode and ESLint with typescript-eslint's type-checked rules, both clean."""
+    for script in ("typecheck", "lint"):
+        proc = _npm("run", script, timeout=300)
+        assert proc.returncode == 0, f"npm run {script} failed:\n{_tail(proc.stdout + proc.stderr)}"
+
+
+def test_extension_client_logic(bed: Bed, node_modules: Path) -> None:
+    env = dict(bed.env)
+    env.update({
+        "AO_TEST_SERVER_COMMAND": json.dumps([sys.executable, "-m", "ao_server"]),
+        "AO_TEST_WORKSPACE": str(bed.project),
+        "AO_TEST_PYTHON": sys.executable,
+        "npm_config_cache": str(bed.root / "npm-cache"),  # npm writes logs under HOME otherwise
+        "npm_config_update_notifier": "false",
+    })
+    started = time.monotonic()
+    proc = _npm("test", env=env, timeout=420)
+    took = time.monotonic() - started
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"npm test failed ({proc.returncode}) after {took:.0f}s:\n{_tail(out, 20000)}"
+    summary = {k: int(v) for k, v in (line.split()[1:3] for line in out.splitlines()
+                                        if line.startswith("ℹ ") and len(line.split()) == 3
+                                        and line.split()[2].isdigit())}
+    assert summary.get("fail") == 0 and summary.get("tests", 0) >= 20, summary
+    assert summary.get("skipped") == 0, f"node tests were skipped under pytest:\n{_tail(out)}"
+    print(f"npm test: {summary} in {took:.0f}s")
+
+
+# --- the real VS Code host ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def vscode_host() -> Path:
+    """code-server + playwright-core, installed (once, cached) by scripts/install-vscode-host.sh."""
+    proc = subprocess.run(["bash", str(ROOT / "scripts" / "install-vscode-host.sh")], capture_output=True, text=True,
+                          timeout=900, stdin=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        _unavailable(f"scripts/install-vscode-host.sh failed ({proc.returncode}):\n{_tail(proc.stderr, 3000)}")
+    host = Path(proc.stdout.strip().splitlines()[-1])
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        _unavailable("Debian's chromium is not installed")
+    return host
+
+
+@pytest.fixture(scope="session")
+def vsix(node_modules: Path) -> Path:
+    """The packaged extension (``npm run package``: esbuild production bundle + vsce)."""
+    proc = _npm("run", "package", timeout=300)
+    assert proc.returncode == 0, f"npm run package failed:\n{_tail(proc.stdout + proc.stderr)}"
+    path = EXT / "ao-vscode.vsix"
+    assert path.exists(), proc.stdout
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _kill_tree(pid: int) -> None:
+    """End a process and everything it started, by PID."""
+    try:
+        root = psutil.Process(pid)
+        procs = [*root.children(recursive=True), root]
+    except psutil.Error:
+        return
+    for p in procs:
+        try:
+            p.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(procs, timeout=8)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+
+
+class CodeServer:
+    """code-server on 127.0.0.1 with the bed's HOME and XDG dirs, the .vsix installed, the bed's project open."""
+
+    def __init__(self, host: Path, bed: Bed, vsix: Path) -> None:
+        self.entry = host / "node_modules" / "code-server" / "out" / "node" / "entry.js"
+        self.dir = bed.root / "vscode"
+        self.user_data = self.dir / "user-data"
+        self.extensions = self.dir / "extensions"
+        (self.user_data / "User").mkdir(parents=True)
+        self.extensions.mkdir(parents=True)
+        self.env = dict(bed.env)
+        self.env.pop("VSCODE_IPC_HOOK_CLI", None)
+        settings = {
+            "ao.server.command": [sys.executable, "-m", "ao_server"],
+            "ao.pollInterval": 0.5,
+            "workbench.startupEditor": "none",
+            "workbench.tips.enabled": False,
+            "workbench.enableExperiments": False,
+            "workbench.secondarySideBar.defaultVisibility": "hidden",
+            "chat.commandCenter.enabled": False,
+            "chat.disableAIFeatures": True,
+            "security.workspace.trust.enabled": False,
+            "telemetry.telemetryLevel": "off",
+            "update.mode": "none",
+            "extensions.autoCheckUpdates": False,
+            "extensions.autoUpdate": False,
+            "extensions.ignoreRecommendations": True,
+            "terminal.integrated.gpuAcceleration": "off",
+            "terminal.integrated.defaultProfile.linux": "sh",
+            "window.restoreWindows": "none",
+        }
+        (self.user_data / "User" / "settings.json").write_text(json.dumps(settings, indent=2))
+        install = subprocess.run(["node", str(self.entry), "--user-data-dir", str(self.user_data), "--extensions-dir",
+                                  str(self.extensions), "--install-extension", str(vsix)],
+                                 capture_output=True, text=True, env=self.env, timeout=180, stdin=subprocess.DEVNULL)
+        assert install.returncode == 0, f"--install-extension failed:\n{install.stdout}{install.stderr}"
+        installed = [p.name for p in self.extensions.iterdir()]
+        assert any(n.startswith("ao-server.ao-vscode-") for n in installed), installed
+        self.port = _free_port()
+        self.log_path = self.dir / "code-server.log"
+        self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            ["node", str(self.entry), "--auth", "none", "--bind-addr", f"127.0.0.1:{self.port}", "--disable-telemetry",
+             "--disable-update-check", "--disable-workspace-trust", "--disable-getting-started-override",
+             "--user-data-dir", str(self.user_data), "--extensions-dir", str(self.extensions), str(bed.project)],
+            env=self.env, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=bed.project)
+        self.url = f"http://127.0.0.1:{self.port}"
+        wait_for(self._healthy, timeout=60, interval=0.5, what=f"code-server on {self.url} ({self._log_tail()})")
+
+    def _healthy(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"code-server exited ({self.proc.returncode}):\n{self._log_tail()}")
+        try:
+            with urllib.request.urlopen(self.url + "/healthz", timeout=2) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    def _log_tail(self) -> str:
+        try:
+            return _tail(self.log_path.read_text(errors="replace"), 3000)
+        except OSError:
+            return ""
+
+    def extension_host_logs(self) -> str:
+        """The extension host's log and the AO output channel, for failures."""
+        parts = []
+        for p in sorted((self.user_data / "logs").rglob("*.log")):
+            if "exthost" in p.name or "AO" in p.name or "ao" in p.parent.name:
+                parts.append(f"--- {p.relative_to(self.user_data)}\n{_tail(p.read_text(errors='replace'), 3000)}")
+        return "\n".join(parts)
+
+    def stop(self) -> None:
+        _kill_tree(self.proc.pid)
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        self.log.close()
+
+
+@pytest.fixture
+def code_server(vscode_host: Path, bed: Bed, vsix: Path) -> Iterator[CodeServer]:
+    cs = CodeServer(vscode_host, bed, vsix)
+    try:
+        yield cs
+    finally:
+        cs.stop()
+
+
+def test_real_vscode_host(bed: Bed, code_server: CodeServer, vscode_host: Path) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    driver = EXT / "test-host" / "drive.mjs"
+    env = dict(bed.env)
+    env.update({
+        "AO_HOST_DIR": str(vscode_host),
+        "AO_HOST_URL": code_server.url,
+        "AO_HOST_WORKSPACE": str(bed.project),
+        "AO_HOST_ARTIFACTS": str(ARTIFACTS),
+        "AO_HOST_TMUX_SOCKET": bed.tmux_socket,
+        "AO_HOST_CHROMIUM": shutil.which("chromium") or "/usr/bin/chromium",
+    })
+    started = time.monotonic()
+    proc = subprocess.Popen(["node", str(driver)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        _kill_tree(proc.pid)  # the driver and its Chromium
+        out, err = proc.communicate()
+        raise AssertionError(f"the Playwright driver timed out:\n{_tail(out)}\n{_tail(err)}\n"
+                             f"{code_server.extension_host_logs()}") from None
+    finally:
+        _kill_tree(proc.pid)
+    took = time.monotonic() - started
+    report: dict[str, Any] = {}
+    for line in out.splitlines():
+        if line.startswith("RESULT "):
+            report = json.loads(line[len("RESULT "):])
+    assert proc.returncode == 0 and report.get("ok"), (
+        f"the real-host scenario failed after {took:.0f}s (screenshots in {ARTIFACTS}):\n{_tail(out)}\n{_tail(err)}\n"
+        f"{code_server.extension_host_logs()}")
+
+    # What the workbench showed matches the world: the agent ran and exited in the bed's tmux.
+    sid = "my-project/agent-1"
+    assert report["spawned"] == sid
+    status = bed.status_of(sid)
+    assert status["status"] == "exited" and status["exitCode"] == 0, status
+    assert "[[slow:3]]" in (status["prompt"] or "")
+    assert report["notification"] == f"{sid} finished"
+    assert report["terminal"] == f"AO: {sid}"
+    assert report["tmuxClients"] >= 1, report  # the terminal really ran `tmux attach`
+    for name in ("vscode-sessions-view.png", "vscode-exit-notification.png", "vscode-attach-terminal.png"):
+        assert (ARTIFACTS / name).stat().st_size > 10_000, name
+    print(f"real VS Code host scenario: {took:.0f}s; {json.dumps(report)}")

@@ -1,0 +1,434 @@
+/**
+ * The palette commands (category "AO") and the Sessions view's actions. Each has its own id (`ao.spawn`,
+ * ...) and sends the matching `ao/...` request; the server's own `ao/...` command ids are registered by
+ * vscode-languageclient and are not touched here.
+ */
+import * as vscode from 'vscode';
+import { Commands } from './common/constants';
+import { AoApi, ProjectInfo, Session, isWireError } from './common/protocol';
+import { describeError } from './common/server';
+import { SessionStore, describeSession, sessionIcon } from './sessions';
+
+export const LOGS_SCHEME = 'ao-logs';
+
+/** What the commands need from the rest of the extension. */
+export interface CommandContext {
+    server: { ready(): Promise<AoApi | undefined>; restart(): Promise<AoApi | undefined> };
+    store: SessionStore;
+    output: vscode.OutputChannel;
+    /** Re-fetch every session (`ao/status`). */
+    refresh(): Promise<void>;
+}
+
+/** Serves `ao-logs:/<project>/agent-<n>.log` documents from `ao/logs`. */
+export class LogsProvider implements vscode.TextDocumentContentProvider, vscode.Disposable {
+    private readonly changed = new vscode.EventEmitter<vscode.Uri>();
+    readonly onDidChange: vscode.Event<vscode.Uri> = this.changed.event;
+
+    constructor(private readonly server: CommandContext['server']) {}
+
+    static uri(sessionId: string): vscode.Uri {
+        return vscode.Uri.from({ scheme: LOGS_SCHEME, path: `/${sessionId}.log` });
+    }
+
+    static sessionId(uri: vscode.Uri): string {
+        return uri.path.replace(/^\//, '').replace(/\.log$/, '');
+    }
+
+    /** Makes an open logs document fetch again. */
+    update(uri: vscode.Uri): void {
+        this.changed.fire(uri);
+    }
+
+    async provideTextDocumentContent(uri: vscode.Uri): Promise<string> {
+        const sessionId = LogsProvider.sessionId(uri);
+        const api = await this.server.ready();
+        if (!api) {
+            return `ao-server is not running; the logs of ${sessionId} cannot be read (see the AO output).\n`;
+        }
+        try {
+            const result = await api.logs(sessionId);
+            const head = result.truncated ? '[... earlier output cut: only the end is shown ...]\n' : '';
+            return head + (result.text || `(${sessionId} has written nothing yet)\n`);
+        } catch (e) {
+            return `ao/logs failed for ${sessionId}: ${describeError(e)}\n`;
+        }
+    }
+
+    dispose(): void {
+        this.changed.dispose();
+    }
+}
+
+export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
+    const logs = new LogsProvider(ctx.server);
+    const terminals = new Map<string, vscode.Terminal>();
+    const handlers = new AoCommands(ctx, logs, terminals);
+    const run = <A extends unknown[], R>(name: string, fn: (...args: A) => Promise<R>) =>
+        async (...args: A): Promise<R | undefined> => {
+            try {
+                return await fn(...args);
+            } catch (e) {
+                reportError(ctx.output, name, e);
+                return undefined;
+            }
+        };
+    return [
+        logs,
+        vscode.workspace.registerTextDocumentContentProvider(LOGS_SCHEME, logs),
+        vscode.window.onDidCloseTerminal((t) => {
+            for (const [id, term] of terminals) {
+                if (term === t) {
+                    terminals.delete(id);
+                }
+            }
+        }),
+        vscode.commands.registerCommand(Commands.spawn, run('Spawn Agent', (arg?: unknown) => handlers.spawn(arg))),
+        vscode.commands.registerCommand(Commands.status, run('Show Status', () => handlers.status())),
+        vscode.commands.registerCommand(Commands.attach, run('Attach to Session', (arg?: unknown) => handlers.attach(arg))),
+        vscode.commands.registerCommand(Commands.kill, run('Kill Session', (arg?: unknown) => handlers.kill(arg))),
+        vscode.commands.registerCommand(Commands.resume, run('Resume Session', (arg?: unknown) => handlers.resume(arg))),
+        vscode.commands.registerCommand(Commands.logs, run('Show Logs', (arg?: unknown) => handlers.logs(arg))),
+        vscode.commands.registerCommand(Commands.refresh, run('Refresh', () => ctx.refresh())),
+        vscode.commands.registerCommand(Commands.restartServer, run('Restart Server', async () => {
+            const api = await ctx.server.restart();
+            return api !== undefined;
+        })),
+        vscode.commands.registerCommand(Commands.showOutput, () => ctx.output.show(true)),
+    ];
+}
+
+function reportError(output: vscode.OutputChannel, name: string, e: unknown): void {
+    const text = isWireError(e) ? e.message : describeError(e);
+    output.appendLine(`[ao] ${name} failed: ${text}${isWireError(e) ? ` (code ${e.code})` : ''}`);
+    void vscode.window.showErrorMessage(`AO: ${text}`, 'Show Output').then((pick) => {
+        if (pick) {
+            output.show(true);
+        }
+    });
+}
+
+/** A session id from a command argument: a string, a tree node or a session object. */
+export function sessionIdOf(arg: unknown): string | undefined {
+    if (typeof arg === 'string' && arg.trim() !== '') {
+        return arg;
+    }
+    if (typeof arg === 'object' && arg !== null && typeof (arg as { sessionId?: unknown }).sessionId === 'string') {
+        return (arg as { sessionId: string }).sessionId;
+    }
+    return undefined;
+}
+
+/** A project name from a command argument: a project tree node or `{project}`. */
+function projectOf(arg: unknown): string | undefined {
+    if (typeof arg === 'object' && arg !== null && (arg as { kind?: unknown }).kind === 'project') {
+        const p = (arg as { project?: unknown }).project;
+        return typeof p === 'string' ? p : undefined;
+    }
+    return undefined;
+}
+
+interface SessionPick extends vscode.QuickPickItem {
+    session: Session;
+}
+
+interface ValuePick extends vscode.QuickPickItem {
+    value: string | undefined;
+    other?: boolean;
+}
+
+class AoCommands {
+    constructor(
+        private readonly ctx: CommandContext,
+        private readonly logsProvider: LogsProvider,
+        private readonly terminals: Map<string, vscode.Terminal>,
+    ) {}
+
+    private async api(): Promise<AoApi | undefined> {
+        return this.ctx.server.ready();
+    }
+
+    /** AO: Spawn Agent: project, model, prompt, then `ao/spawn`. */
+    async spawn(arg?: unknown): Promise<Session | undefined> {
+        const api = await this.api();
+        if (!api) {
+            return undefined;
+        }
+        const listed = await api.list();
+        const projects = listed.projects ?? [];
+        let project = projectOf(arg);
+        if (!project) {
+            project = await this.pickProject(projects);
+            if (project === undefined) {
+                return undefined;
+            }
+        }
+        const info = projects.find((p) => p.name === project);
+        const model = await this.pickModel(info);
+        if (model === null) {
+            return undefined;
+        }
+        const prompt = await vscode.window.showInputBox({
+            title: `Spawn an agent in ${project}`,
+            prompt: 'The task for the agent',
+            placeHolder: "What should the agent do? (empty: the project's agentConfig.prompt)",
+            ignoreFocusOut: true,
+        });
+        if (prompt === undefined) {
+            return undefined;
+        }
+        const session = await api.spawn({
+            project,
+            model: model || undefined,
+            prompt: prompt.trim() === '' ? undefined : prompt,
+        });
+        this.ctx.store.upsert(session);
+        this.ctx.output.appendLine(`[ao] spawned ${session.sessionId}`);
+        void vscode.window.showInformationMessage(`Spawned ${session.sessionId}`, 'Attach').then((pick) => {
+            if (pick === 'Attach') {
+                void vscode.commands.executeCommand(Commands.attach, session.sessionId);
+            }
+        });
+        return session;
+    }
+
+    /** The project quick pick; undefined when dismissed. */
+    private async pickProject(projects: ProjectInfo[]): Promise<string | undefined> {
+        const names = new Set(projects.map((p) => p.name));
+        const fromSessions = this.ctx.store.projects().filter((p) => !names.has(p));
+        const ordered = [...projects].sort((a, b) => Number(Boolean(b.default)) - Number(Boolean(a.default)));
+        const items: ValuePick[] = [
+            ...ordered.map((p) => ({
+                label: p.name,
+                description: [p.default ? 'this workspace' : undefined, p.runtime].filter(Boolean).join(' · '),
+                detail: p.path,
+                value: p.name,
+            })),
+            ...fromSessions.map((p) => ({ label: p, description: 'from existing sessions', value: p })),
+        ];
+        if (items.length === 0) {
+            const typed = await vscode.window.showInputBox({
+                title: 'Spawn an agent',
+                prompt: 'Project name (no projects are configured; see agent-orchestrator.yaml)',
+                ignoreFocusOut: true,
+            });
+            return typed?.trim() || undefined;
+        }
+        const pick = await vscode.window.showQuickPick(items, {
+            title: 'Spawn an agent: project',
+            placeHolder: 'Project to run the agent in',
+            ignoreFocusOut: true,
+        });
+        return pick?.value;
+    }
+
+    /** The model quick pick; '' for the default, null when dismissed. */
+    private async pickModel(project: ProjectInfo | undefined): Promise<string | null> {
+        const configured = project?.model ?? undefined;
+        const items: ValuePick[] = [
+            configured
+                ? { label: configured, description: "the project's model (agent-orchestrator.yaml)", value: '' }
+                : { label: 'Default model', description: "OpenCode's configured model", value: '' },
+        ];
+        const seen = new Set<string>(configured ? [configured] : []);
+        for (const s of this.ctx.store.all()) {
+            if (s.model && !seen.has(s.model)) {
+                seen.add(s.model);
+                items.push({ label: s.model, description: `used by ${s.sessionId}`, value: s.model });
+            }
+        }
+        items.push({ label: 'Other model…', description: 'provider/model', value: undefined, other: true });
+        const pick = await vscode.window.showQuickPick(items, {
+            title: 'Spawn an agent: model',
+            placeHolder: 'Model for the agent',
+            ignoreFocusOut: true,
+        });
+        if (!pick) {
+            return null;
+        }
+        if (pick.other) {
+            const typed = await vscode.window.showInputBox({
+                title: 'Spawn an agent: model',
+                prompt: 'Model as provider/model, e.g. anthropic/claude-sonnet-4-5',
+                ignoreFocusOut: true,
+                validateInput: (v) => (v.trim() === '' || v.includes('/') ? undefined : 'Write it as provider/model'),
+            });
+            return typed === undefined ? null : typed.trim();
+        }
+        return pick.value ?? '';
+    }
+
+    /** AO: Show Status: every session in a quick pick, then what to do with the one picked. */
+    async status(): Promise<Session[] | undefined> {
+        const api = await this.api();
+        if (!api) {
+            return undefined;
+        }
+        const sessions = await api.status();
+        this.ctx.store.replaceAll(sessions);
+        if (sessions.length === 0) {
+            const pick = await vscode.window.showInformationMessage('AO: no agent sessions yet.', 'Spawn Agent');
+            if (pick) {
+                await vscode.commands.executeCommand(Commands.spawn);
+            }
+            return sessions;
+        }
+        const { running, exited } = this.ctx.store.counts();
+        const picked = await vscode.window.showQuickPick(this.sessionItems(this.ctx.store.all()), {
+            title: `AO: ${running} running, ${exited} exited`,
+            placeHolder: 'Pick a session for its actions',
+            matchOnDescription: true,
+            matchOnDetail: true,
+        });
+        if (!picked) {
+            return sessions;
+        }
+        const s = picked.session;
+        const actions: ValuePick[] = [
+            { label: '$(terminal) Attach', value: Commands.attach },
+            { label: '$(output) Show Logs', value: Commands.logs },
+            s.status === 'exited'
+                ? { label: '$(debug-restart) Resume', value: Commands.resume }
+                : { label: '$(debug-stop) Kill', value: Commands.kill },
+        ];
+        const action = await vscode.window.showQuickPick(actions, { title: `${s.sessionId}: ${describeSession(s)}` });
+        if (action?.value) {
+            await vscode.commands.executeCommand(action.value, s.sessionId);
+        }
+        return sessions;
+    }
+
+    private sessionItems(sessions: Session[]): SessionPick[] {
+        return sessions.map((s) => ({
+            label: `$(${sessionIcon(s).id}) ${s.sessionId}`,
+            description: describeSession(s),
+            detail: s.prompt ? s.prompt.split('\n')[0] : undefined,
+            session: s,
+        }));
+    }
+
+    /** The session an action is about: the argument, else a quick pick among sessions that fit. */
+    private async resolveSession(arg: unknown, fits: (s: Session) => boolean, what: string, none: string): Promise<string | undefined> {
+        const given = sessionIdOf(arg);
+        if (given) {
+            return given;
+        }
+        const api = await this.api();
+        if (!api) {
+            return undefined;
+        }
+        this.ctx.store.replaceAll(await api.status());
+        const candidates = this.ctx.store.all().filter(fits);
+        if (candidates.length === 0) {
+            void vscode.window.showInformationMessage(`AO: ${none}`);
+            return undefined;
+        }
+        const pick = await vscode.window.showQuickPick(this.sessionItems(candidates), {
+            title: what,
+            placeHolder: 'Session',
+            matchOnDescription: true,
+            matchOnDetail: true,
+        });
+        return pick?.session.sessionId;
+    }
+
+    /** AO: Attach to Session: an integrated terminal running the argv from `ao/attach`. */
+    async attach(arg?: unknown): Promise<vscode.Terminal | undefined> {
+        const sessionId = await this.resolveSession(arg, () => true, 'Attach to a session', 'no sessions to attach to.');
+        if (!sessionId) {
+            return undefined;
+        }
+        const existing = this.terminals.get(sessionId);
+        if (existing && existing.exitStatus === undefined) {
+            existing.show();
+            return existing;
+        }
+        const api = await this.api();
+        if (!api) {
+            return undefined;
+        }
+        const info = await api.attach(sessionId);
+        const [shellPath, ...shellArgs] = info.argv;
+        const env: Record<string, string | null> = {};
+        if (process.env.TMUX) {
+            env.TMUX = null; // tmux refuses to attach from inside another tmux client
+        }
+        const terminal = vscode.window.createTerminal({
+            name: `AO: ${info.sessionId}`,
+            shellPath,
+            shellArgs,
+            cwd: vscode.workspace.workspaceFolders?.[0]?.uri,
+            env,
+            iconPath: new vscode.ThemeIcon('hubot'),
+        });
+        this.terminals.set(sessionId, terminal);
+        terminal.show();
+        this.ctx.output.appendLine(`[ao] attached to ${info.sessionId}: ${info.command}`);
+        return terminal;
+    }
+
+    /** AO: Kill Session (asks first). */
+    async kill(arg?: unknown): Promise<Session | undefined> {
+        const sessionId = await this.resolveSession(arg, (s) => s.status !== 'exited', 'Kill a session', 'no running sessions.');
+        if (!sessionId) {
+            return undefined;
+        }
+        const sure = await vscode.window.showWarningMessage(
+            `Kill ${sessionId}?`,
+            { modal: true, detail: 'The agent is stopped now; what it wrote so far stays.' },
+            'Kill',
+        );
+        if (sure !== 'Kill') {
+            return undefined;
+        }
+        const api = await this.api();
+        if (!api) {
+            return undefined;
+        }
+        const session = await api.kill(sessionId);
+        this.ctx.store.upsert(session);
+        this.ctx.output.appendLine(`[ao] killed ${session.sessionId}`);
+        return session;
+    }
+
+    /** AO: Resume Session, with an optional follow-up prompt. */
+    async resume(arg?: unknown): Promise<Session | undefined> {
+        const sessionId = await this.resolveSession(arg, (s) => s.status === 'exited', 'Resume a session', 'no exited sessions to resume.');
+        if (!sessionId) {
+            return undefined;
+        }
+        const prompt = await vscode.window.showInputBox({
+            title: `Resume ${sessionId}`,
+            prompt: 'Follow-up prompt (optional: leave empty to just restart the agent on its conversation)',
+            ignoreFocusOut: true,
+        });
+        if (prompt === undefined) {
+            return undefined;
+        }
+        const api = await this.api();
+        if (!api) {
+            return undefined;
+        }
+        const session = await api.resume(sessionId, prompt.trim() === '' ? undefined : prompt);
+        this.ctx.store.upsert(session);
+        this.ctx.output.appendLine(`[ao] resumed ${session.sessionId}`);
+        void vscode.window.showInformationMessage(`Resumed ${session.sessionId}`);
+        return session;
+    }
+
+    /** AO: Show Logs: the session's output as a read-only document. */
+    async logs(arg?: unknown): Promise<vscode.TextDocument | undefined> {
+        const sessionId = await this.resolveSession(arg, () => true, 'Show the logs of a session', 'no sessions yet.');
+        if (!sessionId) {
+            return undefined;
+        }
+        const uri = LogsProvider.uri(sessionId);
+        const open = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
+        if (open) {
+            this.logsProvider.update(uri);
+        }
+        const doc = await vscode.workspace.openTextDocument(uri);
+        await vscode.window.showTextDocument(doc, { preview: false });
+        return doc;
+    }
+}

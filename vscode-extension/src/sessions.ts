@@ -1,0 +1,227 @@
+/**
+ * What the window knows about sessions: filled from `ao/status`, kept current by `ao/statusChanged`.
+ * The tree view and the status bar render it; nothing here talks to VS Code's UI.
+ */
+import * as vscode from 'vscode';
+import { Session, StatusChanged } from './common/protocol';
+
+export class SessionStore implements vscode.Disposable {
+    private readonly sessions = new Map<string, Session>();
+    private readonly changed = new vscode.EventEmitter<void>();
+    /** Fires after any change. */
+    readonly onDidChange: vscode.Event<void> = this.changed.event;
+
+    /** Everything from a full `ao/status`. */
+    replaceAll(sessions: Session[]): void {
+        this.sessions.clear();
+        for (const s of sessions) {
+            this.sessions.set(s.sessionId, s);
+        }
+        this.changed.fire();
+    }
+
+    upsert(session: Session): void {
+        this.sessions.set(session.sessionId, { ...this.sessions.get(session.sessionId), ...session });
+        this.changed.fire();
+    }
+
+    /**
+     * Applies a notification. Returns false when the session is unknown and the notification carried no
+     * session object (the caller should then fetch it with `ao/status`).
+     */
+    apply(change: StatusChanged): boolean {
+        if (change.session && change.session.sessionId === change.sessionId) {
+            this.upsert(change.session);
+            return true;
+        }
+        const known = this.sessions.get(change.sessionId);
+        if (!known) {
+            return false;
+        }
+        this.upsert({
+            ...known,
+            status: change.status,
+            activity: change.activity,
+            exitCode: change.exitCode,
+            outcome: change.outcome,
+        });
+        return true;
+    }
+
+    get(sessionId: string): Session | undefined {
+        return this.sessions.get(sessionId);
+    }
+
+    all(): Session[] {
+        return [...this.sessions.values()].sort(compareSessions);
+    }
+
+    projects(): string[] {
+        return [...new Set([...this.sessions.values()].map((s) => s.project))].sort();
+    }
+
+    ofProject(project: string): Session[] {
+        return this.all().filter((s) => s.project === project);
+    }
+
+    counts(): { running: number; exited: number } {
+        let running = 0;
+        let exited = 0;
+        for (const s of this.sessions.values()) {
+            if (s.status === 'exited') {
+                exited++;
+            } else {
+                running++;
+            }
+        }
+        return { running, exited };
+    }
+
+    dispose(): void {
+        this.changed.dispose();
+    }
+}
+
+/** The number in "<project>/agent-<n>", or NaN. */
+export function agentNumber(sessionId: string): number {
+    const m = /-(\d+)$/.exec(sessionId);
+    return m ? Number(m[1]) : NaN;
+}
+
+/** By project, then newest first. */
+function compareSessions(a: Session, b: Session): number {
+    if (a.project !== b.project) {
+        return a.project < b.project ? -1 : 1;
+    }
+    const na = agentNumber(a.sessionId);
+    const nb = agentNumber(b.sessionId);
+    if (!Number.isNaN(na) && !Number.isNaN(nb) && na !== nb) {
+        return nb - na;
+    }
+    return a.sessionId < b.sessionId ? 1 : a.sessionId > b.sessionId ? -1 : 0;
+}
+
+// --- words and icons for a session, shared by the tree, the quick picks and the notifications ----------
+
+/** "$0.0123" (cents and below get 4 decimals), or undefined without a cost. */
+export function formatCost(session: Session): string | undefined {
+    const usd = session.cost?.usd;
+    if (typeof usd !== 'number' || !Number.isFinite(usd) || usd < 0) {
+        return undefined;
+    }
+    if (usd === 0) {
+        return '$0.00';
+    }
+    if (usd < 0.0001) {
+        return '<$0.0001';
+    }
+    return usd >= 1 ? `$${usd.toFixed(2)}` : `$${usd.toFixed(4)}`;
+}
+
+/** "42s", "3m", "2h", "5d" since an ISO time. */
+export function formatAge(iso: string | null | undefined, now: number = Date.now()): string | undefined {
+    if (!iso) {
+        return undefined;
+    }
+    const t = Date.parse(iso);
+    if (Number.isNaN(t)) {
+        return undefined;
+    }
+    const s = Math.max(0, Math.round((now - t) / 1000));
+    if (s < 60) {
+        return `${s}s`;
+    }
+    if (s < 3600) {
+        return `${Math.floor(s / 60)}m`;
+    }
+    if (s < 86400) {
+        return `${Math.floor(s / 3600)}h`;
+    }
+    return `${Math.floor(s / 86400)}d`;
+}
+
+/** One word for where the session is: its activity while running, its outcome once exited. */
+export function stateWord(session: Session): string {
+    if (session.status === 'exited') {
+        switch (session.outcome?.result) {
+            case 'success':
+                return 'finished';
+            case 'error':
+                return 'failed';
+            case 'killed':
+                return 'killed';
+            case 'incomplete':
+                return 'stopped mid-task';
+            default:
+                return typeof session.exitCode === 'number' ? `exited (${session.exitCode})` : 'exited';
+        }
+    }
+    if (!session.activity) {
+        return 'running';
+    }
+    return session.activity === 'waiting_input' ? 'waiting for input' : session.activity;
+}
+
+/** "active · $0.0123 · 3m" */
+export function describeSession(session: Session, now: number = Date.now()): string {
+    return [stateWord(session), formatCost(session), formatAge(session.createdAt, now)].filter(Boolean).join(' · ');
+}
+
+export function sessionIcon(session: Session): vscode.ThemeIcon {
+    if (session.status === 'exited') {
+        switch (session.outcome?.result) {
+            case 'success':
+                return new vscode.ThemeIcon('pass', new vscode.ThemeColor('testing.iconPassed'));
+            case 'error':
+                return new vscode.ThemeIcon('error', new vscode.ThemeColor('testing.iconFailed'));
+            case 'killed':
+                return new vscode.ThemeIcon('circle-slash');
+            default:
+                return new vscode.ThemeIcon('circle-outline');
+        }
+    }
+    switch (session.activity) {
+        case 'active':
+            return new vscode.ThemeIcon('sync~spin', new vscode.ThemeColor('charts.blue'));
+        case 'ready':
+            return new vscode.ThemeIcon('check', new vscode.ThemeColor('charts.green'));
+        case 'idle':
+            return new vscode.ThemeIcon('watch');
+        case 'waiting_input':
+            return new vscode.ThemeIcon('comment-discussion', new vscode.ThemeColor('charts.yellow'));
+        case 'blocked':
+            return new vscode.ThemeIcon('warning', new vscode.ThemeColor('charts.orange'));
+        default:
+            return new vscode.ThemeIcon('loading~spin');
+    }
+}
+
+/** The exit notification's text: "my-project/agent-3 finished" / "... failed: <error>". */
+export function exitMessage(sessionId: string, outcome: StatusChanged['outcome'], exitCode: number | null): string {
+    switch (outcome?.result) {
+        case 'success':
+            return `${sessionId} finished`;
+        case 'error':
+            return `${sessionId} failed: ${errorText(outcome.error) ?? `exit code ${exitCode ?? '?'}`}`;
+        case 'killed':
+            return `${sessionId} was killed`;
+        case 'incomplete':
+            return `${sessionId} stopped before finishing${errorText(outcome.error) ? `: ${errorText(outcome.error)}` : ''}`;
+        default:
+            return exitCode !== null && exitCode !== 0 ? `${sessionId} failed: exit code ${exitCode}` : `${sessionId} exited`;
+    }
+}
+
+/** An outcome's error as one line of text (it is a string in ao-server; be lenient). */
+export function errorText(error: unknown): string | undefined {
+    if (error === null || error === undefined || error === '') {
+        return undefined;
+    }
+    if (typeof error === 'string') {
+        return error;
+    }
+    if (typeof error === 'object' && typeof (error as { message?: unknown }).message === 'string') {
+        return (error as { message: string }).message;
+    }
+    return String(JSON.stringify(error));
+}

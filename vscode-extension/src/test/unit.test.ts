@@ -1,0 +1,177 @@
+/**
+ * Pure pieces: settings parsing, the server command choice, messages, the tree's rendering of sessions.
+ * No server needed.
+ */
+import * as assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ContextValues, Views } from '../common/constants';
+import { Session, StatusChanged } from '../common/protocol';
+import { lastMeaningfulLine, quoteArgv, startFailureMessage } from '../common/server';
+import { chooseServerCommand, initializationOptions, parseCommand, splitCommandLine } from '../common/settings';
+import { isExit, notifyExit } from '../exitNotifier';
+import { SessionStore, describeSession, exitMessage, formatAge, formatCost } from '../sessions';
+import { SessionsTreeProvider } from '../sessionsTree';
+import { sessionIdOf } from '../commands';
+import { MarkdownString, TreeItem, double } from './vscodeDouble';
+
+function session(over: Partial<Session> & { sessionId: string }): Session {
+    return {
+        project: over.sessionId.split('/')[0] ?? '',
+        status: 'running',
+        exitCode: null,
+        activity: null,
+        createdAt: new Date(Date.now() - 125_000).toISOString(),
+        ...over,
+    };
+}
+
+describe('settings', () => {
+    it('ao.server.command: argv arrays, command lines with quotes, nothing', () => {
+        assert.deepEqual(parseCommand(['/venv/bin/python', '-m', 'ao_server']), ['/venv/bin/python', '-m', 'ao_server']);
+        assert.deepEqual(parseCommand('ao-server --stdio'), ['ao-server', '--stdio']);
+        assert.deepEqual(parseCommand(`"/my venv/bin/python" -m ao_server`), ['/my venv/bin/python', '-m', 'ao_server']);
+        assert.deepEqual(splitCommandLine(`a 'b c' d\\ e ""`), ['a', 'b c', 'd e', '']);
+        assert.equal(parseCommand(''), undefined);
+        assert.equal(parseCommand([]), undefined);
+        assert.equal(parseCommand(null), undefined);
+        assert.equal(parseCommand(['']), undefined);
+    });
+
+    it('initializationOptions carry pollInterval, and configPath/stateDir only when set', () => {
+        assert.deepEqual(initializationOptions({ serverCommand: undefined, pollInterval: 1, configPath: undefined, stateDir: undefined }),
+            { pollInterval: 1 });
+        assert.deepEqual(initializationOptions({ serverCommand: undefined, pollInterval: 0.5, configPath: '/w/a.yaml', stateDir: '/s' }),
+            { pollInterval: 0.5, configPath: '/w/a.yaml', stateDir: '/s' });
+    });
+
+    it('the server command: the setting, else ao-server on PATH, else the Python extension, else python3', async () => {
+        const none = { which: () => undefined, pythonInterpreter: async () => undefined };
+        let c = await chooseServerCommand(['x', 'y'], none);
+        assert.deepEqual(c.command.argv, ['x', 'y']);
+        assert.match(c.command.source, /ao\.server\.command/);
+
+        c = await chooseServerCommand(undefined, { ...none, which: (n: string) => (n === 'ao-server' ? '/bin/ao-server' : undefined) });
+        assert.deepEqual(c.command.argv, ['/bin/ao-server']);
+
+        c = await chooseServerCommand(undefined, { ...none, pythonInterpreter: async () => ['/venv/bin/python'] });
+        assert.deepEqual(c.command.argv, ['/venv/bin/python', '-m', 'ao_server']);
+        assert.deepEqual(c.skipped, ['`ao-server` is not on PATH']);
+
+        c = await chooseServerCommand(undefined, { ...none, pythonInterpreter: async () => { throw new Error('boom'); } });
+        assert.deepEqual(c.command.argv, ['python3', '-m', 'ao_server']);
+        assert.equal(c.skipped.length, 2);
+    });
+});
+
+describe('messages', () => {
+    it('the start failure names the command, its source, the reason and the setting', () => {
+        const text = startFailureMessage({ command: { argv: ['python3', '-m', 'ao_server'], source: '`python3`' }, skipped: ['`ao-server` is not on PATH'] },
+            'it exited with code 1: No module named ao_server');
+        assert.equal(text.split('\n').length, 1);
+        assert.match(text, /^AO: could not start ao-server with `python3 -m ao_server` \(`python3`\): it exited with code 1: No module named ao_server\. Looked for: `ao-server` is not on PATH\. /);
+        assert.match(text, /set "ao\.server\.command"/);
+        assert.equal(quoteArgv(['/a b/python', '-m', 'x']), `'/a b/python' -m x`);
+        assert.equal(lastMeaningfulLine('Traceback\n  File x\nModuleNotFoundError: nope\n\n'), 'ModuleNotFoundError: nope');
+        assert.equal(lastMeaningfulLine(''), undefined);
+    });
+
+    it('exit messages: finished, failed with the outcome error, killed, bare exit codes', () => {
+        const sid = 'my-project/agent-3';
+        assert.equal(exitMessage(sid, { result: 'success', error: null }, 0), 'my-project/agent-3 finished');
+        assert.equal(exitMessage(sid, { result: 'error', error: 'rate limited' }, 0), 'my-project/agent-3 failed: rate limited');
+        assert.equal(exitMessage(sid, { result: 'error', error: null }, 2), 'my-project/agent-3 failed: exit code 2');
+        assert.equal(exitMessage(sid, { result: 'killed', error: null }, 143), 'my-project/agent-3 was killed');
+        assert.equal(exitMessage(sid, null, 1), 'my-project/agent-3 failed: exit code 1');
+        assert.equal(exitMessage(sid, null, 0), 'my-project/agent-3 exited');
+    });
+
+    it('the exit notification: only on a change into exited, with Attach and Show Logs', async () => {
+        const change: StatusChanged = {
+            sessionId: 'p/agent-1', project: 'p', previous: 'running', status: 'exited', activity: 'exited', exitCode: 0,
+            outcome: { result: 'success', error: null }, at: '2026-01-01T00:00:00Z',
+        };
+        assert.equal(isExit(change), true);
+        assert.equal(isExit({ ...change, previous: 'exited' }), false);
+        assert.equal(isExit({ ...change, status: 'running', previous: null }), false);
+        assert.equal(isExit({ ...change, previous: null }), true); // first seen already exited (spawned elsewhere)
+        double.resetUi();
+        await notifyExit({ ...change, status: 'running' });
+        assert.equal(double.messages.length, 0);
+        await notifyExit({ ...change, outcome: { result: 'error', error: 'boom' } });
+        assert.deepEqual(double.messages.map((m) => [m.level, m.message, m.items]), [['warning', 'p/agent-1 failed: boom', ['Attach', 'Show Logs']]]);
+        double.resetUi();
+    });
+
+    it('descriptions: state, cost and age', () => {
+        const now = Date.parse('2026-01-01T01:00:00Z');
+        assert.equal(formatAge('2026-01-01T00:59:18Z', now), '42s');
+        assert.equal(formatAge('2026-01-01T00:57:00Z', now), '3m');
+        assert.equal(formatAge('2025-12-31T22:00:00Z', now), '3h');
+        assert.equal(formatAge(null, now), undefined);
+        assert.equal(formatCost(session({ sessionId: 'p/agent-1', cost: { usd: 0.01234 } })), '$0.0123');
+        assert.equal(formatCost(session({ sessionId: 'p/agent-1', cost: { usd: 2.5 } })), '$2.50');
+        assert.equal(formatCost(session({ sessionId: 'p/agent-1', cost: null })), undefined);
+        assert.equal(formatCost(session({ sessionId: 'p/agent-1', cost: { usd: 0 } })), '$0.00');
+        assert.equal(formatCost(session({ sessionId: 'p/agent-1', cost: { usd: 0.00003 } })), '<$0.0001');
+        const s = session({ sessionId: 'p/agent-1', activity: 'active', cost: { usd: 0.5 }, createdAt: '2026-01-01T00:58:00Z' });
+        assert.equal(describeSession(s, now), 'active · $0.5000 · 2m');
+        assert.equal(describeSession({ ...s, status: 'exited', outcome: { result: 'success', error: null } }, now), 'finished · $0.5000 · 2m');
+        assert.equal(describeSession({ ...s, activity: 'waiting_input' }, now), 'waiting for input · $0.5000 · 2m');
+    });
+
+    it('command arguments: a session id, a tree node or a session object', () => {
+        assert.equal(sessionIdOf('p/agent-1'), 'p/agent-1');
+        assert.equal(sessionIdOf({ kind: 'session', sessionId: 'p/agent-2', project: 'p' }), 'p/agent-2');
+        assert.equal(sessionIdOf(session({ sessionId: 'p/agent-3' })), 'p/agent-3');
+        assert.equal(sessionIdOf({ kind: 'project', project: 'p' }), undefined);
+        assert.equal(sessionIdOf(undefined), undefined);
+    });
+});
+
+describe('the Sessions tree', () => {
+    it('groups by project, newest first, icons and context values by state', () => {
+        const store = new SessionStore();
+        const tree = new SessionsTreeProvider(store);
+        let fired = 0;
+        tree.onDidChangeTreeData(() => fired++);
+        store.replaceAll([
+            session({ sessionId: 'web/agent-1', status: 'exited', exitCode: 0, outcome: { result: 'success', error: null }, cost: { usd: 0.02 } }),
+            session({ sessionId: 'api/agent-1', activity: 'active' }),
+            session({ sessionId: 'web/agent-10', activity: 'waiting_input' }),
+            session({ sessionId: 'web/agent-2', status: 'exited', exitCode: 1, outcome: { result: 'error', error: 'boom' }, summary: { title: 'Fix it', files: 2, additions: 5, deletions: 1 } }),
+        ]);
+        assert.equal(fired, 1);
+        const roots = tree.getChildren();
+        assert.deepEqual(roots.map((n) => (n.kind === 'project' ? n.project : '')), ['api', 'web']);
+        const web = tree.getChildren(roots[1]);
+        assert.deepEqual(web.map((n) => (n.kind === 'session' ? n.sessionId : '')), ['web/agent-10', 'web/agent-2', 'web/agent-1']);
+        const project = tree.getTreeItem(roots[1]!) as unknown as TreeItem;
+        assert.equal(project.description, '1 running, 2 exited');
+        assert.equal(project.contextValue, ContextValues.project);
+        const items = web.map((n) => tree.getTreeItem(n) as unknown as TreeItem);
+        assert.deepEqual(items.map((i) => i.label), ['agent-10', 'agent-2', 'agent-1']);
+        assert.deepEqual(items.map((i) => i.contextValue), [ContextValues.running, ContextValues.exited, ContextValues.exited]);
+        assert.deepEqual(items.map((i) => i.iconPath?.id), ['comment-discussion', 'error', 'pass']);
+        assert.match(String(items[2]!.description), /^finished · \$0\.0200 · 2m$/);
+        const tip = (items[1]!.tooltip as MarkdownString).value;
+        assert.match(tip, /Outcome: error: boom/);
+        assert.match(tip, /Changes: 2 files, \+5 −1/);
+        assert.deepEqual(tree.getParent(web[0]!), { kind: 'project', project: 'web' });
+        assert.equal(Views.sessions, 'ao.sessions');
+    });
+
+    it('notifications update a known session, or ask for a refresh when it is unknown', () => {
+        const store = new SessionStore();
+        store.replaceAll([session({ sessionId: 'p/agent-1', activity: 'active' })]);
+        const base: StatusChanged = {
+            sessionId: 'p/agent-1', project: 'p', previous: 'running', status: 'exited', activity: 'exited', exitCode: 0,
+            outcome: { result: 'success', error: null }, at: '2026-01-01T00:00:00Z',
+        };
+        assert.equal(store.apply(base), true);
+        assert.equal(store.get('p/agent-1')?.status, 'exited');
+        assert.deepEqual(store.counts(), { running: 0, exited: 1 });
+        assert.equal(store.apply({ ...base, sessionId: 'p/agent-2' }), false);
+        assert.equal(store.apply({ ...base, sessionId: 'p/agent-2', session: session({ sessionId: 'p/agent-2' }) }), true);
+        assert.deepEqual(store.counts(), { running: 1, exited: 1 });
+    });
+});

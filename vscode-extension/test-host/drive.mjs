@@ -1,0 +1,149 @@
+// Drives the extension in a real VS Code workbench (code-server) with Playwright in Debian's Chromium,
+// as a person would: palette, pickers, the Sessions view, the exit notification, the attach terminal.
+// Run by tests/e2e/test_vscode.py, which starts code-server and checks the result line:
+//   RESULT {"ok": true, "spawned": ..., "notification": ..., "terminal": ..., "tmuxClients": n, ...}
+// Environment: AO_HOST_DIR (playwright-core's install dir), AO_HOST_URL, AO_HOST_WORKSPACE,
+// AO_HOST_ARTIFACTS (screenshots), AO_HOST_TMUX_SOCKET, AO_HOST_CHROMIUM.
+import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import * as path from 'node:path';
+
+const env = (name) => {
+    const v = process.env[name];
+    if (!v) {
+        throw new Error(`${name} is not set`);
+    }
+    return v;
+};
+
+const require = createRequire(path.join(env('AO_HOST_DIR'), 'package.json'));
+const { chromium } = require('playwright-core');
+
+const url = env('AO_HOST_URL');
+const workspace = env('AO_HOST_WORKSPACE');
+const artifacts = env('AO_HOST_ARTIFACTS');
+const tmuxSocket = env('AO_HOST_TMUX_SOCKET');
+const SID = 'my-project/agent-1';
+const t0 = Date.now();
+const timings = {};
+let step = 'start';
+
+function mark(name) {
+    step = name;
+    timings[name] = Math.round((Date.now() - t0) / 100) / 10;
+    console.log(`[${timings[name]}s] ${name}`);
+}
+
+function tmuxClients() {
+    try {
+        const out = execFileSync('tmux', ['-L', tmuxSocket, 'list-clients', '-F', '#{client_tty} #{session_name}'], { encoding: 'utf8' });
+        return out.split('\n').filter((l) => l.trim() !== '');
+    } catch {
+        return [];
+    }
+}
+
+async function palette(page, title) {
+    await page.keyboard.press('Control+Shift+P');
+    const input = page.locator('.quick-input-widget .quick-input-box input');
+    await input.waitFor({ state: 'visible', timeout: 15_000 });
+    await input.fill(`>${title}`);
+    const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first();
+    await row.waitFor({ state: 'visible', timeout: 15_000 });
+    await page.keyboard.press('Enter');
+}
+
+/** Waits for a quick input with this title, then answers it (text typed, then Enter). */
+async function answer(page, title, text) {
+    const widget = page.locator('.quick-input-widget', { has: page.locator('.quick-input-title', { hasText: title }) });
+    await widget.waitFor({ state: 'visible', timeout: 30_000 });
+    if (text !== undefined) {
+        await page.locator('.quick-input-widget .quick-input-box input').fill(text);
+    } else {
+        await widget.locator('.monaco-list-row').first().waitFor({ state: 'visible', timeout: 15_000 });
+    }
+    await page.keyboard.press('Enter');
+}
+
+async function notification(page, text, timeout) {
+    const toast = page.locator('.notification-toast', { hasText: text }).first();
+    await toast.waitFor({ state: 'visible', timeout });
+    return toast;
+}
+
+const browser = await chromium.launch({
+    executablePath: env('AO_HOST_CHROMIUM'),
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+});
+const result = { ok: false };
+const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+try {
+    mark('open workbench');
+    await page.goto(`${url}/?folder=${encodeURIComponent(workspace)}`, { waitUntil: 'domcontentloaded' });
+    await page.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 90_000 });
+
+    mark('extension active');
+    const statusItem = page.locator('.statusbar-item', { hasText: /AO: \d+ running, \d+ exited/ }).first();
+    await statusItem.waitFor({ state: 'visible', timeout: 90_000 });
+
+    mark('AO: Spawn Agent');
+    await palette(page, 'AO: Spawn Agent');
+    await answer(page, 'Spawn an agent: project');
+    await answer(page, 'Spawn an agent: model');
+    await answer(page, 'Spawn an agent in my-project', 'Write the VS Code notes [[slow:3]]');
+    await notification(page, `Spawned ${SID}`, 60_000);
+    result.spawned = SID;
+
+    mark('Sessions view');
+    await page.locator('.statusbar-item', { hasText: /AO: 1 running/ }).first().click();
+    const view = page.locator('.pane', { has: page.locator('.pane-header', { hasText: 'Sessions' }) });
+    const row = view.locator('.monaco-list-row', { hasText: 'agent-1' }).first();
+    await row.waitFor({ state: 'visible', timeout: 30_000 });
+    await view.locator('.monaco-list-row', { hasText: 'my-project' }).first().waitFor({ state: 'visible' });
+    result.viewRow = (await row.innerText()).replace(/\s+/g, ' ').trim();
+    await page.screenshot({ path: path.join(artifacts, 'vscode-sessions-view.png') });
+
+    mark('exit notification');
+    const toast = await notification(page, `${SID} finished`, 120_000);
+    result.notification = (await toast.locator('.notification-list-item-message').innerText()).trim();
+    result.notificationButtons = (await toast.locator('.monaco-button').allInnerTexts()).map((t) => t.trim()).filter(Boolean);
+    await view.locator('.monaco-list-row', { hasText: 'finished' }).first().waitFor({ state: 'visible', timeout: 30_000 });
+    result.viewRowAfterExit = (await view.locator('.monaco-list-row', { hasText: 'agent-1' }).first().innerText()).replace(/\s+/g, ' ').trim();
+    await page.screenshot({ path: path.join(artifacts, 'vscode-exit-notification.png') });
+
+    mark('AO: Attach to Session');
+    await palette(page, 'AO: Attach to Session');
+    await answer(page, 'Attach to a session');
+    const panel = page.locator('.part.panel');
+    await panel.getByText(`AO: ${SID}`).first().waitFor({ state: 'visible', timeout: 30_000 });
+    await panel.locator('.xterm').first().waitFor({ state: 'visible', timeout: 30_000 });
+    result.terminal = `AO: ${SID}`;
+    const deadline = Date.now() + 30_000;
+    let clients = tmuxClients();
+    while (clients.length === 0 && Date.now() < deadline) {
+        await page.waitForTimeout(250);
+        clients = tmuxClients();
+    }
+    result.tmuxClients = clients.length;
+    result.tmuxClientList = clients;
+    await page.waitForTimeout(1000); // let the terminal paint tmux's screen
+    await page.screenshot({ path: path.join(artifacts, 'vscode-attach-terminal.png') });
+    mark('done');
+    result.ok = clients.length > 0;
+} catch (e) {
+    result.error = `${step}: ${e instanceof Error ? e.message : String(e)}`;
+    try {
+        await page.screenshot({ path: path.join(artifacts, 'vscode-failure.png') });
+        result.failureScreenshot = path.join(artifacts, 'vscode-failure.png');
+        result.notifications = await page.locator('.notification-toast').allInnerTexts();
+    } catch {
+        // the page is gone
+    }
+} finally {
+    result.timings = timings;
+    console.log(`RESULT ${JSON.stringify(result)}`);
+    await browser.close();
+}
+process.exit(result.ok ? 0 : 1);
