@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -91,7 +92,7 @@ class Store:
         self.sessions_dir = state_dir / "sessions"
         try:
             self.sessions_dir.mkdir(parents=True, exist_ok=True)
-            probe = state_dir / f".probe-{os.getpid()}"
+            probe = state_dir / f".probe-{os.getpid()}-{threading.get_ident()}"
             probe.write_text("")
             probe.unlink()
         except OSError as e:

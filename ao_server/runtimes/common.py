@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import os
 import shlex
+from functools import lru_cache
 from pathlib import Path
+
+import psutil
 
 from ..model import LaunchSpec
 
@@ -66,3 +69,40 @@ def clear_exit_code(session_dir: Path) -> None:
             (session_dir / name).unlink()
         except FileNotFoundError:
             pass
+
+
+@lru_cache(maxsize=1)
+def _boot_time() -> float:
+    return float(psutil.boot_time())
+
+
+@lru_cache(maxsize=1)
+def _clock_ticks() -> int:
+    return int(os.sysconf("SC_CLK_TCK"))
+
+
+def process_start(pid: int) -> tuple[float, bool] | None:
+    """``(create_time, is_zombie)`` of a PID, or None when it does not exist.
+
+    On Linux one read of ``/proc/<pid>/stat`` (psutil's own formula for the create
+    time, without its per-call boot-time read); elsewhere psutil.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        data = b""
+    if data:
+        rest = data[data.rfind(b")") + 2 :].split()
+        try:
+            return _boot_time() + int(rest[19]) / _clock_ticks(), rest[0] == b"Z"
+        except (IndexError, ValueError):
+            pass
+    try:
+        p = psutil.Process(pid)
+        with p.oneshot():
+            return p.create_time(), p.status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return None

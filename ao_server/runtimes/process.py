@@ -22,7 +22,7 @@ from ..config import Config
 from ..errors import SpawnFailed
 from ..model import AttachInfo, Liveness, SessionRecord
 from ..plugins import Agent
-from .common import read_exit_code
+from .common import process_start, read_exit_code
 
 log = logging.getLogger(__name__)
 LOG_FILE = "output.log"
@@ -68,19 +68,15 @@ class ProcessRuntime:
         return self.start(session, script, session_dir)
 
     @staticmethod
-    def _ours(session: SessionRecord) -> psutil.Process | None:
+    def _ours(session: SessionRecord) -> int | None:
+        """The session's live PID, or None: gone, a zombie, or a reused PID (create time differs)."""
         pid = session.handle.get("pid")
         if not isinstance(pid, int):
             return None
-        try:
-            p = psutil.Process(pid)
-            if abs(p.create_time() - float(session.handle.get("create_time") or 0)) > 0.05:
-                return None
-            if p.status() == psutil.STATUS_ZOMBIE:
-                return None
-            return p
-        except psutil.Error:
+        seen = process_start(pid)
+        if seen is None or seen[1] or abs(seen[0] - float(session.handle.get("create_time") or 0)) > 0.05:
             return None
+        return pid
 
     def snapshot(self, sessions: list[SessionRecord], agent: Agent) -> dict[str, Liveness]:
         out: dict[str, Liveness] = {}
@@ -90,8 +86,8 @@ class ProcessRuntime:
             if code is not None:
                 out[s.id] = Liveness(alive=False, exit_code=code)
                 continue
-            p = self._ours(s)
-            out[s.id] = Liveness(alive=p is not None, pid=p.pid if p else None)
+            pid = self._ours(s)
+            out[s.id] = Liveness(alive=pid is not None, pid=pid)
         return out
 
     def attach(self, session: SessionRecord, session_dir: Path) -> AttachInfo:
@@ -99,8 +95,12 @@ class ProcessRuntime:
         return AttachInfo(type="process", argv=argv, command=shlex.join(argv))
 
     def kill(self, session: SessionRecord) -> None:
-        p = self._ours(session)
-        if p is None:
+        pid = self._ours(session)
+        if pid is None:
+            return
+        try:
+            p = psutil.Process(pid)
+        except psutil.Error:
             return
         victims = [p]
         try:

@@ -162,11 +162,20 @@ class TmuxRuntime:
         ttys = {p.tty for group in panes.values() for p in group.values()}
         agents_by_tty: dict[str, int] = {}
         if ttys:
-            for proc in psutil.process_iter(["pid", "name", "cmdline", "terminal"]):
+            # One scan; name and terminal both come from /proc/<pid>/stat, the command line
+            # is read only for the few processes sitting on one of our panes.
+            for proc in psutil.process_iter(["pid", "name", "terminal"]):
                 info = proc.info
                 term = info.get("terminal")
-                if term in ttys and agent.is_agent_process(info.get("name") or "", info.get("cmdline") or []):
-                    agents_by_tty.setdefault(term, info["pid"])
+                if term not in ttys or term in agents_by_tty:
+                    continue
+                name = info.get("name") or ""
+                try:
+                    cmdline = [] if name.startswith("opencode") else proc.cmdline()
+                except psutil.Error:
+                    continue
+                if agent.is_agent_process(name, cmdline):
+                    agents_by_tty[term] = info["pid"]
         out: dict[str, Liveness] = {}
         for s in sessions:
             session_dir = Path(str(s.handle.get("session_dir", "")))
