@@ -141,7 +141,7 @@ def parse_params(method: str, raw: object) -> dict[str, Any]:
         value = raw.get(key)
         if value is None:
             if spec.required:
-                raise ParamsError(key, "a session id like \"my-project/agent-3\" (required)", value)
+                raise ParamsError(key, 'a session id like "my-project/agent-3" (required)', value)
             out[key] = None
             continue
         out[key] = _check(key, spec.kind, value)
@@ -220,17 +220,20 @@ def parse_init_options(raw: object) -> InitOptions:
     interval = raw.get("pollInterval")
     if interval is None:
         interval = DEFAULT_POLL_INTERVAL
-    elif (isinstance(interval, bool) or not isinstance(interval, int | float)
-          or not MIN_POLL_INTERVAL <= interval <= MAX_POLL_INTERVAL):
-        raise ParamsError(pre + "pollInterval", f"a number of seconds from {MIN_POLL_INTERVAL} to "
-                          f"{MAX_POLL_INTERVAL:g}", interval)
+    elif (
+        isinstance(interval, bool)
+        or not isinstance(interval, int | float)
+        or not MIN_POLL_INTERVAL <= interval <= MAX_POLL_INTERVAL
+    ):
+        raise ParamsError(
+            pre + "pollInterval", f"a number of seconds from {MIN_POLL_INTERVAL} to {MAX_POLL_INTERVAL:g}", interval
+        )
     show = raw.get("showMessages")
     if show is None:
         show = False
     elif not isinstance(show, bool):
         raise ParamsError(pre + "showMessages", "true or false", show)
-    return InitOptions(config_path=config_path, poll_interval=float(interval), state_dir=state_dir,
-                       show_messages=show)
+    return InitOptions(config_path=config_path, poll_interval=float(interval), state_dir=state_dir, show_messages=show)
 
 
 # --- framing and envelopes ----------------------------------------------------------------
@@ -315,8 +318,9 @@ def status_changed(session: Mapping[str, Any], previous: Tracked | None, at: str
     }
 
 
-def diff_sessions(before: Mapping[str, Tracked] | None, sessions: Sequence[Mapping[str, Any]],
-                  at: str) -> tuple[list[dict[str, Any]], dict[str, Tracked]]:
+def diff_sessions(
+    before: Mapping[str, Tracked] | None, sessions: Sequence[Mapping[str, Any]], at: str
+) -> tuple[list[dict[str, Any]], dict[str, Tracked]]:
     """Notifications for what changed since ``before`` and the new baseline.
 
     ``before is None`` means the first snapshot: it becomes the baseline and

@@ -96,6 +96,14 @@ class AoProtocol(LanguageServerProtocol):
                 return
         super()._send_handler_result(future, msg_id=msg_id)
 
+    def _send_response(self, msg_id: p.MsgId, result: Any | None = None, error: Any | None = None) -> None:
+        # Results that are plain JSON already (every ao/* result) skip pygls's cattrs pass over them.
+        if error is None and (result is None or isinstance(result, dict | list | str | int | float)):
+            self._result_types.pop(msg_id, None)
+            self._send_data({"jsonrpc": "2.0", "id": msg_id, "result": result})
+            return
+        super()._send_response(msg_id, result, error)
+
     @lsp_method(types.WORKSPACE_EXECUTE_COMMAND)
     async def lsp_workspace__execute_command(self, params: Any) -> Any:  # type: ignore[override]
         """``workspace/executeCommand`` (params as plain JSON): ``arguments: [params]`` run like the request."""
@@ -109,8 +117,9 @@ class AoServer(LanguageServer):
     """Typed state of one editor window's server; handlers are registered by :func:`create_server`."""
 
     def __init__(self) -> None:
-        super().__init__("ao-server", __version__, protocol_cls=AoProtocol,
-                         text_document_sync_kind=types.TextDocumentSyncKind.None_)
+        super().__init__(
+            "ao-server", __version__, protocol_cls=AoProtocol, text_document_sync_kind=types.TextDocumentSyncKind.None_
+        )
         self.root = Path.cwd()
         self.options = p.InitOptions()
         self.initialized_once = False
@@ -173,8 +182,9 @@ class AoServer(LanguageServer):
             raise
         except Exception as e:  # a bug or a plugin that raised something unexpected: contained
             log.exception("%s failed", method)
-            raise JsonRpcInternalError(f"{method} failed: {type(e).__name__}: {p.shorten(str(e), 300)}",
-                                       data={"kind": type(e).__name__}) from None
+            raise JsonRpcInternalError(
+                f"{method} failed: {type(e).__name__}: {p.shorten(str(e), 300)}", data={"kind": type(e).__name__}
+            ) from None
         if self.options.show_messages:
             self.tell(summary(method, result))
         return result
@@ -192,8 +202,9 @@ class AoServer(LanguageServer):
 
     # --- progress ---------------------------------------------------------------------------------
 
-    async def progress_begin(self, token: types.ProgressToken | None, title: str, message: str) -> \
-            types.ProgressToken | None:
+    async def progress_begin(
+        self, token: types.ProgressToken | None, title: str, message: str
+    ) -> types.ProgressToken | None:
         """Start a work-done progress: the client's token, else one we create if the client supports it."""
         if token is None:
             caps = getattr(self.protocol, "client_capabilities", None)
@@ -206,8 +217,9 @@ class AoServer(LanguageServer):
             except (TimeoutError, JsonRpcException, RuntimeError) as e:
                 log.info("the client refused a progress token: %s", e)
                 return None
-        self.work_done_progress.begin(token, types.WorkDoneProgressBegin(title=title, message=message,
-                                                                         cancellable=False))
+        self.work_done_progress.begin(
+            token, types.WorkDoneProgressBegin(title=title, message=message, cancellable=False)
+        )
         return token
 
     def progress_end(self, token: types.ProgressToken | None, message: str) -> None:
@@ -266,16 +278,19 @@ class AoServer(LanguageServer):
             started = loop.time()
             try:
                 views = await loop.run_in_executor(self.poll_pool, self._snapshot_views)
+                shown_error = None
+                self.publish(views)
             except AoError as e:
                 if str(e) != shown_error:  # say it once, not every tick
                     shown_error = str(e)
                     log.warning("poller: %s", e)
                     self.tell(str(e), types.MessageType.Warning if e.code != -32002 else types.MessageType.Error)
+            except (BrokenPipeError, ConnectionResetError):
+                log.info("the client is gone")
+                self._finish(0)
+                return
             except Exception:
                 log.exception("poller tick failed")
-            else:
-                shown_error = None
-                self.publish(views)
             await asyncio.sleep(max(0.0, self.options.poll_interval - (loop.time() - started)))
 
     def publish(self, views: Sequence[dict[str, Any]]) -> None:
@@ -340,8 +355,11 @@ class AoServer(LanguageServer):
             self._finish(0)
             return
         if isinstance(frame, int):
-            self._send_error(None, p.INVALID_REQUEST, f"a message of {frame} bytes is over the {p.MAX_BODY}-byte "
-                                                      "limit; it was skipped")
+            self._send_error(
+                None,
+                p.INVALID_REQUEST,
+                f"a message of {frame} bytes is over the {p.MAX_BODY}-byte limit; it was skipped",
+            )
             return
         try:
             data = json.loads(frame)
@@ -374,8 +392,12 @@ class AoServer(LanguageServer):
         known = method in fm.builtin_features or method in fm.features or method == types.CANCEL_REQUEST
         if not known:
             if env.kind == "request":
-                self._send_error(env.id, p.METHOD_NOT_FOUND, f"Method not found: {p.shorten(method, 100)}",
-                                 {"method": p.shorten(method, 100)})
+                self._send_error(
+                    env.id,
+                    p.METHOD_NOT_FOUND,
+                    f"Method not found: {p.shorten(method, 100)}",
+                    {"method": p.shorten(method, 100)},
+                )
             else:
                 log.debug("ignoring notification %s", p.shorten(method, 100))
             return
@@ -395,6 +417,9 @@ class AoServer(LanguageServer):
                 else:
                     log.info("ignoring malformed %s notification: %s", method, _why(e))
                 return
+        if env.kind == "request" and getattr(msg, "id", None) is None:  # e.g. "initialized" sent with an id
+            self._send_error(env.id, p.INVALID_REQUEST, f"{method} is a notification: send it without an id")
+            return
         try:
             self.protocol.handle_message(msg)
         except Exception as e:
@@ -471,12 +496,23 @@ def _check_project_filter(orch: Orchestrator, project: str | None, found: int) -
 
 
 async def spawn(ls: AoServer, q: dict[str, Any]) -> Any:
-    token = await ls.progress_begin(q["workDoneToken"], "Spawning an OpenCode agent",
-                                    f"project {q['project']}" if q["project"] else "the workspace's project")
+    token = await ls.progress_begin(
+        q["workDoneToken"],
+        "Spawning an OpenCode agent",
+        f"project {q['project']}" if q["project"] else "the workspace's project",
+    )
     message = "failed"
     try:
-        view = await ls.engine(lambda o: o.spawn(project=q["project"], prompt=q["prompt"], model=q["model"],
-                                                 issue_id=q["issueId"], runtime=q["runtime"], cwd=ls.root))
+        view = await ls.engine(
+            lambda o: o.spawn(
+                project=q["project"],
+                prompt=q["prompt"],
+                model=q["model"],
+                issue_id=q["issueId"],
+                runtime=q["runtime"],
+                cwd=ls.root,
+            )
+        )
         message = f"spawned {view['sessionId']}"
         return view
     except AoError as e:
@@ -503,11 +539,19 @@ async def list_sessions(ls: AoServer, q: dict[str, Any]) -> Any:
         views, warnings = o.status(project=q["project"])
         _check_project_filter(o, q["project"], len(views))
         default = o.config.default_project(ls.root)
-        projects = [{"name": pr.name, "path": str(pr.path), "runtime": pr.runtime or o.config.runtime,
-                     "model": pr.agent_config.model, "default": default is not None and pr.name == default.name}
-                    for pr in o.config.projects.values()]
-        sessions = [{k: v[k] for k in ("sessionId", "project", "status", "activity", "exitCode", "createdAt")}
-                    for v in views]
+        projects = [
+            {
+                "name": pr.name,
+                "path": str(pr.path),
+                "runtime": pr.runtime or o.config.runtime,
+                "model": pr.agent_config.model,
+                "default": default is not None and pr.name == default.name,
+            }
+            for pr in o.config.projects.values()
+        ]
+        sessions = [
+            {k: v[k] for k in ("sessionId", "project", "status", "activity", "exitCode", "createdAt")} for v in views
+        ]
         return {"sessions": sessions, "projects": projects, "warnings": warnings}
 
     return await ls.engine(run)
@@ -530,7 +574,7 @@ async def logs(ls: AoServer, q: dict[str, Any]) -> Any:
         text = o.logs(q["sessionId"], q["lines"])
         truncated = len(text) > p.MAX_LOG_CHARS
         if truncated:
-            text = text[-p.MAX_LOG_CHARS:]
+            text = text[-p.MAX_LOG_CHARS :]
         sid = o.resolve(q["sessionId"]).display_id
         return {"sessionId": sid, "text": text, "truncated": truncated}
 
@@ -538,7 +582,12 @@ async def logs(ls: AoServer, q: dict[str, Any]) -> Any:
 
 
 HANDLERS: dict[str, Handler] = {
-    p.SPAWN: spawn, p.STATUS: status, p.LIST: list_sessions, p.ATTACH: attach, p.KILL: kill, p.RESUME: resume,
+    p.SPAWN: spawn,
+    p.STATUS: status,
+    p.LIST: list_sessions,
+    p.ATTACH: attach,
+    p.KILL: kill,
+    p.RESUME: resume,
     p.LOGS: logs,
 }
 
@@ -630,20 +679,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ao-server",
         description="The ao-server JSON-RPC server for editors: speaks the LSP base protocol on stdin/stdout "
-                    "(ao/spawn, ao/status, ao/attach, ... and the ao/statusChanged notification; see "
-                    "docs/protocol.md). Start it from your editor; it is not interactive.",
+        "(ao/spawn, ao/status, ao/attach, ... and the ao/statusChanged notification; see "
+        "docs/protocol.md). Start it from your editor; it is not interactive.",
     )
     parser.add_argument("--log-file", metavar="FILE", help="write the log to FILE instead of stderr")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-v: info, -vv: debug)")
     parser.add_argument("--version", action="version", version=f"ao-server {__version__}")
-    parser.add_argument("--stdio", action="store_true", help="accepted for editors that pass it (stdio is the "
-                                                              "only transport)")
+    parser.add_argument(
+        "--stdio", action="store_true", help="accepted for editors that pass it (stdio is the only transport)"
+    )
     return parser
 
 
 def setup_logging(verbose: int, log_file: str | None) -> None:
-    handler: logging.Handler = logging.FileHandler(log_file, encoding="utf-8") if log_file \
-        else logging.StreamHandler(sys.stderr)
+    handler: logging.Handler = (
+        logging.FileHandler(log_file, encoding="utf-8") if log_file else logging.StreamHandler(sys.stderr)
+    )
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -652,7 +703,8 @@ def setup_logging(verbose: int, log_file: str | None) -> None:
         logging.getLogger("pygls").setLevel(logging.WARNING)
     # pygls logs a traceback for each message it cannot structure; we answer those with -32602 ourselves.
     logging.getLogger("pygls.protocol.json_rpc").addFilter(
-        lambda record: not str(record.msg).startswith("Unable to deserialize message"))
+        lambda record: not str(record.msg).startswith("Unable to deserialize message")
+    )
 
 
 def claim_stdio() -> tuple[BinaryIO, BinaryIO]:
