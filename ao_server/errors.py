@@ -78,3 +78,9 @@ class PluginError(AoError):
     """A plugin raised something unexpected; it was contained."""
 
     code = -32010
+
+
+class WorkspaceError(AoError):
+    """A git worktree could not be made or removed (not a repo, dirty base, branch exists, ...)."""
+
+    code = -32011

@@ -15,13 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import AoError, UsageError
+from .errors import AoError, UsageError, WorkspaceError
 
 log = logging.getLogger(__name__)
-
-
-class WorkspaceError(AoError):
-    code = -32011
 
 
 def _git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -18,6 +18,9 @@ apt_install() {
 
 command -v tmux >/dev/null || { echo "setup: installing tmux" >&2; apt_install tmux; }
 command -v npm >/dev/null || { echo "setup: installing nodejs/npm" >&2; apt_install nodejs npm; }
+command -v git >/dev/null || { echo "setup: installing git" >&2; apt_install git; }
+# Emacs runs the editors/jsonrpc snippet's test; optional off CI (the test skips without it).
+if ! command -v emacs >/dev/null && [ "${CI:-}" = true ]; then echo "setup: installing emacs-nox" >&2; apt_install emacs-nox; fi
 
 if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
