@@ -9,6 +9,7 @@ and a number is never reused. Each session also gets a folder
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -16,15 +17,17 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from .errors import StateError, UnknownSession
 from .model import SessionRecord
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 SCHEMA_VERSION = 1
 SCHEMA = """
@@ -81,6 +84,41 @@ def default_state_dir(env: Mapping[str, str] | None = None) -> Path:
     return Path(xdg) / "agent-orchestrator"
 
 
+def _is_locked(e: sqlite3.OperationalError) -> bool:
+    return "locked" in str(e) or "busy" in str(e)
+
+
+def _retry_locked(fn: Callable[[], R], timeout: float = 60.0) -> R:
+    """Run ``fn``, retrying while SQLite says the database is locked.
+
+    The busy timeout covers most waits, but some paths report SQLITE_BUSY at once (opening
+    a WAL database while another process checkpoints it, say). Each ``fn`` is one whole
+    transaction, so running it again is safe.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        try:
+            return fn()
+        except sqlite3.OperationalError as e:
+            if not _is_locked(e):
+                raise
+            if time.monotonic() > deadline:
+                raise StateError(
+                    f"the session store stayed locked for {timeout:.0f} s ({e}); is another process stuck holding it?"
+                ) from None
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
+
+
+def _retrying(method: Callable[P, R]) -> Callable[P, R]:
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        return _retry_locked(lambda: method(*args, **kwargs))
+
+    return wrapper
+
+
 class CorruptRow(StateError):
     pass
 
@@ -100,7 +138,14 @@ class Store:
                 f"state dir {state_dir} is not writable ({e.strerror or e}); "
                 "fix its permissions or set AO_STATE_DIR to a writable folder"
             ) from None
+        _retry_locked(self._init_schema)
+
+    def _init_schema(self) -> None:
         with self._connect() as db:
+            # Once per database (the mode is persistent), and only when needed: asking for WAL on
+            # every connection can fail at once with "database is locked" under concurrent openers.
+            if str(db.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
             db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
             db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('next_num', '1')")
@@ -112,10 +157,15 @@ class Store:
         except sqlite3.Error as e:
             raise StateError(f"cannot open the session store {self.db_path}: {e}") from None
         try:
-            db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA busy_timeout=30000")
             yield db
+        except sqlite3.OperationalError as e:
+            if _is_locked(e):
+                raise  # retried whole by @_retrying
+            raise StateError(
+                f"the session store {self.db_path} failed: {e}; if it is corrupt, move it aside "
+                "(running agents keep running, but their records are lost)"
+            ) from None
         except sqlite3.DatabaseError as e:
             raise StateError(
                 f"the session store {self.db_path} failed: {e}; if it is corrupt, move it aside "
@@ -140,6 +190,7 @@ class Store:
 
     # --- writes -----------------------------------------------------------
 
+    @_retrying
     def create(self, rec: SessionRecord) -> SessionRecord:
         """Allocate the next number and insert ``rec`` as ``starting``; sets ``rec.num``."""
         with self.transaction() as db:
@@ -157,6 +208,7 @@ class Store:
             )
         return rec
 
+    @_retrying
     def update(self, num: int, **fields: Any) -> None:
         if not fields:
             return
@@ -168,6 +220,7 @@ class Store:
         with self._connect() as db:
             db.execute(f"UPDATE sessions SET {sets} WHERE num=?", [*enc.values(), num])
 
+    @_retrying
     def finish(self, num: int, exit_code: int | None, outcome: dict[str, Any] | None, ended_at: float) -> bool:
         """Mark a running session exited, once. Returns False if another process did it first."""
         with self._connect() as db:
@@ -178,6 +231,7 @@ class Store:
             )
             return cur.rowcount > 0
 
+    @_retrying
     def delete(self, num: int) -> None:
         with self._connect() as db:
             db.execute("DELETE FROM sessions WHERE num=?", (num,))
@@ -185,6 +239,7 @@ class Store:
 
     # --- reads ------------------------------------------------------------
 
+    @_retrying
     def get(self, num: int) -> SessionRecord:
         with self._connect() as db:
             row = db.execute(f"SELECT {','.join(COLUMNS)} FROM sessions WHERE num=?", (num,)).fetchone()
@@ -192,6 +247,7 @@ class Store:
             raise UnknownSession(f"no session agent-{num} (see `ao list`)")
         return self._from_row(dict(zip(COLUMNS, row, strict=True)))
 
+    @_retrying
     def all(self, project: str | None = None) -> tuple[list[SessionRecord], list[CorruptRow]]:
         q = f"SELECT {','.join(COLUMNS)} FROM sessions"
         args: tuple[Any, ...] = ()

@@ -100,6 +100,10 @@ class TmuxRuntime:
     def _start_cmd(self, script: Path) -> str:
         return shlex.join(["/bin/sh", str(script)])
 
+    def _new_session(self, sock: list[str], name: str, session: SessionRecord, script: Path) -> None:
+        self._run(sock, "new-session", "-d", "-s", name, "-c", str(session.workdir), "-x", "200", "-y", "50",
+                  self._start_cmd(script))  # fmt: skip
+
     def start(self, session: SessionRecord, script: Path, session_dir: Path) -> dict[str, object]:
         sock = socket_args(self.socket)
         name = SESSION_PREFIX + session.id
@@ -108,46 +112,19 @@ class TmuxRuntime:
                 f"a tmux session named {name} already exists on this tmux server (another "
                 "state dir uses it?); give each state dir its own socket with runtime.tmuxSocket"
             )
-        self._run(
-            sock,
-            "new-session",
-            "-d",
-            "-s",
-            name,
-            "-c",
-            str(session.workdir),
-            "-x",
-            "200",
-            "-y",
-            "50",
-            self._start_cmd(script),
-        )
-        # Give scrollback room and keep the pane if the shell is ever killed.
-        self._run(sock, "set-option", "-t", f"={name}", "history-limit", "50000", check=False)
+        self._new_session(sock, name, session, script)
         return {"tmux_session": name, "socket": sock}
 
     def restart(self, session: SessionRecord, script: Path, session_dir: Path) -> dict[str, object]:
+        """Run ``script`` in the session's own tmux session: respawn its pane, or recreate it if it was closed."""
         sock = self._sock(session)
         name = str(session.handle.get("tmux_session") or SESSION_PREFIX + session.id)
         if self._run(sock, "has-session", "-t", f"={name}", check=False).returncode == 0:
             self._run(
                 sock, "respawn-pane", "-k", "-t", f"={name}:", "-c", str(session.workdir), self._start_cmd(script)
             )
-            return {"tmux_session": name, "socket": sock}
-        self._run(
-            sock,
-            "new-session",
-            "-d",
-            "-s",
-            name,
-            "-c",
-            str(session.workdir),
-            "-x",
-            "200",
-            "-y",
-            "50",
-            self._start_cmd(script),
-        )
+        else:
+            self._new_session(sock, name, session, script)
         return {"tmux_session": name, "socket": sock}
 
     def snapshot(self, sessions: list[SessionRecord], agent: Agent) -> dict[str, Liveness]:

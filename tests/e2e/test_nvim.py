@@ -25,7 +25,7 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.support.bed import ROOT, Bed, wait_for
+from tests.support.bed import ROOT, Bed, installed, terminate_all, wait_for
 
 PLUGIN = ROOT / "editors" / "nvim"
 INFO, WARN, ERROR = 2, 3, 4  # vim.log.levels
@@ -71,16 +71,7 @@ def lua_str(text: str) -> str:
 @pytest.fixture(scope="session")
 def nvim_binary() -> str:
     """The pinned Neovim, installed on first use by scripts/install-neovim.sh."""
-    given = os.environ.get("AO_TEST_NVIM")
-    if given:
-        return given
-    out = subprocess.run(["bash", str(ROOT / "scripts" / "install-neovim.sh")], capture_output=True, text=True,
-                         timeout=600)
-    if out.returncode != 0:
-        raise RuntimeError(f"installing Neovim failed: {out.stderr}")
-    path = out.stdout.strip().splitlines()[-1]
-    os.environ["AO_TEST_NVIM"] = path
-    return path
+    return installed("install-neovim.sh", "AO_TEST_NVIM", "Neovim")
 
 
 class Nvim:
@@ -152,17 +143,7 @@ class Nvim:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 pass
-        for p in procs:
-            try:
-                p.terminate()
-            except psutil.Error:
-                pass
-        _, alive = psutil.wait_procs(procs, timeout=5)
-        for p in alive:
-            try:
-                p.kill()
-            except psutil.Error:
-                pass
+        terminate_all(procs)
         self.proc.wait(timeout=5)
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -34,7 +34,7 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.support.bed import ROOT, Bed, wait_for
+from tests.support.bed import ROOT, Bed, terminate_all, wait_for
 
 EXT = ROOT / "vscode-extension"
 ARTIFACTS = ROOT / "test-artifacts"
@@ -146,17 +146,7 @@ def _kill_tree(pid: int) -> None:
         procs = [*root.children(recursive=True), root]
     except psutil.Error:
         return
-    for p in procs:
-        try:
-            p.terminate()
-        except psutil.Error:
-            pass
-    _, alive = psutil.wait_procs(procs, timeout=8)
-    for p in alive:
-        try:
-            p.kill()
-        except psutil.Error:
-            pass
+    terminate_all(procs, timeout=8)
 
 
 class CodeServer:

@@ -27,18 +27,37 @@ ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 
 
-def opencode_binary() -> str:
-    """The pinned OpenCode, installed on first use by scripts/install-opencode.sh."""
-    given = os.environ.get("AO_TEST_OPENCODE")
+def installed(script: str, env_var: str, what: str) -> str:
+    """Run one of scripts/install-*.sh once (it is idempotent) and remember the path it prints in ``env_var``."""
+    given = os.environ.get(env_var)
     if given:
         return given
-    out = subprocess.run(["bash", str(ROOT / "scripts" / "install-opencode.sh")], capture_output=True, text=True,
-                         timeout=600)
+    out = subprocess.run(["bash", str(ROOT / "scripts" / script)], capture_output=True, text=True, timeout=900)
     if out.returncode != 0:
-        raise RuntimeError(f"installing OpenCode failed: {out.stderr}")
+        raise RuntimeError(f"installing {what} failed: {out.stderr}")
     path = out.stdout.strip().splitlines()[-1]
-    os.environ["AO_TEST_OPENCODE"] = path
+    os.environ[env_var] = path
     return path
+
+
+def opencode_binary() -> str:
+    """The pinned OpenCode, installed on first use by scripts/install-opencode.sh."""
+    return installed("install-opencode.sh", "AO_TEST_OPENCODE", "OpenCode")
+
+
+def terminate_all(procs: list[psutil.Process], timeout: float = 5.0) -> None:
+    """SIGTERM these processes (by PID), wait up to ``timeout``, then SIGKILL whatever is left."""
+    for p in procs:
+        try:
+            p.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
 
 
 def wait_for(pred: Callable[[], T], timeout: float = 60.0, interval: float = 0.2, what: str = "condition") -> T:
@@ -150,17 +169,7 @@ class Bed:
                 procs += [p, *p.children(recursive=True)]
             except psutil.Error:
                 pass
-        for p in procs:
-            try:
-                p.terminate()
-            except psutil.Error:
-                pass
-        _, alive = psutil.wait_procs(procs, timeout=5)
-        for p in alive:
-            try:
-                p.kill()
-            except psutil.Error:
-                pass
+        terminate_all(procs)
         self.tmux("kill-server")
 
 
