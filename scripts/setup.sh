@@ -28,7 +28,9 @@ fi
 stamp="$VENV/.ao-installed"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-  "$VENV/bin/python" -m pip install -q -e ".[dev]"
+  if ! "$VENV/bin/python" -m pip install -q -e ".[dev]" >"$VENV/pip-install.log" 2>&1; then
+    cat "$VENV/pip-install.log" >&2; echo "setup: pip install failed (log: $VENV/pip-install.log)" >&2; exit 1
+  fi
   touch "$stamp"
 fi
 bash scripts/install-opencode.sh >/dev/null
