@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shlex
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from .store import STARTING, CorruptRow, Store
 log = logging.getLogger(__name__)
 
 MAX_PROMPT = 100_000
+DEFAULT_RESUME_PROMPT = "Continue where you left off."  # `ao resume ID` without a follow-up
 KILLED_MARKER = "killed"  # file in the session dir: `ao kill` stopped this run
 KILLED_EXIT_CODE = 143  # 128 + SIGTERM, what a shell reports
 STARTING_GRACE = 60.0  # a row still 'starting' after this long belongs to a spawn that died
@@ -330,8 +332,6 @@ class Orchestrator:
             log.exception("restore_command failed")
             argv = None
         if argv:
-            import shlex
-
             restore = f"cd {shlex.quote(str(rec.workdir))} && {shlex.join(argv)}"
         return {
             "sessionId": rec.display_id,
@@ -393,10 +393,9 @@ class Orchestrator:
         except CorruptRow:
             self.store.delete(ref.num)
             return f"agent-{ref.num}"
-        snap = self.snapshot(records=[rec])
+        self.snapshot(records=[rec])
         if rec.status != STATUS_EXITED:
             raise UsageError(f"{rec.display_id} is still running; `ao kill {rec.display_id}` first")
-        del snap
         self.store.delete(rec.num)
         return rec.display_id
 
@@ -417,9 +416,6 @@ class Orchestrator:
         rt.check_available()
         sdir = self.session_dir(rec)
         run = rec.runs + 1
-        prompt_file = None
-        from .agents.opencode import DEFAULT_RESUME_PROMPT
-
         prompt_file = sdir / f"prompt-{run}.txt"
         prompt_file.write_text(text if text is not None else DEFAULT_RESUME_PROMPT, encoding="utf-8")
         spec = agent.resume(rec, binary=binary, prompt_file=prompt_file)

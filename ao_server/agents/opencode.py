@@ -28,7 +28,6 @@ INSTALL_HINT = (
     "install it with `npm install -g opencode-ai` (https://opencode.ai), "
     "or set AO_OPENCODE_BIN to the opencode executable"
 )
-DEFAULT_RESUME_PROMPT = "Continue where you left off."
 
 
 def title_for(session_id: str) -> str:

@@ -14,7 +14,6 @@ import shlex
 import shutil
 import signal
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -222,9 +221,3 @@ class TmuxRuntime:
                 text = "\n".join(text.rstrip("\n").splitlines()[-lines:]) + "\n"
             return text
         return ""
-
-
-def wait_gone(pid: int, timeout: float) -> None:  # pragma: no cover - small helper
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and psutil.pid_exists(pid):
-        time.sleep(0.05)
