@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import signal
 import sqlite3
 import statistics
 import sys
@@ -35,7 +33,10 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "editors" / "jsonrpc"))
+sys.path.insert(0, str(ROOT))
 from ao_client import Connection  # noqa: E402  (the standard-library client is the benchmark's client)
+
+from tests.support import bed  # noqa: E402  (isolated env and process cleanup, shared with the tests)
 
 STANDIN = ROOT / "tests" / "support" / "standin" / "opencode"
 
@@ -46,24 +47,8 @@ def pct(values: list[float], q: float) -> float:
 
 
 def isolated_env(tmp: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENCODE", "AO_", "XDG_", "TMUX"))}
-    for name in ("home", "data", "config", "state", "cache", "ao-state", "exits"):
-        (tmp / name).mkdir(parents=True, exist_ok=True)
-    env.update(
-        {
-            "HOME": str(tmp / "home"),
-            "XDG_DATA_HOME": str(tmp / "data"),
-            "XDG_CONFIG_HOME": str(tmp / "config"),
-            "XDG_STATE_HOME": str(tmp / "state"),
-            "XDG_CACHE_HOME": str(tmp / "cache"),
-            "AO_STATE_DIR": str(tmp / "ao-state"),
-            "AO_OPENCODE_BIN": str(STANDIN),
-            "AO_STANDIN_EXITLOG": str(tmp / "exits"),
-            "SHELL": "/bin/sh",
-            "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-        }
-    )
-    return env
+    (tmp / "exits").mkdir(parents=True, exist_ok=True)
+    return bed.isolated_env(tmp, AO_OPENCODE_BIN=str(STANDIN), AO_STANDIN_EXITLOG=str(tmp / "exits"))
 
 
 def kill_agents(state_dir: Path) -> int:
@@ -86,17 +71,7 @@ def kill_agents(state_dir: Path) -> int:
             procs += [p, *p.children(recursive=True)]
         except psutil.Error:
             continue
-    for p in procs:
-        try:
-            p.send_signal(signal.SIGTERM)
-        except psutil.Error:
-            pass
-    _, alive = psutil.wait_procs(procs, timeout=5)
-    for p in alive:
-        try:
-            p.kill()
-        except psutil.Error:
-            pass
+    bed.terminate_all(procs)
     return len(procs)
 
 

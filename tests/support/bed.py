@@ -173,30 +173,30 @@ class Bed:
         self.tmux("kill-server")
 
 
+def isolated_env(tmp: Path, **extra: str) -> dict[str, str]:
+    """This process's environment minus OpenCode/ao/XDG/tmux variables, with HOME, every XDG dir and the
+    ao state dir made fresh under ``tmp``; ``extra`` is added last."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENCODE", "AO_", "XDG_", "TMUX"))}
+    dirs = {"HOME": "home", "XDG_DATA_HOME": "data", "XDG_CONFIG_HOME": "config", "XDG_STATE_HOME": "state",
+            "XDG_CACHE_HOME": "cache", "AO_STATE_DIR": "ao-state"}
+    for var, name in dirs.items():
+        (tmp / name).mkdir(parents=True, exist_ok=True)
+        env[var] = str(tmp / name)
+    env["SHELL"] = "/bin/sh"
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
+    env.update(extra)
+    return env
+
+
 def make_bed(tmp: Path, opencode: str, *, input_price: float = 1.0, output_price: float = 2.0) -> Iterator[Bed]:
     model = FakeModelServer(0, tmp / "model-requests.jsonl")
     model.start_background()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENCODE", "AO_", "XDG_", "TMUX"))}
-    dirs = {name: tmp / name for name in ("home", "data", "config", "state", "cache", "ao-state")}
-    for d in dirs.values():
-        d.mkdir(parents=True, exist_ok=True)
-    (dirs["config"] / "opencode").mkdir()
-    (dirs["config"] / "opencode" / "opencode.json").write_text(
+    env = isolated_env(tmp, AO_OPENCODE_BIN=opencode, AO_TEST_OPENCODE=opencode)
+    (tmp / "config" / "opencode").mkdir()
+    (tmp / "config" / "opencode" / "opencode.json").write_text(
         json.dumps(opencode_config(model.base_url, input_price=input_price, output_price=output_price), indent=2))
     project = tmp / "my-project"
     project.mkdir()
-    env.update({
-        "HOME": str(dirs["home"]),
-        "XDG_DATA_HOME": str(dirs["data"]),
-        "XDG_CONFIG_HOME": str(dirs["config"]),
-        "XDG_STATE_HOME": str(dirs["state"]),
-        "XDG_CACHE_HOME": str(dirs["cache"]),
-        "AO_STATE_DIR": str(dirs["ao-state"]),
-        "AO_OPENCODE_BIN": opencode,
-        "AO_TEST_OPENCODE": opencode,
-        "SHELL": "/bin/sh",
-        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-    })
     bed = Bed(root=tmp, model=model, opencode=opencode, tmux_socket=f"ao-test-{uuid.uuid4().hex[:10]}",
               project=project, env=env)
     bed.write_config()

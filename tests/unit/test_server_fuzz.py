@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import queue
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from hypothesis import strategies as st
 from lsprotocol import types
 
 from ao_server.protocol import MAX_BODY, METHODS, SCHEMA
-from tests.support.bed import ROOT
+from tests.support.bed import isolated_env
 
 LSP_METHODS = set(types.METHOD_TO_TYPES)
 SERVER_CODES = set(range(-32099, -31999))
@@ -55,21 +54,8 @@ class RawServer:
     """The server process with a byte-level writer and a frame reader thread."""
 
     def __init__(self, tmp: Path) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENCODE", "AO_", "XDG_", "TMUX"))}
-        for name in ("home", "data", "config", "state", "cache", "ao-state", "project"):
-            (tmp / name).mkdir()
-        env.update(
-            {
-                "HOME": str(tmp / "home"),
-                "XDG_DATA_HOME": str(tmp / "data"),
-                "XDG_CONFIG_HOME": str(tmp / "config"),
-                "XDG_STATE_HOME": str(tmp / "state"),
-                "XDG_CACHE_HOME": str(tmp / "cache"),
-                "AO_STATE_DIR": str(tmp / "ao-state"),
-                "AO_OPENCODE_BIN": str(tmp / "no-such-opencode"),
-                "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-            }
-        )
+        env = isolated_env(tmp, AO_OPENCODE_BIN=str(tmp / "no-such-opencode"))
+        (tmp / "project").mkdir()
         self.project = tmp / "project"
         (self.project / "agent-orchestrator.yaml").write_text(
             f"plugins:\n  runtime: process\nprojects:\n  - name: fuzz\n    path: {self.project}\n"
