@@ -478,6 +478,27 @@ end
 
 -- Lua API -----------------------------------------------------------------------------------------
 
+--- The response handler shared by spawn and resume: remember the session as ours (so its exit
+--- notification is shown), then hand it to `cb`, or report the error / say what happened.
+---@param what string
+---@param cb? fun(err: ao.Error?, session: ao.Session?)
+---@param message fun(session: ao.Session): string
+local function on_started(what, cb, message)
+  return function(err, session)
+    if not err and type(session) == "table" then
+      state.spawned_here[session.sessionId] = true
+      M._remember({ session })
+    end
+    if cb then
+      return cb(err, session)
+    end
+    if err then
+      return M.report(what, err)
+    end
+    M.notify(message(session))
+  end
+end
+
 ---@class ao.SpawnOpts
 ---@field project? string default: the workspace's project
 ---@field prompt? string default: the project's agentConfig.prompt
@@ -498,19 +519,12 @@ function M.spawn(opts, cb)
     runtime = opts.runtime,
   }
   state.spawning = state.spawning + 1
+  local done = on_started("spawn", cb, function(session)
+    return ("spawned %s (%s)"):format(session.sessionId, session.runtime or "?")
+  end)
   M.request("ao/spawn", params, function(err, session)
     state.spawning = math.max(0, state.spawning - 1)
-    if not err and type(session) == "table" then
-      state.spawned_here[session.sessionId] = true
-      M._remember({ session })
-    end
-    if cb then
-      return cb(err, session)
-    end
-    if err then
-      return M.report("spawn", err)
-    end
-    M.notify(("spawned %s (%s)"):format(session.sessionId, session.runtime or "?"))
+    done(err, session)
   end)
 end
 
@@ -589,19 +603,13 @@ function M.resume(id, prompt, cb)
   if prompt == "" then
     prompt = nil
   end
-  M.request("ao/resume", { sessionId = id, prompt = prompt }, function(err, session)
-    if not err and type(session) == "table" then
-      state.spawned_here[session.sessionId] = true
-      M._remember({ session })
-    end
-    if cb then
-      return cb(err, session)
-    end
-    if err then
-      return M.report("resume", err)
-    end
-    M.notify(("resumed %s"):format(session.sessionId))
-  end)
+  M.request(
+    "ao/resume",
+    { sessionId = id, prompt = prompt },
+    on_started("resume", cb, function(session)
+      return ("resumed %s"):format(session.sessionId)
+    end)
+  )
 end
 
 --- A session's output. With `cb`: `cb(err, text)`; without: shows it in a split.

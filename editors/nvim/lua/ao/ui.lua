@@ -7,10 +7,7 @@ local function ao()
 end
 
 local function nn(v)
-  if v == vim.NIL then
-    return nil
-  end
-  return v
+  return ao()._nn(v)
 end
 
 local has_011 = vim.fn.has("nvim-0.11") == 1
