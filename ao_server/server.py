@@ -127,7 +127,6 @@ class AoServer(LanguageServer):
         self._config: Config | None = None
         self._config_lock = threading.Lock()
         self._local = threading.local()
-        self._construct_lock = threading.Lock()
         self.engine_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ao-engine")
         self.poll_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ao-poller")
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -154,8 +153,7 @@ class AoServer(LanguageServer):
         cfg = self.config()
         orch: Orchestrator | None = getattr(self._local, "orch", None)
         if orch is None or orch.config is not cfg:
-            with self._construct_lock:  # Store() probes the state dir with a per-process file name
-                orch = Orchestrator(cfg, self.state_dir())
+            orch = Orchestrator(cfg, self.state_dir())
             self._local.orch = orch
         return orch
 
