@@ -93,6 +93,19 @@ def agent_processes(bed: Bed) -> dict[str, list[int]]:
     return out
 
 
+def wait_agents_gone(bed: Bed, *sessions: str, timeout: float = 15) -> None:
+    """Wait until the given sessions (all, when none given) have no agent process; fail naming the survivors."""
+
+    def survivors() -> dict[str, list[int]]:
+        procs = agent_processes(bed)
+        return {k: v for k, v in procs.items() if not sessions or k in sessions}
+
+    try:
+        wait_for(lambda: not survivors(), timeout=timeout, interval=0.3, what="agents to stop")
+    except AssertionError:
+        raise AssertionError(f"agents still running after they were killed: {survivors()}") from None
+
+
 @pytest.fixture
 def fault_bed(bed: Bed) -> Iterator[Bed]:
     """The bed; at teardown whatever is still running from it is stopped by PID (after the bed's own cleanup)."""

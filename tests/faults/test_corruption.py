@@ -20,7 +20,7 @@ import pytest
 
 from tests.support.bed import Bed, wait_for
 
-from .conftest import DOMAIN_CODES, Server, agent_processes, assert_nothing_left
+from .conftest import DOMAIN_CODES, Server, agent_processes, assert_nothing_left, wait_agents_gone
 
 
 def clean_error(proc: object, *needles: str) -> str:
@@ -96,7 +96,7 @@ def test_truncated_record_spares_the_others(standin_bed: Bed, servers: Callable[
     killed = server.request("ao/kill", {"sessionId": live})
     assert killed["exitCode"] == 143
     server.close()
-    wait_for(lambda: not agent_processes(bed), timeout=15, what="the live agent to stop")
+    wait_agents_gone(bed)
     assert_nothing_left(bed)
 
 
@@ -133,11 +133,11 @@ def test_deleted_session_folder(standin_bed: Bed, runtime: str) -> None:
     killed = bed.ao("kill", gone_live, "--json")
     assert killed.returncode == 0, killed.stderr
     assert json.loads(killed.stdout)["status"] == "exited"
-    wait_for(lambda: "agent-2" not in agent_processes(bed), timeout=15, what="the agent whose folder is gone to stop")
+    wait_agents_gone(bed, "agent-2")
     sane(bed.ao("kill", gone_exited))
     assert bed.status_of(other)["status"] == "running"
     killed = bed.ao("kill", other, "--json")
     assert killed.returncode == 0 and json.loads(killed.stdout)["exitCode"] == 143, killed.stderr
-    wait_for(lambda: not agent_processes(bed), timeout=15, what="the agents to stop")
+    wait_agents_gone(bed)
     bed.tmux("kill-server")  # the panes of exited agents keep a shell; the socket is the test's own
     assert_nothing_left(bed)

@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.bed import Bed, wait_for
 
-from .conftest import Server, agent_processes, assert_nothing_left
+from .conftest import Server, agent_processes, assert_nothing_left, wait_agents_gone
 
 
 @pytest.mark.parametrize("runtime", ["process", "tmux"])
@@ -47,7 +47,7 @@ def test_sigkill_mid_spawn_leaves_a_reachable_agent(
     assert killed.returncode == 0, killed.stderr
     view = json.loads(killed.stdout)
     assert view["status"] == "exited" and view["exitCode"] == 143, view
-    wait_for(lambda: not agent_processes(bed), timeout=15, what="the agent to stop")
+    wait_agents_gone(bed)
     assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in agents)
     assert bed.status_of("agent-1")["status"] == "exited"
 

@@ -20,7 +20,7 @@ import pytest
 
 from tests.support.bed import Bed, wait_for
 
-from .conftest import Server, agent_processes, assert_nothing_left
+from .conftest import Server, agent_processes, assert_nothing_left, wait_agents_gone
 
 N = 3
 
@@ -106,5 +106,5 @@ def test_unreachable_tmux_is_unknown_not_exited(standin_bed: Bed, tmp_path: Path
         killed = bed.ao("kill", sid, "--json")
         assert killed.returncode == 0, killed.stderr
         assert json.loads(killed.stdout)["exitCode"] == 143
-    wait_for(lambda: not agent_processes(bed), timeout=15, what="the agents to stop")
+    wait_agents_gone(bed)
     assert_nothing_left(bed)
