@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 from . import __version__
 from .config import load_config
 from .errors import AoError, UsageError
+from .models import models_for
 from .orchestrator import Orchestrator
 from .store import default_state_dir
 
@@ -29,7 +30,7 @@ EPILOG = """\
 examples:
   ao spawn my-project "Add unit tests for auth module"   # prints my-project/agent-1
   ao status                                              # all sessions, a table
-  ao status my-project/agent-1                           # running | exited
+  ao status my-project/agent-1                           # running | exited (| unknown)
   ao attach my-project/agent-1 --exec                    # open the agent's terminal
   ao resume my-project/agent-1 "Now fix the lint errors" # continue the same OpenCode session
 
@@ -82,10 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--details", action="store_true", help="also each worktree's commits ahead of base and whether it is dirty"
     )
+    paging(s)
     s.add_argument("--json", action="store_true", help="print JSON")
 
     s = cmd("list", "list session ids with their status")
     s.add_argument("--project", help="only this project's sessions")
+    paging(s)
     s.add_argument("--json", action="store_true", help="print JSON")
 
     s = cmd("attach", "print the command that attaches to a session (--exec runs it)")
@@ -117,7 +120,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = cmd("projects", "list the configured projects")
     s.add_argument("--json", action="store_true", help="print JSON")
+
+    s = cmd("models", "list the models OpenCode offers a project, its default first (for --model)")
+    s.add_argument("project", nargs="?", help="project name (default: the project containing the current folder)")
+    s.add_argument("--refresh", action="store_true", help="ask OpenCode again instead of this process's cache")
+    s.add_argument("--json", action="store_true", help="print JSON")
     return p
+
+
+DEFAULT_LIMIT = 100
+
+
+def paging(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--running", action="store_true", help="only sessions that have not exited")
+    s.add_argument(
+        "--limit", type=int, metavar="N", default=DEFAULT_LIMIT, help=f"the newest N sessions (default {DEFAULT_LIMIT})"
+    )
+    s.add_argument("--all", action="store_true", help="every session, however many")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -179,25 +198,30 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if c == "status":
         if args.session:
-            views, warnings = orch.status(session=args.session)
+            views, warnings, _ = orch.status(session=args.session)
             _warn(warnings)
-            print(json.dumps(views[0], indent=2) if args.json else views[0]["status"])
+            v = views[0]
+            print(json.dumps(v, indent=2) if args.json else "unknown" if v["activity"] == "unknown" else v["status"])
             return 0
-        views, warnings = orch.status(project=_project_filter(orch, args.project), details=args.details)
+        views, warnings, more = orch.status(
+            project=_project_filter(orch, args.project), details=args.details, **_page(args)
+        )
         _warn(warnings)
         if args.json:
             print(json.dumps({"sessions": views}, indent=2))
         else:
             print_table(views, introspection_error=orch.introspection_error)
+            _more(more)
         return 0
     if c == "list":
-        views, warnings = orch.status(project=_project_filter(orch, args.project))
+        views, warnings, more = orch.status(project=_project_filter(orch, args.project), **_page(args))
         _warn(warnings)
         if args.json:
             print(json.dumps([{"sessionId": v["sessionId"], "status": v["status"]} for v in views], indent=2))
         else:
             for v in views:
                 print(f"{v['sessionId']}\t{v['status']}")
+            _more(more)
         return 0
     if c == "attach":
         info = orch.attach(args.session)
@@ -225,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
         print(orch.cleanup(args.session, force=args.force))
         return 0
     if c == "logs":
-        sys.stdout.write(orch.logs(args.session, args.lines))
+        sys.stdout.write(orch.logs(args.session, args.lines)[0])
         return 0
     if c == "resume":
         prompt = _read_text(args.prompt) if args.prompt is not None else None
@@ -233,7 +257,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(view, indent=2) if args.json else view["sessionId"])
         return 0
     if c == "forget":
-        print(f"forgot {orch.forget(args.session)}")
+        sid, left = orch.forget(args.session)
+        print(f"forgot {sid}")
+        for what in left:
+            print(f"ao: left behind: {what}", file=sys.stderr)
         return 0
     if c == "projects":
         projs = [
@@ -252,12 +279,31 @@ def run(args: argparse.Namespace) -> int:
             for p in projs:
                 print(f"{p['name']}\t{p['path']}\t{p['runtime']}\t{p['model'] or '-'}")
         return 0
+    if c == "models":
+        listed = models_for(orch, args.project, Path.cwd(), refresh=args.refresh)
+        if args.json:
+            print(json.dumps(listed, indent=2))
+        else:
+            for name in listed["models"]:
+                print(f"{name}\tdefault" if name == listed["default"] else name)
+        return 0
     raise UsageError(f"unknown command {c}")
+
+
+def _page(args: argparse.Namespace) -> dict[str, Any]:
+    if not args.all and args.limit < 1:
+        raise UsageError("--limit must be a positive number (or use --all)")
+    return {"running": args.running, "limit": None if args.all else args.limit}
+
+
+def _more(more: int | None) -> None:
+    if more is not None:
+        print(f"# older sessions not shown: use --all, or --limit N (default {DEFAULT_LIMIT})", file=sys.stderr)
 
 
 def _project_filter(orch: Orchestrator, project: str | None) -> str | None:
     if project is not None and project not in orch.config.projects:
-        records, _ = orch.store.all(project)
+        records, _, _ = orch.store.query(project, limit=1)
         if not records:
             orch.config.project(project)  # raises UnknownProject with a hint
     return project
@@ -305,7 +351,7 @@ def print_table(views: list[dict[str, Any]], introspection_error: str | None = N
     rows = [("ID", "STATUS", "ACTIVITY", "RUNTIME", "AGE", "COST", *(("WORKSPACE",) if with_ws else ()), "PROMPT")]
     for v in views:
         status = (
-            v["status"]
+            ("unknown" if v.get("activity") == "unknown" else v["status"])
             if v["status"] == "running"
             else f"exited({v['exitCode']})"
             if v["exitCode"] is not None

@@ -63,6 +63,7 @@ class SessionRecord:
     outcome: dict[str, Any] | None = None
     workspace: dict[str, Any] | None = None
     runs: int = 1
+    facts: dict[str, Any] | None = None  # cost and summary as last seen, kept when the session ends
 
     @property
     def id(self) -> str:
@@ -77,9 +78,10 @@ class SessionRecord:
 class Liveness:
     """What a runtime knows about one session right now."""
 
-    alive: bool
+    alive: bool | None  # None: the runtime cannot tell right now (never evidence of an exit)
     exit_code: int | None = None
     pid: int | None = None  # the agent process, when the runtime can tell
+    reason: str | None = None  # why it is unknown, or how it ended when that is not an exit code
 
 
 @dataclass(frozen=True)
@@ -110,3 +112,5 @@ class Introspection:
     summary: dict[str, Any] | None = None
     outcome: dict[str, Any] | None = None
     state: str | None = None  # opaque, persisted in the store
+    stale: bool = False  # the agent's records could not be read just now; the rest is the last known
+    stale_reason: str | None = None

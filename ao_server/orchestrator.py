@@ -14,7 +14,7 @@ import re
 import shlex
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +26,14 @@ from .model import (
     STATUS_RUNNING,
     AttachInfo,
     Introspection,
+    LaunchSpec,
     Liveness,
     SessionRecord,
     parse_session_ref,
 )
 from .plugins import Agent, Runtime
 from .registry import load_agent_class, load_runtime_class
-from .runtimes.common import clear_exit_code, write_script
+from .runtimes.common import clear_run_files, write_private, write_script
 from .store import STARTING, CorruptRow, Store
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ DEFAULT_RESUME_PROMPT = "Continue where you left off."  # `ao resume ID` without
 KILLED_MARKER = "killed"  # file in the session dir: `ao kill` stopped this run
 KILLED_EXIT_CODE = 143  # 128 + SIGTERM, what a shell reports
 STARTING_GRACE = 60.0  # a row still 'starting' after this long belongs to a spawn that died
+FAULT_PAUSE_ENV = "AO_FAULT_PAUSE"  # tests only: "after-start:SECONDS" pauses a spawn mid-way
 ISSUE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.#:/-]{0,99}$")
 MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/@+-]{0,199}$")
 
@@ -121,9 +123,7 @@ class Orchestrator:
         rt.check_available()
         agent = self.agent()
         binary = agent.check_installed()
-        prepare = getattr(agent, "prepare", None)
-        if prepare is not None:
-            prepare(binary, self.store.state_dir)
+        agent.prepare(binary, self.store.state_dir)
         if not proj.path.is_dir():
             raise AoError(
                 f"project {proj.name}: path {proj.path} does not exist or is not a folder; "
@@ -141,44 +141,64 @@ class Orchestrator:
             model=model,
             issue_id=issue_id,
         )
-        rec = self.store.create(rec)
+        try:
+            rec = self.store.create(rec)
+        except OSError as e:
+            raise SpawnFailed(f"could not spawn: {e}; nothing was kept") from None
         sdir = self.session_dir(rec)
-        started = False
         try:
             if proj.workspace == "worktree":
                 wt_root = proj.worktree_dir or self.store.state_dir / "worktrees" / proj.name
                 rec.workspace = workspace.create(proj.path, rec.id, wt_root / rec.id, proj.base_branch)
                 rec.workdir = Path(rec.workspace["path"])
                 self.store.update(rec.num, workspace=rec.workspace, workdir=rec.workdir)
-            sdir.mkdir(parents=True, exist_ok=True)
-            prompt_file = sdir / "prompt-1.txt"
-            prompt_file.write_text(text, encoding="utf-8")
-            spec = agent.launch(rec, binary=binary, prompt_file=prompt_file)
-            script = write_script(sdir, "run-1.sh", spec, title=rec.display_id, keep_shell=rt_name == "tmux")
-            rec.handle = {"session_dir": str(sdir)}
-            handle = rt.start(rec, script, sdir)
-            started = True
-            rec.handle = {**handle, "session_dir": str(sdir)}
-            rec.status = STATUS_RUNNING
-            self.store.update(rec.num, status=STATUS_RUNNING, handle=rec.handle)
+            self._launch(rec, rt, agent.launch(rec, binary=binary, prompt_file=sdir / "prompt-1.txt"), text, 1)
         except BaseException as e:
-            if started:
-                try:
-                    rt.kill(rec)
-                except Exception:
-                    log.warning("cleanup after a failed spawn failed", exc_info=True)
+            try:
+                rt.kill(rec)  # whatever part of it started
+            except Exception:
+                log.warning("cleanup after a failed spawn failed", exc_info=True)
             if rec.workspace:
                 try:
                     workspace.remove(rec.workspace, force=True)
                 except AoError:
                     log.warning("removing the worktree of a failed spawn failed", exc_info=True)
-            self.store.delete(rec.num)
+            try:
+                self.store.delete(rec.num)
+            except AoError:
+                log.warning("removing the record of a failed spawn failed", exc_info=True)
             if isinstance(e, AoError):
                 raise
             if isinstance(e, OSError):
                 raise SpawnFailed(f"could not spawn {rec.display_id}: {e}; nothing was kept") from None
             raise
         return self.view(rec, Liveness(alive=True), None)
+
+    def _launch(self, rec: SessionRecord, rt: Runtime, spec: LaunchSpec, prompt: str, run: int) -> None:
+        """Write run ``run``'s prompt and script, record the handle, start it, then mark the record running.
+
+        The handle is recorded BEFORE the start (the runtime's plan, the session folder
+        and the run's start time), so kill and status find an agent whose spawner died
+        half-way. ``rec`` is ``starting`` in the store; it ends ``running``, unless another
+        process finished it meanwhile (a kill), in which case what was started is stopped.
+        """
+        sdir = self.session_dir(rec)
+        if spec.stdin_file is not None:
+            write_private(spec.stdin_file, prompt)
+        spec = replace(spec, env={**self.env, **spec.env})
+        script = write_script(sdir, f"run-{run}.sh", spec, title=rec.display_id, terminal=rt.terminal)
+        clear_run_files(sdir)
+        (sdir / KILLED_MARKER).unlink(missing_ok=True)
+        planned = {**rec.handle, **rt.plan(rec, sdir), "session_dir": str(sdir), "started_at": time.time()}
+        rec.handle = planned
+        self.store.update(rec.num, handle=planned)
+        handle = rt.restart(rec, script, sdir) if run > 1 else rt.start(rec, script, sdir)
+        _fault_pause("after-start")
+        rec.handle = {**planned, **handle}
+        if not self.store.update(rec.num, expect=STARTING, status=STATUS_RUNNING, handle=rec.handle):
+            rt.kill(rec)
+            raise StateError(f"{rec.display_id} was stopped by another process while it started")
+        rec.status = STATUS_RUNNING
 
     def _pick_project(self, name: str | None, cwd: Path | None) -> Project:
         if name:
@@ -193,8 +213,15 @@ class Orchestrator:
 
     # --- status -------------------------------------------------------------------
 
-    def snapshot(self, project: str | None = None, records: list[SessionRecord] | None = None) -> Snapshot:
-        """Liveness and introspection for all sessions at constant subprocess cost; finalizes exits."""
+    def snapshot(
+        self, project: str | None = None, records: list[SessionRecord] | None = None, *, exited_facts: bool = False
+    ) -> Snapshot:
+        """Liveness and introspection at constant subprocess cost; finalizes exits.
+
+        Only sessions that are not exited are asked about; an exited one is described by
+        its record (``facts`` keeps its last cost and summary). With ``exited_facts``, an
+        exited session without facts yet (ended before they were kept) is introspected once.
+        """
         warnings: list[str] = []
         if records is None:
             records, bad = self.store.all(project)
@@ -205,8 +232,8 @@ class Orchestrator:
         for r in records:
             if r.status == STATUS_EXITED:
                 live[r.id] = Liveness(alive=False, exit_code=r.exit_code)
-            elif r.status == STARTING and now - r.created_at < STARTING_GRACE:
-                live[r.id] = Liveness(alive=True)
+            elif r.status == STARTING and now - float(r.handle.get("started_at") or r.created_at) < STARTING_GRACE:
+                live[r.id] = Liveness(alive=True)  # its spawner is still at work
             else:
                 by_rt.setdefault(r.runtime, []).append(r)
         for rt_name, recs in by_rt.items():
@@ -217,27 +244,44 @@ class Orchestrator:
             except Exception as e:  # a plugin that raises is contained
                 log.debug("runtime %s snapshot failed", rt_name, exc_info=True)
                 warnings.append(f"runtime {rt_name} failed: {e}")
-        intro = self._introspect(records, now, warnings)
         for r in records:
             lv = live.get(r.id)
-            if r.status != STATUS_EXITED and lv is not None and not lv.alive:
-                info = intro.get(r.id)
-                code = lv.exit_code
-                if (self.session_dir(r) / KILLED_MARKER).exists():  # only stat'ed for sessions seen ending
-                    code, outcome = code if code is not None else KILLED_EXIT_CODE, killed_outcome()
-                else:
-                    outcome = exit_outcome(code, info.outcome if info else None, spawn_died=r.status == STARTING)
-                if self.store.finish(r.num, code, outcome, now):
-                    r.status, r.exit_code, r.outcome, r.ended_at = STATUS_EXITED, code, outcome, now
-                else:  # another process finalized it first: take its word
-                    fresh = self.store.get(r.num)
-                    r.status, r.exit_code, r.outcome, r.ended_at = (
-                        fresh.status,
-                        fresh.exit_code,
-                        fresh.outcome,
-                        fresh.ended_at,
-                    )
+            if r.status != STATUS_EXITED and (lv is None or lv.alive is None):
+                reason = lv.reason if lv is not None and lv.reason else f"runtime {r.runtime} did not say"
+                warnings.append(f"{r.display_id}: status unknown: {reason}")
+        asked = [r for r in records if r.status != STATUS_EXITED or (exited_facts and r.facts is None)]
+        intro = self._introspect(asked, now, warnings)
+        checked = {x.id for recs in by_rt.values() for x in recs}
+        for r in records:
+            lv = live.get(r.id)
+            # A starting session past its grace whose agent runs: its spawner died half-way.
+            promote = r.status == STARTING and r.id in checked and lv is not None and lv.alive
+            if promote and self.store.update(r.num, expect=STARTING, status=STATUS_RUNNING):
+                r.status = STATUS_RUNNING
+            if r.status != STATUS_EXITED and lv is not None and lv.alive is False:
+                self._finalize(r, lv, intro.get(r.id), now)
         return Snapshot(records=records, live=live, intro=intro, warnings=warnings)
+
+    def _finalize(self, r: SessionRecord, lv: Liveness, info: Introspection | None, now: float) -> None:
+        code = lv.exit_code
+        if (self.session_dir(r) / KILLED_MARKER).exists():  # only stat'ed for sessions seen ending
+            code, outcome = code if code is not None else KILLED_EXIT_CODE, killed_outcome()
+        else:
+            outcome = exit_outcome(
+                code, info.outcome if info else None, spawn_died=r.status == STARTING and code is None, reason=lv.reason
+            )
+        facts = facts_of(info) or r.facts
+        if self.store.finish(r.num, code, outcome, now, facts):
+            r.status, r.exit_code, r.outcome, r.ended_at, r.facts = STATUS_EXITED, code, outcome, now, facts
+        else:  # another process finalized it first: take its word
+            fresh = self.store.get(r.num)
+            r.status, r.exit_code, r.outcome, r.ended_at, r.facts = (
+                fresh.status,
+                fresh.exit_code,
+                fresh.outcome,
+                fresh.ended_at,
+                fresh.facts,
+            )
 
     def _introspect(self, records: list[SessionRecord], now: float, warnings: list[str]) -> dict[str, Introspection]:
         if not records:
@@ -252,16 +296,28 @@ class Orchestrator:
             log.debug("introspection failed", exc_info=True)
             self.introspection_error = f"introspection unavailable: {e}"
             return {}
+        stale = [r for r in records if r.id in intro and intro[r.id].stale]
+        if stale:
+            reason = intro[stale[0].id].stale_reason or "OpenCode's database is busy"
+            warnings.append(f"introspection stale for {len(stale)} session(s): {reason}; showing what was last seen")
+        for r in stale:  # the last known facts stand in
+            old, known = intro[r.id], r.facts or {}
+            old.cost = old.cost or known.get("cost")
+            old.summary = old.summary or known.get("summary")
+            old.activity = old.activity or known.get("activity")
         changes: list[tuple[SessionRecord, dict[str, Any]]] = []
         for r in records:
             info = intro.get(r.id)
-            if info is None:
+            if info is None or info.stale:
                 continue
             upd: dict[str, Any] = {}
             if info.opencode_session_id and info.opencode_session_id != r.opencode_session_id:
                 upd["opencode_session_id"] = r.opencode_session_id = info.opencode_session_id
             if info.state is not None and info.state != r.introspection:
                 upd["introspection"] = r.introspection = info.state
+            facts = facts_of(info)
+            if facts is not None and facts != r.facts:
+                upd["facts"] = r.facts = facts
             if upd:
                 changes.append((r, upd))
         for r, upd in changes:
@@ -272,13 +328,26 @@ class Orchestrator:
         return intro
 
     def status(
-        self, session: str | None = None, project: str | None = None, details: bool = False
-    ) -> tuple[list[dict[str, Any]], list[str]]:
+        self,
+        session: str | None = None,
+        project: str | None = None,
+        details: bool = False,
+        *,
+        running: bool = False,
+        limit: int | None = None,
+        before: int | None = None,
+    ) -> tuple[list[dict[str, Any]], list[str], int | None]:
+        """Session objects (one session, or a page of them) with warnings and the next page's cursor."""
+        more = None
         if session is not None:
             rec = self.resolve(session)
-            snap = self.snapshot(records=[rec])
+            snap = self.snapshot(records=[rec], exited_facts=True)
         else:
-            snap = self.snapshot(project)
+            if limit is not None and limit < 1:
+                raise UsageError("the limit must be a positive number")
+            records, bad, more = self.store.query(project, running=running, limit=limit, before=before)
+            snap = self.snapshot(records=records)
+            snap.warnings[:0] = [str(b) for b in bad]
         views = [self.view(r, snap.live.get(r.id), snap.intro.get(r.id)) for r in snap.records]
         if details:  # one git call per live worktree, only when asked
             for v in views:
@@ -286,16 +355,25 @@ class Orchestrator:
                 if ws and not ws.get("removed"):
                     st = workspace.status(ws)
                     v["workspace"] = {**ws, "ahead": st.ahead if st else None, "dirty": st.dirty if st else None}
-        return views, snap.warnings
+        return views, snap.warnings, more
 
     def view(self, r: SessionRecord, lv: Liveness | None, info: Introspection | None) -> dict[str, Any]:
         """The session object of the protocol (docs/protocol.md)."""
         status = STATUS_EXITED if r.status == STATUS_EXITED else STATUS_RUNNING
+        facts = r.facts or {}
         activity = None
         if status == STATUS_EXITED:
             activity = "exited"
+        elif lv is not None and lv.alive is None:
+            activity = "unknown"
         elif info is not None:
             activity = info.activity
+        if status == STATUS_EXITED or info is None:
+            cost, summary = facts.get("cost"), facts.get("summary")
+            if info is not None:  # an exited session seen once more (its facts were not kept yet)
+                cost, summary = info.cost or cost, info.summary or summary
+        else:
+            cost, summary = info.cost, info.summary
         return {
             "sessionId": r.display_id,
             "id": r.id,
@@ -314,10 +392,11 @@ class Orchestrator:
             "workdir": str(r.workdir),
             "workspace": r.workspace,
             "opencodeSessionId": r.opencode_session_id,
-            "cost": info.cost if info else None,
-            "summary": info.summary if info else None,
+            "cost": cost,
+            "summary": summary,
             "outcome": r.outcome if status == STATUS_EXITED else (info.outcome if info else None),
             "runs": r.runs,
+            "introspectionStale": bool(info is not None and info.stale),
         }
 
     # --- attach / logs / kill / forget ----------------------------------------------
@@ -341,35 +420,52 @@ class Orchestrator:
             "restoreCommand": restore,
         }
 
-    def logs(self, session: str, lines: int | None = None) -> str:
+    def logs(self, session: str, lines: int | None = None, max_bytes: int | None = None) -> tuple[str, bool]:
+        """The session's output (the last ``lines``), read from the end; at most ``max_bytes`` of it.
+
+        Returns the text and whether ``max_bytes`` cut it.
+        """
         if lines is not None and lines <= 0:
             raise UsageError("--lines must be a positive number")
         rec = self.resolve(session)
-        return self.runtime(rec.runtime).logs(rec, self.session_dir(rec), lines)
+        sdir = self.session_dir(rec)
+        if not sdir.is_dir():
+            raise StateError(f"{rec.display_id} has no session folder ({sdir} was deleted); its output is gone")
+        return self.runtime(rec.runtime).logs(rec, sdir, lines, max_bytes)
 
     def kill(self, session: str) -> dict[str, Any]:
         rec = self.resolve(session)
-        snap = self.snapshot(records=[rec])
+        snap = self.snapshot(records=[rec], exited_facts=True)
+        rt = self.runtime(rec.runtime)
         if rec.status != STATUS_EXITED:
             # Mark the kill first: a poller in another thread or process that sees the agent
             # gone before we record it then records it as killed too (see snapshot()).
-            marker = self.session_dir(rec) / KILLED_MARKER
             try:
-                marker.write_text("")
+                (self.session_dir(rec) / KILLED_MARKER).write_text("")
             except OSError:
                 pass
             try:
-                self.runtime(rec.runtime).kill(rec)
+                rt.kill(rec)
             except AoError:
                 raise
             except Exception as e:
                 raise PluginError(f"killing {rec.display_id} failed: {e}") from None
             code, outcome = KILLED_EXIT_CODE, killed_outcome()
-            if self.store.finish(rec.num, code, outcome, time.time()):
-                rec.status, rec.exit_code, rec.outcome, rec.ended_at = STATUS_EXITED, code, outcome, time.time()
+            now = time.time()
+            facts = facts_of(snap.intro.get(rec.id)) or rec.facts
+            if self.store.finish(rec.num, code, outcome, now, facts):
+                rec.status, rec.exit_code, rec.outcome, rec.ended_at = STATUS_EXITED, code, outcome, now
             else:
                 rec = self.store.get(rec.num)
+        else:
+            self._close(rec)  # an exited session's kept pane
         return self.view(rec, Liveness(alive=False, exit_code=rec.exit_code), snap.intro.get(rec.id))
+
+    def _close(self, rec: SessionRecord) -> None:
+        try:
+            self.runtime(rec.runtime).close(rec)
+        except AoError as e:
+            log.warning("closing %s: %s", rec.display_id, e)
 
     def cleanup(self, session: str, force: bool = False) -> str:
         """Remove an exited session's worktree (and its branch when nothing would be lost)."""
@@ -385,50 +481,94 @@ class Orchestrator:
         self.store.update(rec.num, workspace={**rec.workspace, "removed": True})
         return done
 
-    def forget(self, session: str) -> str:
-        """Drop a session's record (e.g. a corrupt one). Refuses while it is running."""
+    def forget(self, session: str) -> tuple[str, list[str]]:
+        """Drop a session's record and folder, and close what it still holds (a kept tmux pane).
+
+        Refuses while it is running. Returns its id and what was left behind (a worktree).
+        """
         ref = parse_session_ref(session)
         try:
             rec = self.resolve(session)
         except CorruptRow:
             self.store.delete(ref.num)
-            return f"agent-{ref.num}"
+            return f"agent-{ref.num}", []
         self.snapshot(records=[rec])
         if rec.status != STATUS_EXITED:
             raise UsageError(f"{rec.display_id} is still running; `ao kill {rec.display_id}` first")
+        self._close(rec)
+        left = []
+        ws = rec.workspace
+        if ws and not ws.get("removed") and Path(str(ws.get("path"))).exists():
+            left.append(
+                f"its worktree {ws['path']} and branch {ws.get('branch')} (remove them with "
+                f"`git -C {shlex.quote(str(ws.get('repo')))} worktree remove {shlex.quote(str(ws['path']))}`, "
+                "or run `ao cleanup` before forgetting next time)"
+            )
         self.store.delete(rec.num)
-        return rec.display_id
+        return rec.display_id, left
 
     # --- resume -----------------------------------------------------------------------
 
     def resume(self, session: str, prompt: str | None = None) -> dict[str, Any]:
         rec = self.resolve(session)
-        snap = self.snapshot(records=[rec])
+        snap = self.snapshot(records=[rec], exited_facts=True)
         if rec.status != STATUS_EXITED:
             raise NotResumable(
                 f"{rec.display_id} is still running; attach to it (`ao attach {rec.display_id}`) or wait for it to exit"
             )
         proj = self.config.projects.get(rec.project)
-        text = validate_prompt(prompt, proj) if prompt is not None else None
+        text = validate_prompt(prompt, proj) if prompt is not None else DEFAULT_RESUME_PROMPT
         agent = self.agent(rec.agent)
         binary = agent.check_installed()
         rt = self.runtime(rec.runtime)
         rt.check_available()
         sdir = self.session_dir(rec)
+        if not sdir.is_dir():
+            raise NotResumable(f"{rec.display_id} has no session folder ({sdir} was deleted); spawn a new session")
         run = rec.runs + 1
-        prompt_file = sdir / f"prompt-{run}.txt"
-        prompt_file.write_text(text if text is not None else DEFAULT_RESUME_PROMPT, encoding="utf-8")
-        spec = agent.resume(rec, binary=binary, prompt_file=prompt_file)
-        script = write_script(sdir, f"run-{run}.sh", spec, title=rec.display_id, keep_shell=rec.runtime == "tmux")
-        clear_exit_code(sdir)
-        (sdir / KILLED_MARKER).unlink(missing_ok=True)
-        handle = rt.restart(rec, script, sdir)
-        rec.handle = {**handle, "session_dir": str(sdir)}
-        rec.status, rec.exit_code, rec.ended_at, rec.outcome, rec.runs = STATUS_RUNNING, None, None, None, run
-        self.store.update(
-            rec.num, status=STATUS_RUNNING, exit_code=None, ended_at=None, outcome=None, handle=rec.handle, runs=run
-        )
+        spec = agent.resume(rec, binary=binary, prompt_file=sdir / f"prompt-{run}.txt")
+        before = (rec.exit_code, rec.ended_at, rec.outcome, rec.runs, rec.handle)
+        # Claim it: only one of several concurrent resumes moves it from exited to starting.
+        started_at = time.time()
+        claimed = {**rec.handle, "started_at": started_at}
+        if not self.store.update(
+            rec.num, expect=STATUS_EXITED, status=STARTING, exit_code=None, ended_at=None, outcome=None,
+            runs=run, handle=claimed,
+        ):  # fmt: skip
+            raise NotResumable(
+                f"{rec.display_id} is already being resumed (or was) by another process; see `ao status`"
+            )
+        rec.status, rec.exit_code, rec.ended_at, rec.outcome, rec.runs, rec.handle = (
+            STARTING, None, None, None, run, claimed
+        )  # fmt: skip
+        try:
+            self._launch(rec, rt, spec, text, run)
+        except BaseException:
+            code, ended, outcome, runs, handle = before
+            self.store.update(
+                rec.num, expect=STARTING, status=STATUS_EXITED, exit_code=code, ended_at=ended, outcome=outcome,
+                runs=runs, handle=handle,
+            )  # fmt: skip
+            raise
         return self.view(rec, Liveness(alive=True), snap.intro.get(rec.id))
+
+
+def facts_of(info: Introspection | None) -> dict[str, Any] | None:
+    """What is kept of a session's introspection in its record: cost, summary, activity."""
+    if info is None or info.stale or (info.cost is None and info.summary is None):
+        return None
+    return {"cost": info.cost, "summary": info.summary, "activity": info.activity}
+
+
+def _fault_pause(point: str) -> None:
+    """Tests only: ``AO_FAULT_PAUSE=<point>:<seconds>`` sleeps here, to kill a spawner mid-way."""
+    spec = os.environ.get(FAULT_PAUSE_ENV, "")
+    name, _, secs = spec.partition(":")
+    if name == point:
+        try:
+            time.sleep(float(secs))
+        except ValueError:
+            pass
 
 
 def killed_outcome() -> dict[str, Any]:
@@ -451,17 +591,19 @@ def validate_prompt(text: str | None, proj: Project | None) -> str:
     return text
 
 
-def exit_outcome(code: int | None, last_turn: dict[str, Any] | None, *, spawn_died: bool = False) -> dict[str, Any]:
+def exit_outcome(
+    code: int | None, last_turn: dict[str, Any] | None, *, spawn_died: bool = False, reason: str | None = None
+) -> dict[str, Any]:
     """How a session ended: the agent's own last turn when known, else the exit code."""
     if spawn_died:
         return {"result": "error", "error": "the spawn was interrupted before the agent started", "finish": None}
     if last_turn and last_turn.get("result") == "error":
         return {**last_turn, "exitCode": code}
     if code is None:
+        why = reason or "its tmux session was closed or the machine restarted"
         return {
             "result": "unknown",
-            "error": "the agent's process disappeared without an exit code "
-            "(its tmux session was closed or the machine restarted)",
+            "error": f"the agent's process disappeared without an exit code ({why})",
             "finish": None,
         }
     if code == 0:

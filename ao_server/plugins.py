@@ -21,6 +21,10 @@ class Agent(Protocol):
         """Return the absolute path of the agent binary, or raise AgentNotInstalled with an install hint."""
         ...
 
+    def prepare(self, binary: str, lock_dir: Path) -> None:
+        """One-time set-up before agents start (may wait on a lock shared through ``lock_dir``)."""
+        ...
+
     def launch(self, session: SessionRecord, *, binary: str, prompt_file: Path) -> LaunchSpec:
         """The command that starts a new agent for ``session``; the prompt is fed from ``prompt_file``."""
         ...
@@ -42,9 +46,15 @@ class Agent(Protocol):
 
 class Runtime(Protocol):
     name: str
+    terminal: bool  # the launch script runs on a terminal (it keeps TERM and the size variables)
 
     def check_available(self) -> None:
         """Raise RuntimeUnavailable with a fix when this runtime can't be used here."""
+        ...
+
+    def plan(self, session: SessionRecord, session_dir: Path) -> dict[str, object]:
+        """The handle to record BEFORE the start, so that kill and status can find an agent whose spawn
+        was interrupted (the launch script also writes its PID into ``session_dir``)."""
         ...
 
     def start(self, session: SessionRecord, script: Path, session_dir: Path) -> dict[str, object]:
@@ -56,7 +66,10 @@ class Runtime(Protocol):
         ...
 
     def snapshot(self, sessions: list[SessionRecord], agent: Agent) -> dict[str, Liveness]:
-        """Liveness of every given session at a constant number of subprocesses, keyed by session id."""
+        """Liveness of every given session at a constant number of subprocesses, keyed by session id.
+
+        ``alive=False`` only with evidence that the agent is gone; ``alive=None`` when the runtime
+        cannot tell (its server is unreachable): such a session is never finalized."""
         ...
 
     def attach(self, session: SessionRecord, session_dir: Path) -> AttachInfo: ...
@@ -65,4 +78,13 @@ class Runtime(Protocol):
         """Stop the agent; not an error when it already stopped."""
         ...
 
-    def logs(self, session: SessionRecord, session_dir: Path, lines: int | None) -> str: ...
+    def close(self, session: SessionRecord) -> None:
+        """Release what an exited session still holds (a kept tmux pane); called by forget."""
+        ...
+
+    def logs(
+        self, session: SessionRecord, session_dir: Path, lines: int | None, max_bytes: int | None = None
+    ) -> tuple[str, bool]:
+        """The last ``lines`` of the agent's output (all when None), read from the end, at most
+        ``max_bytes`` of it; and whether ``max_bytes`` cut it short."""
+        ...

@@ -30,7 +30,8 @@ LIST = "ao/list"
 KILL = "ao/kill"
 RESUME = "ao/resume"
 LOGS = "ao/logs"
-METHODS: tuple[str, ...] = (SPAWN, STATUS, ATTACH, LIST, KILL, RESUME, LOGS)
+MODELS = "ao/models"
+METHODS: tuple[str, ...] = (SPAWN, STATUS, ATTACH, LIST, KILL, RESUME, LOGS, MODELS)
 """Request methods; each is also a ``workspace/executeCommand`` command with ``arguments: [params]``."""
 
 STATUS_CHANGED = "ao/statusChanged"
@@ -42,12 +43,15 @@ INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
-REQUEST_CANCELLED = -32800
+SERVER_NOT_INITIALIZED = -32002  # LSP's code (data.kind "ServerNotInitialized" tells it from ConfigError)
 
 # --- limits ----------------------------------------------------------------------------
 
 MAX_NAME = 1000  # sessionId, project, model, issueId, runtime: far above any valid value
-MAX_LOG_CHARS = 1_000_000  # ao/logs keeps the tail beyond this
+MAX_LOG_CHARS = 1_000_000  # ao/logs keeps the tail beyond this (bytes of UTF-8)
+PROMPT_PREVIEW = 200  # characters of the prompt in ao/statusChanged
+MAX_PAGE = 10_000  # sessions per ao/status or ao/list page
+DEFAULT_PAGE = 1_000  # when no limit is given
 MAX_HEADER_LINE = 64 * 1024
 MAX_BODY = 32 * 1024 * 1024
 DEFAULT_POLL_INTERVAL = 1.0
@@ -93,7 +97,7 @@ def shorten(text: str, limit: int = 120) -> str:
 
 # --- params ------------------------------------------------------------------------------
 
-Kind = Literal["name", "prompt", "lines", "token"]
+Kind = Literal["name", "prompt", "lines", "token", "flag", "limit", "cursor"]
 
 
 @dataclass(frozen=True)
@@ -107,14 +111,17 @@ _SESSION = Field("name", required=True)
 _PROMPT = Field("prompt")
 _TOKEN = Field("token")
 
+_PAGE = {"running": Field("flag"), "limit": Field("limit"), "cursor": Field("cursor")}  # paging of session lists
+
 SCHEMA: dict[str, dict[str, Field]] = {
     SPAWN: {"project": _NAME, "prompt": _PROMPT, "model": _NAME, "issueId": _NAME, "runtime": _NAME},
-    STATUS: {"sessionId": _NAME, "project": _NAME},
-    LIST: {"project": _NAME},
+    STATUS: {"sessionId": _NAME, "project": _NAME, **_PAGE},
+    LIST: {"project": _NAME, **_PAGE},
     ATTACH: {"sessionId": _SESSION},
     KILL: {"sessionId": _SESSION},
     RESUME: {"sessionId": _SESSION, "prompt": _PROMPT},
     LOGS: {"sessionId": _SESSION, "lines": Field("lines")},
+    MODELS: {"project": _NAME, "refresh": Field("flag")},
 }
 COMMON = {"workDoneToken": _TOKEN}  # LSP's WorkDoneProgressParams, accepted everywhere
 
@@ -162,6 +169,18 @@ def _check(key: str, kind: Kind, value: object) -> Any:
     if kind == "lines":
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ParamsError(key, "a positive integer (how many lines from the end)", value)
+        return value
+    if kind == "limit":
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PAGE:
+            raise ParamsError(key, f"an integer from 1 to {MAX_PAGE} (sessions per page)", value)
+        return value
+    if kind == "cursor":
+        if not isinstance(value, str) or not value.isdigit() or len(value) > 12:
+            raise ParamsError(key, "the nextCursor of an earlier result", value)
+        return int(value)
+    if kind == "flag":
+        if not isinstance(value, bool):
+            raise ParamsError(key, "true or false", value)
         return value
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ParamsError(key, "a progress token (an integer or a string)", value)
@@ -314,8 +333,18 @@ def status_changed(session: Mapping[str, Any], previous: Tracked | None, at: str
         "exitCode": session.get("exitCode"),
         "outcome": session.get("outcome"),
         "at": at,
-        "session": dict(session),
+        "session": preview(session),
     }
+
+
+def preview(session: Mapping[str, Any]) -> dict[str, Any]:
+    """The session object with its prompt cut to ``PROMPT_PREVIEW`` characters (``promptTruncated``)."""
+    out = dict(session)
+    prompt = out.get("prompt")
+    if isinstance(prompt, str) and len(prompt) > PROMPT_PREVIEW:
+        out["prompt"] = prompt[: PROMPT_PREVIEW - 1] + "…"
+        out["promptTruncated"] = True
+    return out
 
 
 def diff_sessions(

@@ -25,6 +25,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -42,22 +43,26 @@ from pygls.exceptions import (
     JsonRpcInvalidParams,
     JsonRpcInvalidRequest,
 )
-from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import JsonRPCNotification, JsonRPCRequestMessage, LanguageServerProtocol, lsp_method
 from pygls.uris import to_fs_path
 
 from . import __version__
 from . import protocol as p
-from .config import Config, load_config
-from .errors import AoError
+from .config import Config
+from .errors import AoError, ConfigError
+from .folders import load_workspace_config
+from .models import models_for
 from .orchestrator import Orchestrator, iso
 from .store import default_state_dir
+from .transport import SOFT_LIMIT, FrameGate, QueuedWriter
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Frame = bytes | int | None  # a body, the size of a skipped oversized body, or EOF
 RAW_METHODS = frozenset((*p.METHODS, types.WORKSPACE_EXECUTE_COMMAND))
+POLL_OVERLAP = 2.0  # seconds each poll looks back for sessions that ended (clock steps, slow ticks)
+SIGTERM_GRACE = 30.0  # how long SIGTERM waits for in-flight requests (a spawn) to finish
 
 
 # --- errors on the wire --------------------------------------------------------------------
@@ -121,6 +126,7 @@ class AoServer(LanguageServer):
             "ao-server", __version__, protocol_cls=AoProtocol, text_document_sync_kind=types.TextDocumentSyncKind.None_
         )
         self.root = Path.cwd()
+        self.roots: list[Path] = []  # every workspace folder (multi-root); root is the first
         self.options = p.InitOptions()
         self.initialized_once = False
         self.shutdown_requested = False
@@ -134,6 +140,13 @@ class AoServer(LanguageServer):
         self.baseline: dict[str, p.Tracked] | None = None
         self._last_problem: str | None = None
         self._done: asyncio.Future[int] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._poll_since: float | None = None
+        self._poll_above: int | None = None
+        self._inflight: set[Future[Any]] = set()
+        self._gate = FrameGate()
+        self.writer: QueuedWriter | None = None
+        self.terminating = False
 
     # --- the engine, on worker threads ------------------------------------------------------
 
@@ -141,7 +154,7 @@ class AoServer(LanguageServer):
         """The loaded config; a broken one is retried on every call, so fixing the file is enough."""
         with self._config_lock:
             if self._config is None:
-                self._config = load_config(self.options.config_path, cwd=self.root)
+                self._config = load_workspace_config(self.options.config_path, self.roots or [self.root])
                 log.info("config: %s", self._config.describe_source())
             return self._config
 
@@ -158,9 +171,11 @@ class AoServer(LanguageServer):
         return orch
 
     async def engine(self, fn: Callable[[Orchestrator], T]) -> T:
-        """Run ``fn(orchestrator)`` off the event loop."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.engine_pool, lambda: fn(self.orchestrator()))
+        """Run ``fn(orchestrator)`` off the event loop; SIGTERM waits for it to finish."""
+        fut = self.engine_pool.submit(lambda: fn(self.orchestrator()))
+        self._inflight.add(fut)
+        fut.add_done_callback(self._inflight.discard)
+        return await asyncio.wrap_future(fut)
 
     # --- dispatch -------------------------------------------------------------------------------
 
@@ -257,9 +272,20 @@ class AoServer(LanguageServer):
             task.cancel()
 
     def _snapshot_views(self) -> list[dict[str, Any]]:
-        """One tick's work on the poller thread: one snapshot of every session, as session objects."""
+        """One tick's work on the poller thread: a snapshot of what may have changed, as session objects.
+
+        That is the sessions not yet exited, those that ended since the last tick (by
+        another process too) and new ones: never the whole history.
+        """
         orch = self.orchestrator()
-        snap = orch.snapshot()
+        started = time.time()
+        if self._poll_above is None:  # first tick: the sessions that are running now
+            self._poll_above = orch.store.max_num()
+        records, bad = orch.store.for_poll(since=self._poll_since or started, above=self._poll_above)
+        self._poll_since = started - POLL_OVERLAP
+        self._poll_above = max([self._poll_above, *(r.num for r in records)])
+        snap = orch.snapshot(records=records)
+        snap.warnings[:0] = [str(b) for b in bad]
         views = [orch.view(r, snap.live.get(r.id), snap.intro.get(r.id)) for r in snap.records]
         warnings = sorted(set(snap.warnings))
         problem = "; ".join(warnings) or None
@@ -282,7 +308,8 @@ class AoServer(LanguageServer):
                 if str(e) != shown_error:  # say it once, not every tick
                     shown_error = str(e)
                     log.warning("poller: %s", e)
-                    self.tell(str(e), types.MessageType.Warning if e.code != -32002 else types.MessageType.Error)
+                    error = isinstance(e, ConfigError)
+                    self.tell(str(e), types.MessageType.Error if error else types.MessageType.Warning)
             except (BrokenPipeError, ConnectionResetError):
                 log.info("the client is gone")
                 self._finish(0)
@@ -292,7 +319,12 @@ class AoServer(LanguageServer):
             await asyncio.sleep(max(0.0, self.options.poll_interval - (loop.time() - started)))
 
     def publish(self, views: Sequence[dict[str, Any]]) -> None:
-        changes, self.baseline = p.diff_sessions(self.baseline, views, iso(time.time()))
+        if self.writer is not None and self.writer.pending > SOFT_LIMIT:
+            log.warning("the client is not reading; %d changes wait for it", len(views))
+            return  # the baseline stays, so these changes are sent once it reads again
+        changes, seen = p.diff_sessions(self.baseline, views, iso(time.time()))
+        # Sessions not looked at this tick (exited long ago) keep their last known state.
+        self.baseline = {**(self.baseline or {}), **seen}
         for change in changes:
             self.protocol.notify(p.STATUS_CHANGED, change)
             if self.options.show_messages and change["status"] == "exited" and change["previous"] != "exited":
@@ -306,29 +338,63 @@ class AoServer(LanguageServer):
     # --- stdio -------------------------------------------------------------------------------------
 
     def serve(self, stdin: BinaryIO, stdout: BinaryIO) -> int:
-        """Serve until ``exit`` or EOF; returns the process exit code. Agents are left running."""
-        self.protocol.set_writer(StdoutWriter(stdout))
+        """Serve until ``exit``, EOF or SIGTERM; returns the process exit code. Agents are left running."""
+        self.writer = QueuedWriter(stdout, on_stuck=self._client_gone)
+        self.protocol.set_writer(self.writer)
         try:
             return asyncio.run(self._serve(stdin))
         finally:
+            self.writer.flush()
             self.engine_pool.shutdown(wait=False, cancel_futures=True)
             self.poll_pool.shutdown(wait=False, cancel_futures=True)
 
     async def _serve(self, stdin: BinaryIO) -> int:
         loop = asyncio.get_running_loop()
+        self._loop = loop
         self._done = loop.create_future()
+        gate = self._gate
 
         def deliver(frame: Frame) -> None:
+            gate.enter()  # waits while the event loop is behind: the pipe slows the client down
             try:
                 loop.call_soon_threadsafe(self._on_frame, frame)
             except RuntimeError:  # the loop is gone: we are exiting
                 pass
 
+        try:
+            loop.add_signal_handler(signal.SIGTERM, self._on_sigterm)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests)
+            pass
         threading.Thread(target=read_frames, args=(stdin, deliver), name="ao-stdin", daemon=True).start()
         try:
             return await self._done
         finally:
             self.stop_background()
+
+    def _client_gone(self) -> None:
+        """From the writer thread: the client stopped reading, or its pipe broke."""
+        loop = self._loop
+        if loop is not None:
+            try:
+                loop.call_soon_threadsafe(self._finish, 1)
+            except RuntimeError:
+                pass
+
+    def _on_sigterm(self) -> None:
+        """SIGTERM (an editor closing us): no new work; in-flight requests (a spawn) finish, then exit."""
+        if self.terminating:
+            return
+        self.terminating = True
+        log.info("SIGTERM: finishing %d in-flight request(s)", len(self._inflight))
+        self.stop_background()
+        self.run_task(self._drain_and_exit(), "ao-sigterm")
+
+    async def _drain_and_exit(self) -> None:
+        pending = [asyncio.wrap_future(f) for f in list(self._inflight)]
+        if pending:
+            await asyncio.wait(pending, timeout=SIGTERM_GRACE)
+        await asyncio.sleep(0.05)  # let their responses be queued
+        self._finish(0)
 
     def _finish(self, code: int) -> None:
         if self._done is not None and not self._done.done():
@@ -346,6 +412,8 @@ class AoServer(LanguageServer):
             self._handle_frame(frame)
         except Exception:
             log.exception("unexpected failure handling a message")
+        finally:
+            self._gate.leave()
 
     def _handle_frame(self, frame: Frame) -> None:
         if frame is None:
@@ -382,9 +450,18 @@ class AoServer(LanguageServer):
             log.info("exit")
             self._finish(0 if self.shutdown_requested else 1)
             return
-        if self.shutdown_requested:
+        if self.shutdown_requested or self.terminating:
             if env.kind == "request":
                 self._send_error(env.id, p.INVALID_REQUEST, "the server is shutting down; only 'exit' is accepted")
+            return
+        if not self.initialized_once and method != types.INITIALIZE:
+            if env.kind == "request":  # LSP: ServerNotInitialized
+                self._send_error(
+                    env.id,
+                    p.SERVER_NOT_INITIALIZED,
+                    f"the server is not initialized: send initialize before {p.shorten(method, 100)}",
+                    {"kind": "ServerNotInitialized"},
+                )
             return
         fm = self.protocol.fm
         known = method in fm.builtin_features or method in fm.features or method == types.CANCEL_REQUEST
@@ -520,21 +597,32 @@ async def spawn(ls: AoServer, q: dict[str, Any]) -> Any:
         ls.progress_end(token, message)
 
 
+def _page(q: dict[str, Any]) -> dict[str, Any]:
+    return {"running": bool(q["running"]), "limit": q["limit"] or p.DEFAULT_PAGE, "before": q["cursor"]}
+
+
+def _cursor(more: int | None) -> str | None:
+    return None if more is None else str(more)
+
+
 async def status(ls: AoServer, q: dict[str, Any]) -> Any:
     def run(o: Orchestrator) -> dict[str, Any]:
-        views, warnings = o.status(session=q["sessionId"], project=q["project"])
-        if q["sessionId"] is None:
+        more = None
+        if q["sessionId"] is not None:
+            views, warnings, _ = o.status(session=q["sessionId"])
+            if q["project"] is not None:
+                views = [v for v in views if v["project"] == q["project"]]
+        else:
+            views, warnings, more = o.status(project=q["project"], **_page(q))
             _check_project_filter(o, q["project"], len(views))
-        elif q["project"] is not None:
-            views = [v for v in views if v["project"] == q["project"]]
-        return {"sessions": views, "warnings": warnings}
+        return {"sessions": views, "warnings": warnings, "nextCursor": _cursor(more)}
 
     return await ls.engine(run)
 
 
 async def list_sessions(ls: AoServer, q: dict[str, Any]) -> Any:
     def run(o: Orchestrator) -> dict[str, Any]:
-        views, warnings = o.status(project=q["project"])
+        views, warnings, more = o.status(project=q["project"], **_page(q))
         _check_project_filter(o, q["project"], len(views))
         default = o.config.default_project(ls.root)
         projects = [
@@ -550,7 +638,7 @@ async def list_sessions(ls: AoServer, q: dict[str, Any]) -> Any:
         sessions = [
             {k: v[k] for k in ("sessionId", "project", "status", "activity", "exitCode", "createdAt")} for v in views
         ]
-        return {"sessions": sessions, "projects": projects, "warnings": warnings}
+        return {"sessions": sessions, "projects": projects, "warnings": warnings, "nextCursor": _cursor(more)}
 
     return await ls.engine(run)
 
@@ -569,14 +657,15 @@ async def resume(ls: AoServer, q: dict[str, Any]) -> Any:
 
 async def logs(ls: AoServer, q: dict[str, Any]) -> Any:
     def run(o: Orchestrator) -> dict[str, Any]:
-        text = o.logs(q["sessionId"], q["lines"])
-        truncated = len(text) > p.MAX_LOG_CHARS
-        if truncated:
-            text = text[-p.MAX_LOG_CHARS :]
+        text, truncated = o.logs(q["sessionId"], q["lines"], max_bytes=p.MAX_LOG_CHARS)
         sid = o.resolve(q["sessionId"]).display_id
         return {"sessionId": sid, "text": text, "truncated": truncated}
 
     return await ls.engine(run)
+
+
+async def models(ls: AoServer, q: dict[str, Any]) -> Any:
+    return await ls.engine(lambda o: models_for(o, q["project"], ls.root, refresh=bool(q["refresh"])))
 
 
 HANDLERS: dict[str, Handler] = {
@@ -587,6 +676,7 @@ HANDLERS: dict[str, Handler] = {
     p.KILL: kill,
     p.RESUME: resume,
     p.LOGS: logs,
+    p.MODELS: models,
 }
 
 
@@ -607,6 +697,8 @@ def summary(method: str, result: Any) -> str | None:
         return f"{result.get('sessionId')} killed (exit code {result.get('exitCode')})"
     if method == p.RESUME:
         return f"resumed {result.get('sessionId')}"
+    if method == p.MODELS:
+        return f"{len(result.get('models') or [])} models for {result.get('project')}"
     return None
 
 
@@ -639,6 +731,7 @@ def create_server() -> AoServer:
         except p.ParamsError as e:
             raise params_error(e) from None
         ls.root = workspace_root(params)
+        ls.roots = workspace_roots(params) or [ls.root]
         ls.initialized_once = True
         log.info("workspace %s, options %s", ls.root, ls.options)
 
@@ -668,6 +761,12 @@ def workspace_root(params: types.InitializeParams) -> Path:
     if params.root_path:
         return Path(params.root_path)
     return Path.cwd()
+
+
+def workspace_roots(params: types.InitializeParams) -> list[Path]:
+    """Every ``file:`` workspace folder, in the client's order (a multi-root workspace offers all their projects)."""
+    uris = [f.uri for f in params.workspace_folders or [] if f.uri.startswith("file:")]
+    return list(dict.fromkeys(Path(path) for uri in uris if (path := to_fs_path(uri))))
 
 
 # --- command line ---------------------------------------------------------------------------------------

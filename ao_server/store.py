@@ -1,10 +1,16 @@
 """The session store: one SQLite database in WAL mode shared by every process.
 
 The CLI, several editor windows and their servers all read and write it at
-once. Every state change is one short transaction; session numbers come from
-a counter bumped inside ``BEGIN IMMEDIATE`` so concurrent spawns never collide
-and a number is never reused. Each session also gets a folder
-(``sessions/agent-<n>/``) for its launch script, prompt, log and exit code.
+once. Every state change is one short transaction, and every transition that
+depends on the current status is compare-and-set (``update(..., expect=...)``),
+so two concurrent resumes cannot both win. Session numbers come from a counter
+bumped inside ``BEGIN IMMEDIATE``; a number is never reused, not even after the
+database is deleted (``last-id`` and the session folders remember them). Each
+session gets a folder (``sessions/agent-<n>/``) for its launch script, prompt,
+log and exit code.
+
+The state dir is private: the dir 0700, every file in it 0600 whatever the
+umask (SQLite gives its WAL and SHM files the database file's mode).
 """
 
 from __future__ import annotations
@@ -23,13 +29,13 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from .errors import StateError, UnknownSession
-from .model import SessionRecord
+from .model import STATUS_EXITED, STATUS_RUNNING, SessionRecord
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions (
@@ -50,9 +56,13 @@ CREATE TABLE IF NOT EXISTS sessions (
     introspection TEXT,
     outcome TEXT,
     workspace TEXT,
-    runs INTEGER NOT NULL DEFAULT 1
+    runs INTEGER NOT NULL DEFAULT 1,
+    facts TEXT
 );
+CREATE INDEX IF NOT EXISTS sessions_status ON sessions(status);
 """
+# Columns added after version 1, with their definitions, for databases made by older versions.
+ADDED_COLUMNS = {"facts": "TEXT"}
 COLUMNS = (
     "num",
     "project",
@@ -72,8 +82,11 @@ COLUMNS = (
     "outcome",
     "workspace",
     "runs",
+    "facts",
 )
+JSON_COLUMNS = ("handle", "outcome", "workspace", "facts")
 STARTING = "starting"  # a row being spawned; becomes running, or is removed if the spawn fails
+LAST_ID_FILE = "last-id"  # the highest session number ever handed out
 
 
 def default_state_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -129,10 +142,17 @@ class Store:
         self.db_path = state_dir / "sessions.db"
         self.sessions_dir = state_dir / "sessions"
         try:
-            self.sessions_dir.mkdir(parents=True, exist_ok=True)
+            make_private_dir(state_dir)
+            make_private_dir(self.sessions_dir)
             probe = state_dir / f".probe-{os.getpid()}-{threading.get_ident()}"
-            probe.write_text("")
+            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             probe.unlink()
+            # SQLite creates -wal and -shm with the database file's mode: make that 0600 first.
+            os.close(os.open(self.db_path, os.O_RDWR | os.O_CREAT, 0o600))
+            for suffix in ("", "-wal", "-shm"):
+                path = Path(f"{self.db_path}{suffix}")
+                if path.exists() and path.stat().st_mode & 0o077:
+                    os.chmod(path, 0o600)
         except OSError as e:
             raise StateError(
                 f"state dir {state_dir} is not writable ({e.strerror or e}); "
@@ -147,7 +167,11 @@ class Store:
             if str(db.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
                 db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
-            db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            have = {row[1] for row in db.execute("PRAGMA table_info(sessions)")}
+            for col, decl in ADDED_COLUMNS.items():
+                if col not in have:
+                    db.execute(f"ALTER TABLE sessions ADD COLUMN {col} {decl}")
+            db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
             db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('next_num', '1')")
 
     @contextmanager
@@ -162,17 +186,22 @@ class Store:
         except sqlite3.OperationalError as e:
             if _is_locked(e):
                 raise  # retried whole by @_retrying
-            raise StateError(
-                f"the session store {self.db_path} failed: {e}; if it is corrupt, move it aside "
-                "(running agents keep running, but their records are lost)"
-            ) from None
+            raise self._failure(e) from None
         except sqlite3.DatabaseError as e:
-            raise StateError(
-                f"the session store {self.db_path} failed: {e}; if it is corrupt, move it aside "
-                "(running agents keep running, but their records are lost)"
-            ) from None
+            raise self._failure(e) from None
         finally:
             db.close()
+
+    def _failure(self, e: sqlite3.Error) -> StateError:
+        if "full" in str(e):
+            return StateError(
+                f"no space left for the session store {self.db_path} ({e}); free some space on that "
+                "filesystem or set AO_STATE_DIR elsewhere (nothing was changed)"
+            )
+        return StateError(
+            f"the session store {self.db_path} failed: {e}; if it is corrupt, move it aside "
+            "(running agents keep running, but their records are lost)"
+        )
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -192,44 +221,80 @@ class Store:
 
     @_retrying
     def create(self, rec: SessionRecord) -> SessionRecord:
-        """Allocate the next number and insert ``rec`` as ``starting``; sets ``rec.num``."""
+        """Allocate the next number, make its folder and insert ``rec`` as ``starting``; sets ``rec.num``.
+
+        The number is above every number the database, ``last-id`` or a session folder
+        has seen, so a reset store never hands out a folder (or tmux session) again.
+        """
         with self.transaction() as db:
             (nxt,) = db.execute("SELECT value FROM meta WHERE key='next_num'").fetchone()
-            num = int(nxt)
             (mx,) = db.execute("SELECT COALESCE(MAX(num), 0) FROM sessions").fetchone()
-            num = max(num, int(mx) + 1)
-            db.execute("UPDATE meta SET value=? WHERE key='next_num'", (str(num + 1),))
-            rec.num = num
-            rec.status = STARTING
-            row = self._to_row(rec)
-            db.execute(
-                f"INSERT INTO sessions({','.join(COLUMNS)}) VALUES ({','.join('?' * len(COLUMNS))})",
-                [row[c] for c in COLUMNS],
-            )
+            num = max(int(nxt), int(mx) + 1, self._last_id() + 1)
+            while True:
+                try:
+                    os.mkdir(self.session_dir(num), 0o700)
+                    break
+                except FileExistsError:
+                    num += 1
+            try:
+                db.execute("UPDATE meta SET value=? WHERE key='next_num'", (str(num + 1),))
+                rec.num = num
+                rec.status = STARTING
+                row = self._to_row(rec)
+                db.execute(
+                    f"INSERT INTO sessions({','.join(COLUMNS)}) VALUES ({','.join('?' * len(COLUMNS))})",
+                    [row[c] for c in COLUMNS],
+                )
+                write_last_id(self.state_dir, num)
+            except BaseException:
+                shutil.rmtree(self.session_dir(num), ignore_errors=True)
+                raise
         return rec
 
+    def _last_id(self) -> int:
+        try:
+            return int((self.state_dir / LAST_ID_FILE).read_text().strip() or 0)
+        except (OSError, ValueError):
+            return 0
+
     @_retrying
-    def update(self, num: int, **fields: Any) -> None:
+    def update(self, num: int, expect: str | tuple[str, ...] | None = None, **fields: Any) -> bool:
+        """Set ``fields`` on session ``num``; with ``expect``, only while its status is (one of) that.
+
+        Returns whether the row was changed: False means another process moved it first.
+        """
         if not fields:
-            return
+            return True
         enc = {k: self._encode(k, v) for k, v in fields.items()}
         bad = set(enc) - set(COLUMNS)
         if bad:
             raise ValueError(f"unknown columns {bad}")
         sets = ", ".join(f"{k}=?" for k in enc)
+        where, args = "num=?", list[Any]([num])
+        if expect is not None:
+            wanted = (expect,) if isinstance(expect, str) else expect
+            where += f" AND status IN ({','.join('?' * len(wanted))})"
+            args += list(wanted)
         with self._connect() as db:
-            db.execute(f"UPDATE sessions SET {sets} WHERE num=?", [*enc.values(), num])
+            return db.execute(f"UPDATE sessions SET {sets} WHERE {where}", [*enc.values(), *args]).rowcount > 0
 
-    @_retrying
-    def finish(self, num: int, exit_code: int | None, outcome: dict[str, Any] | None, ended_at: float) -> bool:
-        """Mark a running session exited, once. Returns False if another process did it first."""
-        with self._connect() as db:
-            cur = db.execute(
-                "UPDATE sessions SET status='exited', exit_code=?, outcome=?, ended_at=? "
-                "WHERE num=? AND status!='exited'",
-                (exit_code, json.dumps(outcome) if outcome is not None else None, ended_at, num),
-            )
-            return cur.rowcount > 0
+    def finish(
+        self,
+        num: int,
+        exit_code: int | None,
+        outcome: dict[str, Any] | None,
+        ended_at: float,
+        facts: dict[str, Any] | None = None,
+    ) -> bool:
+        """Mark a running session exited, once, keeping its last cost and summary in ``facts``.
+
+        Returns False if another process did it first.
+        """
+        fields: dict[str, Any] = {"status": STATUS_EXITED, "exit_code": exit_code, "outcome": outcome}
+        fields["ended_at"] = ended_at
+        if facts is not None:
+            fields["facts"] = facts
+        return self.update(num, expect=(STARTING, STATUS_RUNNING), **fields)
 
     @_retrying
     def delete(self, num: int) -> None:
@@ -249,11 +314,56 @@ class Store:
 
     @_retrying
     def all(self, project: str | None = None) -> tuple[list[SessionRecord], list[CorruptRow]]:
-        q = f"SELECT {','.join(COLUMNS)} FROM sessions"
-        args: tuple[Any, ...] = ()
+        return self._select("1", (), project)
+
+    @_retrying
+    def query(
+        self,
+        project: str | None = None,
+        *,
+        running: bool = False,
+        limit: int | None = None,
+        before: int | None = None,
+    ) -> tuple[list[SessionRecord], list[CorruptRow], int | None]:
+        """A page of sessions in number order: the newest ``limit`` (below ``before``), and the
+        number to pass as ``before`` for the next older page (None when there is none)."""
+        where, args = ["1"], []
+        if running:
+            where.append("status != 'exited'")
+        if before is not None:
+            where.append("num < ?")
+            args.append(before)
+        recs, bad = self._select(" AND ".join(where), tuple(args), project, limit=None if limit is None else limit + 1)
+        more = None
+        if limit is not None and len(recs) + len(bad) > limit:
+            nums = sorted([r.num for r in recs] + [_corrupt_num(b) for b in bad])
+            cut = nums[-limit]
+            recs = [r for r in recs if r.num >= cut]
+            bad = [b for b in bad if _corrupt_num(b) >= cut]
+            more = cut
+        return recs, bad, more
+
+    @_retrying
+    def max_num(self) -> int:
+        with self._connect() as db:
+            return int(db.execute("SELECT COALESCE(MAX(num), 0) FROM sessions").fetchone()[0])
+
+    @_retrying
+    def for_poll(self, since: float, above: int) -> tuple[list[SessionRecord], list[CorruptRow]]:
+        """What a poller must look at: sessions not yet exited, those that ended at or after
+        ``since``, and those numbered above ``above`` (new since the last look)."""
+        return self._select("(status != 'exited' OR ended_at >= ? OR num > ?)", (since, above), None)
+
+    def _select(
+        self, where: str, args: tuple[Any, ...], project: str | None, limit: int | None = None
+    ) -> tuple[list[SessionRecord], list[CorruptRow]]:
+        q = f"SELECT {','.join(COLUMNS)} FROM sessions WHERE {where}"
         if project is not None:
-            q += " WHERE project=?"
-            args = (project,)
+            q += " AND project=?"
+            args = (*args, project)
+        if limit is not None:
+            q = f"SELECT * FROM ({q} ORDER BY num DESC LIMIT ?)"
+            args = (*args, limit)
         with self._connect() as db:
             rows = db.execute(q + " ORDER BY num", args).fetchall()
         out, bad = [], []
@@ -268,7 +378,7 @@ class Store:
 
     @staticmethod
     def _encode(key: str, value: Any) -> Any:
-        if key in ("handle", "outcome", "workspace"):
+        if key in JSON_COLUMNS:
             return None if value is None else json.dumps(value)
         if key == "workdir":
             return str(value)
@@ -294,6 +404,7 @@ class Store:
             "outcome": json.dumps(rec.outcome) if rec.outcome is not None else None,
             "workspace": json.dumps(rec.workspace) if rec.workspace is not None else None,
             "runs": rec.runs,
+            "facts": json.dumps(rec.facts) if rec.facts is not None else None,
         }
 
     def _from_row(self, r: dict[str, Any]) -> SessionRecord:
@@ -302,6 +413,7 @@ class Store:
             handle = json.loads(r["handle"] or "{}")
             outcome = json.loads(r["outcome"]) if r["outcome"] else None
             workspace = json.loads(r["workspace"]) if r["workspace"] else None
+            facts = json.loads(r["facts"]) if r.get("facts") else None
             if not isinstance(handle, dict):
                 raise ValueError("runtime handle is not an object")
             if r["status"] not in ("starting", "running", "exited"):
@@ -325,6 +437,7 @@ class Store:
                 outcome=outcome,
                 workspace=workspace,
                 runs=int(r["runs"] or 1),
+                facts=facts,
             )
         except (ValueError, TypeError, KeyError) as e:
             raise CorruptRow(
@@ -334,5 +447,22 @@ class Store:
             ) from None
 
 
-def now() -> float:
-    return time.time()
+def _corrupt_num(e: CorruptRow) -> int:
+    return int(str(e.data.get("session", "agent-0")).removeprefix("agent-"))
+
+
+def make_private_dir(path: Path) -> None:
+    """Create ``path`` (and parents) and make it 0700."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.stat().st_mode & 0o077:
+        os.chmod(path, 0o700)
+
+
+def write_last_id(state_dir: Path, num: int) -> None:
+    tmp = state_dir / f"{LAST_ID_FILE}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, f"{num}\n".encode())
+    finally:
+        os.close(fd)
+    tmp.replace(state_dir / LAST_ID_FILE)

@@ -9,8 +9,10 @@ lost, unless forced.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,15 +20,23 @@ from typing import Any
 from .errors import AoError, UsageError, WorkspaceError
 
 log = logging.getLogger(__name__)
+GIT_TIMEOUT = 60.0
 
 
 def _git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     git = shutil.which("git")
     if not git:
         raise WorkspaceError("git is not installed; install git or set the project's workspace to none")
-    proc = subprocess.run(
-        [git, "-C", str(cwd), *args], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
-    )
+    try:
+        proc = subprocess.run(
+            [git, "-C", str(cwd), *args], capture_output=True, text=True, timeout=GIT_TIMEOUT, stdin=subprocess.DEVNULL
+        )
+    except subprocess.TimeoutExpired:
+        raise WorkspaceError(
+            f"git {args[0]} in {cwd} did not finish within {GIT_TIMEOUT:.0f} s; is the repository locked or huge?"
+        ) from None
+    except OSError as e:
+        raise WorkspaceError(f"could not run git in {cwd}: {e}") from None
     if check and proc.returncode != 0:
         raise WorkspaceError(f"git {' '.join(args)} failed in {cwd}: {proc.stderr.strip() or proc.returncode}")
     return proc
@@ -72,9 +82,10 @@ def create(repo: Path, session_id: str, dest: Path, base: str | None) -> dict[st
         raise WorkspaceError(f"worktree dir {dest} already exists; remove it or choose another worktreeDir")
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        probe = dest.parent / f".ao-probe-{session_id}"
-        probe.write_text("")
-        probe.unlink()
+        # mkstemp creates a new file (O_EXCL), never following a symlink planted under its name.
+        fd, probe = tempfile.mkstemp(prefix=".ao-probe-", dir=dest.parent)
+        os.close(fd)
+        os.unlink(probe)
     except OSError as e:
         raise WorkspaceError(
             f"worktree dir {dest.parent} is not writable ({e.strerror or e}); fix its permissions or set worktreeDir"

@@ -12,14 +12,17 @@ Introspection reads OpenCode's own SQLite database read-only
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import shutil
+import subprocess
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
 from ..config import Config
-from ..errors import AgentNotInstalled, AoError, NotResumable
+from ..errors import AgentNotInstalled, AoError, NotResumable, SpawnFailed
 from ..model import Introspection, LaunchSpec, SessionRecord
 
 log = logging.getLogger(__name__)
@@ -28,6 +31,9 @@ INSTALL_HINT = (
     "install it with `npm install -g opencode-ai` (https://opencode.ai), "
     "or set AO_OPENCODE_BIN to the opencode executable"
 )
+
+
+PREPARE_TIMEOUT = 150.0  # longer than the one `opencode session list` that another spawner may be running
 
 
 def title_for(session_id: str) -> str:
@@ -69,12 +75,22 @@ class OpenCodeAgent:
         db = self.db_path()
         if db.exists():
             return
-        import fcntl
-        import subprocess
-
         lock_dir.mkdir(parents=True, exist_ok=True)
-        with open(lock_dir / "opencode-init.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        fd = os.open(lock_dir / "opencode-init.lock", os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as lock:
+            deadline = time.monotonic() + PREPARE_TIMEOUT
+            while True:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise SpawnFailed(
+                            f"waited {PREPARE_TIMEOUT:.0f} s for another ao process to create OpenCode's "
+                            f"database {db} (lock {lock_dir / 'opencode-init.lock'}); if none is running, "
+                            "run `opencode session list` once yourself and spawn again"
+                        ) from None
+                    time.sleep(0.1)
             if db.exists():
                 return
             try:
@@ -154,6 +170,11 @@ class OpenCodeAgent:
         try:
             infos = db.read(bindings, now_ms=int(now * 1000))
         except IntrospectionUnavailable as e:
+            if e.transient:  # busy: never wait on OpenCode's writer; the caller keeps what it last saw
+                return {
+                    s.id: Introspection(opencode_session_id=s.opencode_session_id, stale=True, stale_reason=str(e))
+                    for s in sessions
+                }
             raise AoError(f"introspection unavailable: {e}") from None
         out: dict[str, Introspection] = {}
         for ao_id, info in infos.items():

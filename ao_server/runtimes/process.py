@@ -2,9 +2,10 @@
 
 The launch script runs in its own session and process group, reparented
 away from whoever spawned it (so the CLI can exit and a server can restart),
-with stdout and stderr appended to the session's ``output.log`` and stdin
-from the prompt file. A session is alive when its PID exists AND the process
-create time matches the recorded one: a reused PID is not our agent.
+with stdout and stderr appended to the session's ``output.log`` (0600) and
+stdin closed. A session is alive when its PID exists AND its start time, in
+clock ticks since boot, equals the recorded one: a reused PID is not our
+agent, and a wall-clock step (NTP, ``date -s``) changes nothing.
 """
 
 from __future__ import annotations
@@ -12,17 +13,14 @@ from __future__ import annotations
 import logging
 import os
 import shlex
-import signal
 import subprocess
 from pathlib import Path
-
-import psutil
 
 from ..config import Config
 from ..errors import SpawnFailed
 from ..model import AttachInfo, Liveness, SessionRecord
 from ..plugins import Agent
-from .common import process_start, read_exit_code
+from .common import process_start, process_tree, read_exit_code, script_pid, tail, terminate_tree, ticks_to_epoch
 
 log = logging.getLogger(__name__)
 LOG_FILE = "output.log"
@@ -30,6 +28,7 @@ LOG_FILE = "output.log"
 
 class ProcessRuntime:
     name = "process"
+    terminal = False
 
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -37,11 +36,15 @@ class ProcessRuntime:
     def check_available(self) -> None:
         return None
 
+    def plan(self, session: SessionRecord, session_dir: Path) -> dict[str, object]:
+        """Before the start there is no PID yet; the script's pid file (in the session folder) will say it."""
+        return {}
+
     def start(self, session: SessionRecord, script: Path, session_dir: Path) -> dict[str, object]:
         log_path = session_dir / LOG_FILE
         # An intermediate shell starts the script in the background and exits at once, so the
         # script is reparented to init (or a subreaper) and never lingers as our zombie.
-        launcher = 'sh "$1" </dev/null >>"$2" 2>&1 & echo $!'
+        launcher = 'umask 077; sh "$1" </dev/null >>"$2" 2>&1 & echo $!'
         try:
             proc = subprocess.run(
                 ["/bin/sh", "-c", launcher, "ao-launch", str(script), str(log_path)],
@@ -55,28 +58,37 @@ class ProcessRuntime:
             pid = int(proc.stdout.strip())
         except (OSError, ValueError, subprocess.TimeoutExpired) as e:
             raise SpawnFailed(f"could not start the agent process: {e}") from None
+        return self._handle(pid)
+
+    @staticmethod
+    def _handle(pid: int) -> dict[str, object]:
+        seen = process_start(pid)
+        if seen is None:  # it already finished (a very fast agent): the exit-code file tells the rest
+            return {"pid": pid, "start_ticks": -1, "pgid": pid}
         try:
-            p = psutil.Process(pid)
-            create_time = p.create_time()
             pgid = os.getpgid(pid)
-        except (psutil.Error, OSError):
-            # It already finished (a very fast agent): the exit-code file tells the rest.
-            create_time, pgid = 0.0, pid
-        return {"pid": pid, "create_time": create_time, "pgid": pgid}
+        except OSError:
+            pgid = pid
+        return {"pid": pid, "start_ticks": seen[0], "pgid": pgid}
 
     def restart(self, session: SessionRecord, script: Path, session_dir: Path) -> dict[str, object]:
         return self.start(session, script, session_dir)
 
     @staticmethod
     def _ours(session: SessionRecord) -> int | None:
-        """The session's live PID, or None: gone, a zombie, or a reused PID (create time differs)."""
+        """The session's live PID, or None: gone, a zombie, or a reused PID (its start time differs)."""
         pid = session.handle.get("pid")
         if not isinstance(pid, int):
-            return None
+            sdir = session.handle.get("session_dir")
+            return script_pid(Path(str(sdir))) if sdir else None  # a spawn that stopped before recording the PID
         seen = process_start(pid)
-        if seen is None or seen[1] or abs(seen[0] - float(session.handle.get("create_time") or 0)) > 0.05:
+        if seen is None or seen[1]:
             return None
-        return pid
+        ticks = session.handle.get("start_ticks")
+        if isinstance(ticks, int):
+            return pid if seen[0] == ticks else None
+        # Records from before start_ticks: the old epoch comparison, with slack for the rounding.
+        return pid if abs(ticks_to_epoch(seen[0]) - float(session.handle.get("create_time") or 0)) <= 0.05 else None
 
     def snapshot(self, sessions: list[SessionRecord], agent: Agent) -> dict[str, Liveness]:
         out: dict[str, Liveness] = {}
@@ -98,36 +110,18 @@ class ProcessRuntime:
         pid = self._ours(session)
         if pid is None:
             return
-        try:
-            p = psutil.Process(pid)
-        except psutil.Error:
-            return
-        victims = [p]
-        try:
-            victims += p.children(recursive=True)
-        except psutil.Error:
-            pass
         pgid = session.handle.get("pgid")
         try:
-            if isinstance(pgid, int) and pgid > 1 and os.getpgid(p.pid) == pgid:
-                os.killpg(pgid, signal.SIGTERM)
-            else:
-                p.send_signal(signal.SIGTERM)
-        except (OSError, psutil.Error):
-            pass
-        _, alive = psutil.wait_procs(victims, timeout=3)
-        for v in alive:
-            try:
-                v.kill()
-            except psutil.Error:
-                pass
+            same_group = isinstance(pgid, int) and pgid > 1 and os.getpgid(pid) == pgid
+        except OSError:
+            same_group = False
+        terminate_tree(process_tree(pid), group=pgid if same_group and isinstance(pgid, int) else None)
 
-    def logs(self, session: SessionRecord, session_dir: Path, lines: int | None) -> str:
-        path = session_dir / LOG_FILE
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
-            return ""
-        if lines is not None:
-            text = "\n".join(text.rstrip("\n").splitlines()[-lines:]) + "\n"
-        return text
+    def close(self, session: SessionRecord) -> None:
+        """Nothing stays open after a process-runtime agent exits."""
+        return None
+
+    def logs(
+        self, session: SessionRecord, session_dir: Path, lines: int | None, max_bytes: int | None = None
+    ) -> tuple[str, bool]:
+        return tail(session_dir / LOG_FILE, lines, max_bytes)

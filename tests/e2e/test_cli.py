@@ -28,8 +28,11 @@ def test_spawn_runs_real_opencode_to_exit(bed: Bed, runtime: str) -> None:
 
     attach = bed.ao_json("attach", sid)
     if runtime == "tmux":
-        assert attach["argv"] == ["tmux", "-L", bed.tmux_socket, "attach", "-t", "ao-agent-1"]
-        assert bed.ao("attach", sid).stdout.strip() == f"tmux -L {bed.tmux_socket} attach -t ao-agent-1"
+        # The socket actually used, as a path (not what the caller's $TMUX_TMPDIR makes of -L), and an
+        # exact target (=ao-agent-1 never matches ao-agent-12).
+        sock = bed.tmux("display-message", "-p", "-t", "=ao-agent-1:", "#{socket_path}").stdout.strip()
+        assert attach["argv"] == ["tmux", "-S", sock, "attach", "-t", "=ao-agent-1"]
+        assert bed.ao("attach", sid).stdout.strip() == f"tmux -S {sock} attach -t =ao-agent-1"
     else:
         assert attach["type"] == "process"
         assert attach["argv"][:2] == ["tail", "-n"] and attach["argv"][-1].endswith("output.log")

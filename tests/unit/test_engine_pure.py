@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -100,9 +101,39 @@ def test_launch_script_quotes_everything(tmp_path: Path) -> None:
     prompt.write_text("$(touch pwned) 'quoted' \"dq\"\n")
     spec = LaunchSpec(argv=["/bin/sh", "-c", 'cat; echo "$AO_X"', "arg with spaces"], env={"AO_X": "a'b $(c)"},
                       cwd=evil, stdin_file=prompt)
-    script = write_script(tmp_path, "run-1.sh", spec, title="p/agent-1", keep_shell=False)
+    script = write_script(tmp_path, "run-1.sh", spec, title="p/agent-1", terminal=False)
     out = subprocess.run(["/bin/sh", str(script)], capture_output=True, text=True, timeout=10)
     assert out.returncode == 0
-    assert out.stdout == "$(touch pwned) 'quoted' \"dq\"\na'b $(c)\n"
+    assert out.stdout.startswith("$(touch pwned) 'quoted' \"dq\"\na'b $(c)\n")
     assert not (evil / "pwned").exists()
     assert read_exit_code(tmp_path) == 0
+
+
+def test_agent_environment_is_exactly_the_spawners(tmp_path: Path) -> None:
+    """Whatever environment runs the script (a long-lived tmux server's), the agent gets the spec's, and
+    what the script writes is private while the agent keeps the spawner's umask."""
+    out_file = tmp_path / "seen.txt"
+    spec = LaunchSpec(
+        argv=["/bin/sh", "-c", f'env > {out_file}; umask >> {out_file}; : > "$1"', "sh", str(tmp_path / "agent-made")],
+        env={"PATH": os.environ["PATH"], "SECRET_KEY": "s3cr3t 'q' $(x)", "AO_SESSION_ID": "agent-1"},
+        cwd=tmp_path,
+    )
+    script = write_script(tmp_path, "run-1.sh", spec, title="p/agent-1", terminal=True, umask=0o022)
+    runner_env = {"PATH": os.environ["PATH"], "LEAKED_FROM_TMUX": "1", "TERM": "screen", "TMUX": "/tmp/x,1,0"}
+    old = os.umask(0)
+    try:
+        proc = subprocess.run(["/bin/sh", str(script)], env=runner_env, capture_output=True, text=True, timeout=10)
+    finally:
+        os.umask(old)
+    assert proc.returncode == 0, proc.stderr
+    lines = out_file.read_text().splitlines()
+    seen = dict(line.split("=", 1) for line in lines if "=" in line)
+    assert seen["SECRET_KEY"] == "s3cr3t 'q' $(x)" and seen["AO_SESSION_ID"] == "agent-1"
+    assert "LEAKED_FROM_TMUX" not in seen and "AO_ENV_CLEAN" not in seen
+    assert seen["TERM"] == "screen" and seen["TMUX"] == "/tmp/x,1,0"  # the terminal's own, kept
+    assert lines[-1] == "0022"  # the spawner's umask, not the script's private one
+    assert "s3cr3t" not in script.read_text()  # secrets live in the 0600 env file, not the script
+    for name in ("env.sh", "exit_code", "pid", "run-1.sh"):
+        mode = (tmp_path / name).stat().st_mode & 0o777
+        assert mode & 0o077 == 0, f"{name} is {mode:o}"
+    assert (tmp_path / "agent-made").stat().st_mode & 0o777 == 0o644

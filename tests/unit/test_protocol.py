@@ -10,7 +10,10 @@ from ao_server import protocol as p
 
 
 def test_params_absent_fields_are_none_and_null_means_absent() -> None:
-    assert p.parse_params(p.STATUS, None) == {"sessionId": None, "project": None, "workDoneToken": None}
+    assert p.parse_params(p.STATUS, None) == {
+        "sessionId": None, "project": None, "running": None, "limit": None, "cursor": None, "workDoneToken": None
+    }
+    assert p.parse_params(p.LIST, {"running": True, "limit": 5, "cursor": "42"})["cursor"] == 42
     got = p.parse_params(p.SPAWN, {"prompt": "Add tests", "model": None, "workDoneToken": 3})
     assert got["prompt"] == "Add tests" and got["model"] is None and got["workDoneToken"] == 3
 
@@ -26,6 +29,9 @@ def test_params_absent_fields_are_none_and_null_means_absent() -> None:
         (p.KILL, {"session_id": "agent-1"}, "session_id", "did you mean 'sessionId'"),
         (p.LIST, {"sessionId": "agent-1"}, "sessionId", "ao/list takes project"),
         (p.LOGS, {"sessionId": "agent-1", "lines": 0}, "lines", "positive integer"),
+        (p.STATUS, {"limit": 0}, "limit", "an integer from 1"),
+        (p.LIST, {"cursor": "agent-3"}, "cursor", "nextCursor"),
+        (p.LIST, {"running": "yes"}, "running", "true or false"),
         (p.LOGS, {"sessionId": "agent-1", "lines": True}, "lines", "got a boolean"),
         (p.LOGS, {"sessionId": "agent-1", "lines": 2.5}, "lines", "positive integer"),
         (p.SPAWN, {"prompt": ["a"]}, "prompt", "got an array"),

@@ -197,6 +197,10 @@ GOOD = {
     "runtime": st.sampled_from(["process", "tmux", "nope"]),
     "lines": st.sampled_from([1, 10, 0, -1, 2**40]),
     "workDoneToken": st.sampled_from(["tok", 7, None]),
+    "refresh": st.sampled_from([True, False, "yes"]),
+    "running": st.sampled_from([True, False, 1]),
+    "limit": st.sampled_from([1, 50, 0, 10**6]),
+    "cursor": st.sampled_from(["1", "999", "agent-1", ""]),
 }
 
 
