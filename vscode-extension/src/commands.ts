@@ -3,9 +3,10 @@
  * ...) and sends the matching `ao/...` request; the server's own `ao/...` command ids are registered by
  * vscode-languageclient and are not touched here.
  */
+import * as path from 'path';
 import * as vscode from 'vscode';
 import { Commands } from './common/constants';
-import { AoApi, ProjectInfo, Session, isWireError } from './common/protocol';
+import { AoApi, ModelsResult, ProjectInfo, Session, isWireError } from './common/protocol';
 import { describeError } from './common/server';
 import { SessionStore, describeSession, sessionIcon } from './sessions';
 
@@ -84,6 +85,10 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
             }
         }),
         vscode.commands.registerCommand(Commands.spawn, run('Spawn Agent', (arg?: unknown) => handlers.spawn(arg))),
+        vscode.commands.registerCommand(
+            Commands.spawnWithSelection,
+            run('Spawn Agent with Selection', () => handlers.spawnWithSelection()),
+        ),
         vscode.commands.registerCommand(Commands.status, run('Show Status', () => handlers.status())),
         vscode.commands.registerCommand(Commands.attach, run('Attach to Session', (arg?: unknown) => handlers.attach(arg))),
         vscode.commands.registerCommand(Commands.kill, run('Kill Session', (arg?: unknown) => handlers.kill(arg))),
@@ -128,6 +133,60 @@ function projectOf(arg: unknown): string | undefined {
     return undefined;
 }
 
+/** The selected text an agent is spawned with, and where it comes from. */
+export interface SelectionContext {
+    /** Absolute path of the file (or the document's URI when it has no file). */
+    file: string;
+    /** `src/app.ts:12-20`: relative to its workspace folder. */
+    label: string;
+    language: string;
+    text: string;
+}
+
+/** The active editor's selection as a {@link SelectionContext}; undefined when nothing is selected. */
+export function selectionContext(editor: vscode.TextEditor): SelectionContext | undefined {
+    const sel = editor.selection;
+    const text = editor.document.getText(sel);
+    if (sel.isEmpty || text.trim() === '') {
+        return undefined;
+    }
+    const uri = editor.document.uri;
+    const file = uri.scheme === 'file' ? uri.fsPath : uri.toString();
+    const folder = vscode.workspace.getWorkspaceFolder(uri);
+    const shown = folder && uri.scheme === 'file' ? path.relative(folder.uri.fsPath, file) : file;
+    // A selection that ends at the start of a line does not include that line.
+    const last = sel.end.character === 0 && sel.end.line > sel.start.line ? sel.end.line - 1 : sel.end.line;
+    const first = sel.start.line + 1;
+    const lines = first === last + 1 ? `${first}` : `${first}-${last + 1}`;
+    return { file, label: `${shown}:${lines}`, language: editor.document.languageId, text };
+}
+
+/** The prompt the agent gets: the task, then the selection fenced with its file and lines. */
+export function withSelection(task: string, context: SelectionContext): string {
+    const longest = Math.max(2, ...Array.from(context.text.matchAll(/`+/g), (m) => m[0].length));
+    const fence = '`'.repeat(longest + 1);
+    const body = context.text.endsWith('\n') ? context.text : context.text + '\n';
+    const head = task.trim() === '' ? 'Look at this code.' : task.trim();
+    return `${head}\n\nSelected from ${context.label} (${context.file}):\n${fence}${context.language}\n${body}${fence}\n`;
+}
+
+/** The project a file belongs to: the one with the longest path containing it. */
+export function projectForFile(projects: ProjectInfo[], file: string): string | undefined {
+    let best: ProjectInfo | undefined;
+    for (const p of projects) {
+        if (p.path && (samePath(file) === samePath(p.path) || samePath(file).startsWith(samePath(p.path) + path.sep))) {
+            if (!best || (best.path ?? '').length < p.path.length) {
+                best = p;
+            }
+        }
+    }
+    return best?.name;
+}
+
+function samePath(p: string): string {
+    return path.resolve(p).replace(/[\\/]+$/, '');
+}
+
 interface SessionPick extends vscode.QuickPickItem {
     session: Session;
 }
@@ -148,40 +207,38 @@ class AoCommands {
         return this.ctx.server.ready();
     }
 
-    /** AO: Spawn Agent: project, model, prompt, then `ao/spawn`. */
-    async spawn(arg?: unknown): Promise<Session | undefined> {
+    /** AO: Spawn Agent: project (unless there is only one), model, prompt, then `ao/spawn`. */
+    async spawn(arg?: unknown, context?: SelectionContext): Promise<Session | undefined> {
         const api = await this.api();
         if (!api) {
             return undefined;
         }
         const listed = await api.list();
         const projects = listed.projects ?? [];
-        let project = projectOf(arg);
+        let project = projectOf(arg) ?? (context ? projectForFile(projects, context.file) : undefined);
         if (!project) {
-            project = await this.pickProject(projects);
+            project = projects.length === 1 ? projects[0]!.name : await this.pickProject(projects);
             if (project === undefined) {
                 return undefined;
             }
         }
-        const info = projects.find((p) => p.name === project);
-        const model = await this.pickModel(info);
+        const model = await this.pickModel(api, project, projects.find((p) => p.name === project));
         if (model === null) {
             return undefined;
         }
         const prompt = await vscode.window.showInputBox({
-            title: `Spawn an agent in ${project}`,
-            prompt: 'The task for the agent',
-            placeHolder: "What should the agent do? (empty: the project's agentConfig.prompt)",
+            title: context ? `Spawn an agent in ${project} with ${context.label}` : `Spawn an agent in ${project}`,
+            prompt: context ? 'The task for the agent; the selected text is added below it' : 'The task for the agent',
+            placeHolder: context
+                ? 'What should the agent do with the selection?'
+                : "What should the agent do? (empty: the project's agentConfig.prompt)",
             ignoreFocusOut: true,
         });
         if (prompt === undefined) {
             return undefined;
         }
-        const session = await api.spawn({
-            project,
-            model: model || undefined,
-            prompt: prompt.trim() === '' ? undefined : prompt,
-        });
+        const task = context ? withSelection(prompt, context) : prompt.trim() === '' ? undefined : prompt;
+        const session = await api.spawn({ project, model: model || undefined, prompt: task });
         this.ctx.store.upsert(session);
         this.ctx.output.appendLine(`[ao] spawned ${session.sessionId}`);
         void vscode.window.showInformationMessage(`Spawned ${session.sessionId}`, 'Attach').then((pick) => {
@@ -192,15 +249,28 @@ class AoCommands {
         return session;
     }
 
+    /** AO: Spawn Agent with Selection: the active editor's selection (file, lines, text) goes with the prompt. */
+    async spawnWithSelection(): Promise<Session | undefined> {
+        const editor = vscode.window.activeTextEditor;
+        const context = editor ? selectionContext(editor) : undefined;
+        if (!context) {
+            void vscode.window.showInformationMessage('AO: select some text in an editor first, then run "Spawn Agent with Selection".');
+            return undefined;
+        }
+        return this.spawn(undefined, context);
+    }
+
     /** The project quick pick; undefined when dismissed. */
     private async pickProject(projects: ProjectInfo[]): Promise<string | undefined> {
         const names = new Set(projects.map((p) => p.name));
         const fromSessions = this.ctx.store.projects().filter((p) => !names.has(p));
+        const folders = (vscode.workspace.workspaceFolders ?? []).map((f) => samePath(f.uri.fsPath));
         const ordered = [...projects].sort((a, b) => Number(Boolean(b.default)) - Number(Boolean(a.default)));
         const items: ValuePick[] = [
             ...ordered.map((p) => ({
                 label: p.name,
-                description: [p.default ? 'this workspace' : undefined, p.runtime].filter(Boolean).join(' · '),
+                description: [p.path && folders.includes(samePath(p.path)) ? 'this workspace' : undefined, p.runtime]
+                    .filter(Boolean).join(' · '),
                 detail: p.path,
                 value: p.name,
             })),
@@ -222,25 +292,16 @@ class AoCommands {
         return pick?.value;
     }
 
-    /** The model quick pick; '' for the default, null when dismissed. */
-    private async pickModel(project: ProjectInfo | undefined): Promise<string | null> {
-        const configured = project?.model ?? undefined;
-        const items: ValuePick[] = [
-            configured
-                ? { label: configured, description: "the project's model (agent-orchestrator.yaml)", value: '' }
-                : { label: 'Default model', description: "OpenCode's configured model", value: '' },
-        ];
-        const seen = new Set<string>(configured ? [configured] : []);
-        for (const s of this.ctx.store.all()) {
-            if (s.model && !seen.has(s.model)) {
-                seen.add(s.model);
-                items.push({ label: s.model, description: `used by ${s.sessionId}`, value: s.model });
-            }
-        }
-        items.push({ label: 'Other model…', description: 'provider/model', value: undefined, other: true });
+    /**
+     * The model quick pick, from `ao/models` (OpenCode's models, the project's default first); '' for the
+     * default, null when dismissed. Without the list (OpenCode failed), the default and recently used models.
+     */
+    private async pickModel(api: AoApi, project: string, info: ProjectInfo | undefined): Promise<string | null> {
+        const items = this.modelItems(api, project, info);
         const pick = await vscode.window.showQuickPick(items, {
             title: 'Spawn an agent: model',
-            placeHolder: 'Model for the agent',
+            placeHolder: 'Model for the agent (type to filter)',
+            matchOnDescription: true,
             ignoreFocusOut: true,
         });
         if (!pick) {
@@ -249,13 +310,49 @@ class AoCommands {
         if (pick.other) {
             const typed = await vscode.window.showInputBox({
                 title: 'Spawn an agent: model',
-                prompt: 'Model as provider/model, e.g. anthropic/claude-sonnet-4-5',
+                prompt: 'Model as provider/model, e.g. anthropic/claude-sonnet-4-5 (OpenCode says if it does not know it)',
                 ignoreFocusOut: true,
                 validateInput: (v) => (v.trim() === '' || v.includes('/') ? undefined : 'Write it as provider/model'),
             });
             return typed === undefined ? null : typed.trim();
         }
         return pick.value ?? '';
+    }
+
+    private async modelItems(api: AoApi, project: string, info: ProjectInfo | undefined): Promise<ValuePick[]> {
+        const other: ValuePick = { label: 'Other model…', description: 'provider/model, typed', value: undefined, other: true };
+        let offered: ModelsResult | undefined;
+        try {
+            offered = await api.models({ project });
+        } catch (e) {
+            this.ctx.output.appendLine(`[ao] ao/models failed, offering the default model only: ${describeError(e)}`);
+        }
+        const configured = info?.model ?? undefined;
+        const fallbackDefault = configured ?? offered?.default ?? undefined;
+        const items: ValuePick[] = [
+            fallbackDefault
+                ? {
+                    label: fallbackDefault,
+                    description: configured ? "default: the project's agentConfig.model" : "default: OpenCode's model",
+                    value: '',
+                }
+                : { label: 'Default model', description: "OpenCode's configured model", value: '' },
+        ];
+        const seen = new Set<string>(fallbackDefault ? [fallbackDefault] : []);
+        for (const s of this.ctx.store.all()) {
+            if (s.model && !seen.has(s.model)) {
+                seen.add(s.model);
+                items.push({ label: s.model, description: `used by ${s.sessionId}`, value: s.model });
+            }
+        }
+        for (const m of offered?.models ?? []) {
+            if (!seen.has(m)) {
+                seen.add(m);
+                items.push({ label: m, value: m });
+            }
+        }
+        items.push(other);
+        return items;
     }
 
     /** AO: Show Status: every session in a quick pick, then what to do with the one picked. */

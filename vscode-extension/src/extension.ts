@@ -88,6 +88,10 @@ export function activate(context: vscode.ExtensionContext): AoExtension {
         statusBar,
         ...registerCommands(commandContext),
         { dispose: () => clearInterval(timer) },
+        vscode.workspace.onDidChangeWorkspaceFolders(() => {
+            output.appendLine('[ao] workspace folders changed: restarting ao-server for their projects');
+            void server.restart();
+        }),
         vscode.workspace.onDidChangeConfiguration((e) => {
             if (e.affectsConfiguration(CONFIG_SECTION)) {
                 output.appendLine('[ao] settings changed: restarting ao-server');

@@ -90,7 +90,7 @@ try {
 
     mark('AO: Spawn Agent');
     await palette(page, 'AO: Spawn Agent');
-    await answer(page, 'Spawn an agent: project');
+    // One configured project: no project pick; the model pick offers OpenCode's models, the default first.
     await answer(page, 'Spawn an agent: model');
     await answer(page, 'Spawn an agent in my-project', 'Write the VS Code notes [[slow:3]]');
     await notification(page, `Spawned ${SID}`, 60_000);

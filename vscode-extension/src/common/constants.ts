@@ -13,6 +13,7 @@ export namespace Methods {
     export const kill = 'ao/kill';
     export const resume = 'ao/resume';
     export const logs = 'ao/logs';
+    export const models = 'ao/models';
 }
 
 /** Server -> client notifications. */
@@ -35,6 +36,7 @@ export namespace ErrorCodes {
 /** This extension's own command ids (package.json `contributes.commands`). */
 export namespace Commands {
     export const spawn = 'ao.spawn';
+    export const spawnWithSelection = 'ao.spawnWithSelection';
     export const status = 'ao.status';
     export const attach = 'ao.attach';
     export const kill = 'ao.kill';

@@ -90,6 +90,15 @@ export interface ListResult {
     warnings?: string[];
 }
 
+export interface ModelsResult {
+    project: string;
+    /** OpenCode's models, the default first. */
+    models: string[];
+    /** agentConfig.model, else OpenCode's configured model, else null. */
+    default: string | null;
+    cached?: boolean;
+}
+
 export interface LogsResult {
     sessionId: string;
     text: string;
@@ -128,6 +137,11 @@ export class AoApi {
 
     resume(sessionId: string, prompt?: string): Promise<Session> {
         return this.conn.sendRequest<Session>(Methods.resume, prompt ? { sessionId, prompt } : { sessionId });
+    }
+
+    /** The models OpenCode offers the project (cached by the server; `refresh` asks OpenCode again). */
+    models(params: { project?: string; refresh?: boolean } = {}): Promise<ModelsResult> {
+        return this.conn.sendRequest<ModelsResult>(Methods.models, params);
     }
 
     logs(sessionId: string, lines?: number): Promise<LogsResult> {

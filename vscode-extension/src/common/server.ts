@@ -207,7 +207,7 @@ export class ServerManager implements vscode.Disposable {
         this.proc = proc;
         const cwd = folder?.uri.fsPath ?? os.homedir();
         output.appendLine(`[ao] starting ${quoteArgv(choice.command.argv)} (${choice.command.source}) in ${cwd}`);
-        const client = this.createClient(choice, settings, folder, cwd, proc);
+        const client = this.createClient(choice, settings, cwd, proc);
         this.client = client;
         const api = new AoApi(client);
         client.onNotification(Notifications.statusChanged, (change: StatusChanged) => {
@@ -269,7 +269,6 @@ export class ServerManager implements vscode.Disposable {
     private createClient(
         choice: CommandChoice,
         settings: AoSettings,
-        folder: vscode.WorkspaceFolder | undefined,
         cwd: string,
         proc: ProcessInfo,
     ): LanguageClient {
@@ -299,7 +298,8 @@ export class ServerManager implements vscode.Disposable {
             outputChannel: this.options.output,
             revealOutputChannelOn: RevealOutputChannelOn.Never,
             initializationOptions: initializationOptions(settings),
-            workspaceFolder: folder,
+            // No `workspaceFolder`: that would lock the client to one folder, and a multi-root window
+            // must send every folder in `initialize` (the server offers each folder's projects).
             initializationFailedHandler: () => false,
             errorHandler: {
                 error: () => ({ action: ErrorAction.Continue, handled: true }),

@@ -6,13 +6,15 @@
  *
  * The steps share one window (one server) and run in order.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Commands, ContextValues, Views } from '../common/constants';
 import { Session, StatusChanged } from '../common/protocol';
 import { SessionsTreeNode, SessionsTreeProvider } from '../sessionsTree';
 import { Activated, activateExtension, alive, deactivateExtension, run, skipReason, testEnv, useWorkspace } from './helpers';
-import { ShownMessage, TreeItem, double } from './vscodeDouble';
+import { ShownMessage, TreeItem, Uri, double } from './vscodeDouble';
 
 const skip = skipReason();
 const env = testEnv();
@@ -104,20 +106,24 @@ describe('the extension against the real ao-server', { skip }, () => {
 
     let first: Session;
 
-    it('AO: Spawn Agent asks for project, model and prompt, then shows the session', async () => {
-        double.pickAnswers.push('my-project', 'Default model');
+    it('AO: Spawn Agent: one project, so no project pick; OpenCode\'s models, its default first; the prompt', async () => {
+        double.pickAnswers.push('fake/fake-model');
         double.inputAnswers.push('Write the VS Code notes [[slow:3]]');
         first = await exec<Session>(Commands.spawn);
         assert.equal(first.sessionId, 'my-project/agent-1');
         assert.equal(first.status, 'running');
         assert.equal(first.prompt, 'Write the VS Code notes [[slow:3]]');
+        assert.equal(first.model, null, 'the default model is OpenCode\'s own: no --model');
 
-        const projectPick = double.quickPicks[0]!;
-        const modelPick = double.quickPicks[1]!;
-        assert.deepEqual(projectPick.items.map((i: { label: string }) => i.label), ['my-project']);
-        assert.match(projectPick.items[0].description, /this workspace/);
-        assert.equal(modelPick.items[0].label, 'Default model');
-        assert.equal(modelPick.items[modelPick.items.length - 1].label, 'Other model…');
+        assert.equal(double.quickPicks.length, 1, 'only the model is picked');
+        const modelPick = double.quickPicks[0]!;
+        const labels = modelPick.items.map((i: { label: string }) => i.label);
+        assert.equal(modelPick.options.title, 'Spawn an agent: model');
+        assert.equal(labels[0], 'fake/fake-model');
+        assert.match(modelPick.items[0].description, /default: OpenCode's model/);
+        assert.ok(labels.some((l: string) => l.startsWith('opencode/')), labels.join(', '));
+        assert.equal(labels.filter((l: string) => l === 'fake/fake-model').length, 1);
+        assert.equal(labels.at(-1), 'Other model…');
         assert.equal(double.inputBoxes[0]!.options.title, 'Spawn an agent in my-project');
         await waitMessage('Spawned my-project/agent-1', 5000);
         // The server reported work-done progress through the client.
@@ -176,7 +182,7 @@ describe('the extension against the real ao-server', { skip }, () => {
     });
 
     it('a failing agent: "... failed: <outcome error>"', async () => {
-        double.pickAnswers.push('Default model');
+        double.pickAnswers.push('fake/fake-model');
         double.inputAnswers.push('This one breaks [[fail]]');
         const failing = await exec<Session>(Commands.spawn, { kind: 'project', project: 'my-project' });
         assert.equal(failing.sessionId, 'my-project/agent-2');
@@ -209,7 +215,7 @@ describe('the extension against the real ao-server', { skip }, () => {
     });
 
     it('AO: Kill Session asks, kills, and the view shows it killed', async () => {
-        double.pickAnswers.push('Default model');
+        double.pickAnswers.push('fake/fake-model');
         double.inputAnswers.push('A long job [[slow:120]]');
         const long = await exec<Session>(Commands.spawn, { kind: 'project', project: 'my-project' });
         assert.equal(long.sessionId, 'my-project/agent-3');
@@ -299,5 +305,50 @@ describe('the extension against the real ao-server', { skip }, () => {
         const sessions = await exec<Session[]>(Commands.status);
         assert.equal(sessions.length, 4);
         assert.equal(double.messages.length, messages, JSON.stringify(double.messages.slice(messages)));
+    });
+    it('AO: Spawn Agent with Selection sends the selected text with its file and line range', async () => {
+        assert.ok(env);
+        const file = path.join(env.workspace, 'src', 'auth.py');
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        const selected = 'def login(user):\n    return check(user)\n';
+        fs.writeFileSync(file, `import os\n${selected}x = 1\n`);
+        double.activeTextEditor = {
+            selection: { isEmpty: false, start: { line: 1, character: 0 }, end: { line: 3, character: 0 } },
+            document: { uri: Uri.file(file), languageId: 'python', getText: () => selected },
+        };
+        double.pickAnswers.push('fake/fake-model');
+        double.inputAnswers.push('Add a docstring');
+        const picks = double.quickPicks.length;
+        const session = await exec<Session>(Commands.spawnWithSelection);
+        assert.equal(session.project, 'my-project');
+        assert.equal(double.quickPicks.length, picks + 1, 'only the model is picked');
+        assert.equal(double.inputBoxes.at(-1)?.options.title, 'Spawn an agent in my-project with src/auth.py:2-3');
+        const fence = '```';
+        assert.equal(session.prompt, `Add a docstring\n\nSelected from src/auth.py:2-3 (${file}):\n${fence}python\n${selected}${fence}\n`);
+
+        // Nothing selected: a hint, nothing spawned.
+        double.activeTextEditor = undefined;
+        assert.equal(await exec(Commands.spawnWithSelection), undefined);
+        await waitMessage(/^AO: select some text in an editor first/, 5000);
+    });
+
+    it('a multi-root workspace offers every folder\'s projects; "this workspace" only where a folder is the project', async () => {
+        assert.ok(env);
+        const other = path.join(path.dirname(env.workspace), 'other-folder');
+        fs.mkdirSync(path.join(other, 'lib'), { recursive: true });
+        fs.writeFileSync(path.join(other, 'agent-orchestrator.yaml'),
+            'projects:\n  - name: other\n    path: .\n  - name: other-lib\n    path: lib\n');
+        double.workspaceFolders = [
+            { uri: Uri.file(env.workspace), name: 'my-project', index: 0 },
+            { uri: Uri.file(other), name: 'other-folder', index: 1 },
+        ];
+        assert.ok(await active.ext.server.restart());
+        const picks = double.quickPicks.length;
+        assert.equal(await exec(Commands.spawn), undefined); // the project pick is dismissed
+        assert.equal(double.quickPicks.length, picks + 1);
+        const pick = double.quickPicks.at(-1)!;
+        assert.equal(pick.options.title, 'Spawn an agent: project');
+        assert.deepEqual(pick.items.map((i: { label: string; description: string }) => `${i.label}: ${i.description}`),
+            ['my-project: this workspace · tmux', 'other: this workspace · tmux', 'other-lib: tmux']);
     });
 });

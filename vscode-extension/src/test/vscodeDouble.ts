@@ -352,6 +352,8 @@ export class VscodeDouble {
     readonly progress: { title?: string; messages: string[]; done: boolean }[] = [];
     configuration: Record<string, unknown> = {};
     workspaceFolders: { uri: Uri; name: string; index: number }[] | undefined;
+    /** What `window.activeTextEditor` returns (a test sets an editor with a selection). */
+    activeTextEditor: unknown;
     readonly extensions = new Map<string, unknown>();
 
     /** Answers for the next quick picks, in order; with none left a quick pick is dismissed. */
@@ -531,8 +533,8 @@ export const window = {
             double.poke();
         }
     },
-    get activeTextEditor(): undefined {
-        return undefined;
+    get activeTextEditor(): any {
+        return double.activeTextEditor;
     },
     visibleTextEditors: [] as unknown[],
     onDidChangeActiveTextEditor: new EventEmitter<unknown>().event,
