@@ -39,7 +39,7 @@ from .common import clip, process_tree, read_exit_code, script_pid, tail, termin
 
 log = logging.getLogger(__name__)
 SESSION_PREFIX = "ao-"
-TIMEOUT = 15.0
+TIMEOUT = 15.0  # seconds for one tmux call; $AO_TMUX_TIMEOUT overrides
 SCROLLBACK_FILE = "scrollback.txt"
 # What tmux says when no server listens on a socket: evidence that its panes are gone.
 _NO_SERVER = ("no server running", "error connecting to", "server exited unexpectedly")
@@ -74,6 +74,10 @@ class TmuxRuntime:
     def __init__(self, config: Config) -> None:
         self.socket = config.tmux_socket
         self._tmux: str | None = None
+        try:
+            self.timeout = max(0.5, float(os.environ.get("AO_TMUX_TIMEOUT") or TIMEOUT))
+        except ValueError:
+            self.timeout = TIMEOUT
 
     # --- plumbing -----------------------------------------------------------
 
@@ -98,13 +102,13 @@ class TmuxRuntime:
                 cmd,
                 capture_output=True,
                 text=True,
-                timeout=TIMEOUT,
+                timeout=self.timeout,
                 stdin=subprocess.DEVNULL,
                 cwd=str(cwd) if cwd is not None else None,
             )
         except subprocess.TimeoutExpired:
             raise SpawnFailed(
-                f"tmux did not answer within {TIMEOUT:.0f} s: {shlex.join(cmd[1:])}; is its server stuck?"
+                f"tmux did not answer within {self.timeout:g} s: {shlex.join(cmd[1:])}; is its server stuck?"
             ) from None
         except OSError as e:
             raise SpawnFailed(f"could not run tmux: {e}") from None

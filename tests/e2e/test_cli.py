@@ -42,7 +42,7 @@ def test_spawn_runs_real_opencode_to_exit(bed: Bed, runtime: str) -> None:
     assert bed.ao("status", sid).stdout.strip() == "exited"
     assert "Done. I looked at the task" in bed.ao("logs", sid).stdout
     assert bed.requests_with("Add unit tests for auth module"), "the model never saw the prompt"
-    if runtime == "tmux":  # the pane keeps its shell so attach shows what happened
+    if runtime == "tmux":  # the pane stays (without a process) so attach shows what happened
         assert bed.tmux("has-session", "-t", "=ao-agent-1").returncode == 0
         assert "exited with code 0" in bed.ao("logs", sid).stdout
 

@@ -224,7 +224,8 @@ async def test_spawn_both_ways_then_exit_status_attach_logs(bed: Bed, server: An
     # Attach: a command an editor can run in a terminal, on the bed's private tmux socket.
     attach = await req(client, "ao/attach", {"sessionId": by_request["sessionId"]})
     assert attach == await cmd(client, "ao/attach", {"sessionId": by_request["sessionId"]})
-    assert attach["type"] == "tmux" and attach["argv"][0] == "tmux" and bed.tmux_socket in attach["argv"]
+    assert attach["type"] == "tmux" and attach["argv"][:2] == ["tmux", "-S"]
+    assert attach["argv"][2].endswith("/" + bed.tmux_socket)  # the socket used, as a path
     assert attach["command"] == shlex.join(attach["argv"])
     assert attach["sessionId"] == by_request["sessionId"]
 

@@ -160,8 +160,9 @@ class Bed:
                 con.close()
             except sqlite3.Error:
                 pass
-        panes = self.tmux("list-panes", "-a", "-F", "#{pane_pid}")
-        pids.update(int(x) for x in panes.stdout.split() if x.isdigit())
+        panes = self.tmux("list-panes", "-a", "-F", "#{pane_dead} #{pane_pid}")  # a dead pane's PID is stale
+        pids.update(int(pid) for dead, _, pid in (ln.partition(" ") for ln in panes.stdout.splitlines())
+                    if dead == "0" and pid.isdigit())
         procs = []
         for pid in pids:
             try:
