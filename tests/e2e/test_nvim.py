@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -184,7 +185,7 @@ def test_spawn_attach_exit_notification_and_status(bed: Bed, nvim: Nvim) -> None
         "  wins = #vim.api.nvim_list_wins() }"), timeout=30, what="the attach terminal")
     # Neovim reports the resolved executable: /usr/bin/tmux for "tmux"
     assert [shutil.which(term["argv"][0]), *term["argv"][1:]] == [shutil.which(attach["argv"][0]), *attach["argv"][1:]]
-    assert attach["argv"][:3] == ["tmux", "-L", bed.tmux_socket]
+    assert attach["argv"][:2] == ["tmux", "-S"] and attach["argv"][2].endswith("/" + bed.tmux_socket)
     assert term["session"] == sid
     assert term["wins"] == wins_before + 1, "attach should open a split"
     wait_for(lambda: bed.tmux("list-clients", "-t", "ao-agent-1").stdout.strip(), timeout=30,
@@ -276,6 +277,64 @@ def test_checkhealth_reports_ok(bed: Bed, nvim: Nvim) -> None:
                      "config valid: projects my-project"):
         assert any(expected in line for line in oks), f"no OK line with {expected!r}:\n{text}"
     assert time.monotonic() - started < 60
+
+
+def test_checkhealth_says_how_to_install_a_missing_server(bed: Bed, nvim: Nvim) -> None:
+    """No ``ao-server`` on PATH: the health report gives the exact install commands for this checkout."""
+    path = os.pathsep.join(d for d in bed.env.get("PATH", "").split(os.pathsep)
+                           if d and not os.access(os.path.join(d, "ao-server"), os.X_OK))
+    nvim.lua(f"vim.env.PATH = {lua_str(path)}; require('ao').setup({{ cmd = {{ 'ao-server' }} }})")
+    nvim.cmd("checkhealth ao", timeout=90)
+    text = "\n".join(nvim.lua("return vim.api.nvim_buf_get_lines(0, 0, -1, false)"))
+    assert 'ERROR server command "ao-server" not found (not on PATH)' in text, text
+    repo = shlex.quote(str(ROOT))
+    for command in (f"pipx install {repo}", f"uv tool install {repo}", f"python3 -m pip install {repo}"):
+        assert command in text, f"no {command!r} in:\n{text}"
+    # and the first :Ao command says so too, in one line, instead of failing obscurely
+    nvim.cmd("Ao status")
+    err = nvim.wait_notification("was not found")
+    assert err["level"] == ERROR and f"pipx install {repo}" in err["msg"], err
+    no_traceback(nvim)
+
+
+def test_model_completion_and_spawn_with_a_range(bed: Bed, nvim: Nvim) -> None:
+    """`:Ao spawn --model <Tab>` offers OpenCode's models (default first); `:1,2Ao spawn` sends those lines."""
+    nvim.cmd("Ao status")  # starts the server
+    wait_for(lambda: nvim.lua("local c = require('ao').get_client(); return c ~= nil and "
+                              "require('ao')._state.ready[c.id] == true"), timeout=60, what="the server")
+    models = wait_for(lambda: nvim.lua("return vim.fn.getcompletion('Ao spawn --model ', 'cmdline')"), timeout=60,
+                      interval=0.5, what="model completion")
+    assert models[0] == "fake/fake-model", models
+    assert any(m.startswith("opencode/") for m in models), models
+    assert nvim.lua("return vim.fn.getcompletion('Ao spawn my-project --model fake/', 'cmdline')") == \
+        ["fake/fake-model"]
+
+    notes = bed.project / "notes.py"
+    notes.write_text("def login(user):\n    return check(user)\nx = 1\n")
+    nvim.cmd(f"edit {notes}")
+    nvim.cmd("1,2Ao spawn --model fake/fake-model Add a docstring")
+    sid = "my-project/agent-1"
+    nvim.wait_notification(f"spawned {sid}")
+    session = bed.status_of(sid)
+    assert session["model"] == "fake/fake-model"
+    assert session["prompt"] == ("Add a docstring\n\nSelected from notes.py:1-2 (" + str(notes) + "):\n"
+                                 "```python\ndef login(user):\n    return check(user)\n```\n")
+    no_traceback(nvim)
+
+
+def test_readme_lazy_spec_defines_ao(nvim_binary: str, tmp_path: Path) -> None:
+    """The lazy.nvim spec in editors/nvim/README.md, as lazy.nvim would use it: its config(plugin) defines :Ao."""
+    readme = (PLUGIN / "README.md").read_text()
+    spec = readme.split("```lua\n", 1)[1].split("```", 1)[0]
+    assert 'build = "pipx install --force ."' in spec and 'cmd = "Ao"' in spec, spec
+    test = tmp_path / "spec.lua"
+    test.write_text(f"local spec = {spec}\nspec.config({{ dir = {lua_str(str(ROOT))} }})\n"
+                    "io.stdout:write(vim.fn.exists(':Ao') .. ' ' .. require('ao').options().cmd[1])\n")
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path), "XDG_STATE_HOME": str(tmp_path),
+           "XDG_DATA_HOME": str(tmp_path)}
+    out = subprocess.run([nvim_binary, "--headless", "--clean", "-l", str(test)], env=env, capture_output=True,
+                         text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert out.returncode == 0 and out.stdout == "2 ao-server", out.stdout + out.stderr
 
 
 def test_lua_unit_checks(nvim_binary: str, tmp_path: Path) -> None:

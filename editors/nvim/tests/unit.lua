@@ -108,6 +108,43 @@ eq(spawned, {
 }, "spawn arguments")
 eq(#asked, 1, "asked for the prompt once")
 
+-- --model, in either order with the project; completion of its value from ao/models ----------------------
+spawned, asked = {}, {}
+commands.run({ args = "spawn --model fake/fake-model p Add tests" })
+commands.run({ args = "spawn p --model=x/y Fix it" })
+commands.run({ args = "spawn --model" })
+eq(spawned, {
+  { project = "p", model = "fake/fake-model", prompt = "Add tests" },
+  { project = "p", model = "x/y", prompt = "Fix it" },
+}, "spawn --model")
+eq(notes[#notes].msg:find("--model needs a model", 1, true) ~= nil, true, "--model without a value")
+local asked_models = {}
+ao.models_sync = function(project)
+  asked_models[#asked_models + 1] = project or "(default)"
+  return { "fake/fake-model", "opencode/big-pickle" }
+end
+eq(commands.complete("", "Ao spawn --model ", 17), { "fake/fake-model", "opencode/big-pickle" }, "models")
+eq(commands.complete("op", "Ao spawn p --model op", 21), { "opencode/big-pickle" }, "models by prefix")
+eq(asked_models, { "(default)", "p" }, "models of the named project")
+eq(commands.complete("--", "Ao spawn --", 11), { "--model" }, "the option")
+eq(commands.complete("", "Ao spawn --model x/y ", 21), { "p", "q" }, "projects after the option")
+eq(commands.complete("", "Ao spawn Fix the ", 17), {}, "nothing inside the prompt")
+
+-- :'<,'>Ao spawn: the lines go with the prompt, fenced, with file and range ----------------------------------
+ao._remember_list({ projects = { { name = "p", path = "/w/p" }, { name = "sub", path = "/w/p/sub" } } })
+eq(ao.project_for_file("/w/p/sub/x.lua"), "sub", "deepest project holds the file")
+eq(ao.project_for_file("/w/pp/x.lua"), nil, "a sibling folder is not inside")
+local ctx = { file = "/w/p/a.py", label = "a.py:2-3", language = "python", text = "x = '```'\n" }
+eq(ao.with_selection(" Explain ", ctx), "Explain\n\nSelected from a.py:2-3 (/w/p/a.py):\n````python\nx = '```'\n````\n",
+  "selection prompt, fence longer than any run in the text")
+spawned = {}
+vim.api.nvim_buf_set_lines(0, 0, -1, false, { "one", "two", "three" })
+vim.bo.filetype = "lua"
+commands.run({ args = "spawn p Why?", range = 2, line1 = 2, line2 = 3 })
+eq(spawned[1].project, "p", "range: named project")
+eq(spawned[1].prompt:match("^Why%?\n\nSelected from %[No Name%]:2%-3 %(%[No Name%]%):\n```lua\ntwo\nthree\n```\n$") ~= nil, true,
+  "range: prompt " .. spawned[1].prompt)
+
 -- unknown subcommand: an error message, not a traceback ---------------------------------------------------
 notes = {}
 commands.run({ args = "frobnicate" })

@@ -61,42 +61,119 @@ local function pick(what, want, fn)
   end)
 end
 
---- `:Ao spawn [project] {prompt}`: the first word is the project when the config has one of that name.
+--- Split `:Ao spawn` arguments: a project name (when the config has one of that name) and `--model M`, in
+--- either order, then the prompt (verbatim).
 ---@param args string
-function M.spawn(args)
+---@param projects string[]
+---@return {project?: string, model?: string, prompt?: string}? parsed
+---@return string? err
+function M.parse_spawn(args, projects)
+  local out, rest = {}, args
+  while true do
+    local word, after = first_word(rest)
+    if word == "--model" then
+      local model, tail = first_word(after)
+      if not model then
+        return nil, "--model needs a model, e.g. --model provider/model (<Tab> lists OpenCode's)"
+      end
+      out.model, rest = model, tail
+    elseif word and word:match("^%-%-model=.") then
+      out.model, rest = word:sub(9), after
+    elseif word and not out.project and not out.prompt and vim.tbl_contains(projects, word) then
+      out.project, rest = word, after
+    else
+      break
+    end
+  end
+  if rest:match("%S") then
+    out.prompt = unquote(vim.trim(rest))
+  end
+  return out
+end
+
+--- `:[range]Ao spawn [project] [--model M] {prompt}`; with a range, the lines go with the prompt as context.
+---@param args string
+---@param opts? {range?: integer, line1?: integer, line2?: integer}
+function M.spawn(args, opts)
+  local context = nil
+  if opts and (opts.range or 0) > 0 then
+    context = ao().selection_context(0, opts.line1, opts.line2)
+  end
   ao().list(function(err)
     if err then
       return ao().report("spawn", err)
     end
-    local project, prompt = nil, nil
-    local first, rest = first_word(args)
-    if first and vim.tbl_contains(ao().projects(), first) then
-      project, prompt = first, rest
-    elseif args:match("%S") then
-      prompt = vim.trim(args)
+    local parsed, perr = M.parse_spawn(args, ao().projects())
+    if not parsed then
+      return ao().notify("spawn: " .. perr, vim.log.levels.ERROR)
     end
-    if prompt and prompt ~= "" then
-      return ao().spawn({ project = project, prompt = unquote(prompt) })
+    local project = parsed.project or (context and ao().project_for_file(context.file)) or nil
+    local function go(prompt)
+      if context then
+        prompt = ao().with_selection(prompt or "", context)
+      end
+      ao().spawn({ project = project, model = parsed.model, prompt = prompt })
     end
-    local label = project and ("Prompt for an agent on %s: "):format(project) or "Prompt for the agent: "
-    vim.ui.input({ prompt = label }, function(input)
+    if parsed.prompt and parsed.prompt ~= "" then
+      return go(parsed.prompt)
+    end
+    local label = project and ("Prompt for an agent on %s"):format(project) or "Prompt for the agent"
+    if context then
+      label = label .. " (with " .. context.label .. ")"
+    end
+    vim.ui.input({ prompt = label .. ": " }, function(input)
       if input == nil then
         return -- cancelled
       end
-      -- an empty answer: the project's agentConfig.prompt
-      ao().spawn({ project = project, prompt = input ~= "" and input or nil })
+      -- an empty answer: the project's agentConfig.prompt (with a selection: just the selection)
+      go(input ~= "" and input or nil)
     end)
   end)
 end
 
----@type table<string, {run: fun(args: string), complete?: fun(lead: string, index: integer): string[], usage: string}>
+--- Completion of `:Ao spawn`: projects first, `--model` when typing an option, OpenCode's models after it.
+---@param lead string
+---@param index integer
+---@param words string[] the words so far (words[1] is "Ao", words[2] "spawn")
+---@return string[]
+local function complete_spawn(lead, index, words)
+  local project, in_options = nil, true
+  local i = 3
+  while i < #words do
+    local w = words[i]
+    if w == "--model" then
+      i = i + 1
+    elseif not w:match("^%-%-model=") then
+      if not project and vim.tbl_contains(ao().projects(), w) then
+        project = w
+      else
+        in_options = false
+      end
+    end
+    i = i + 1
+  end
+  if not in_options then
+    return {}
+  end
+  if words[#words - 1] == "--model" then
+    return ao().models_sync(project)
+  end
+  if lead:match("^%-") then
+    return { "--model" }
+  end
+  if index == 1 then
+    ao().prefetch_models() -- so that a later `--model <Tab>` does not wait for OpenCode
+  end
+  return (index == 1 or not project) and ao().projects() or {}
+end
+
+---@alias ao.Complete fun(lead: string, index: integer, words: string[]): string[]
+---@type table<string, {run: fun(args: string, opts: table), complete?: ao.Complete, usage: string}>
 M.subcommands = {
   spawn = {
-    usage = ":Ao spawn [project] {prompt}",
+    usage = ":[range]Ao spawn [project] [--model provider/model] {prompt}",
     run = M.spawn,
-    complete = function(_, index)
-      return index == 1 and ao().projects() or {}
-    end,
+    complete = complete_spawn,
   },
   status = {
     usage = ":Ao status [project]",
@@ -175,8 +252,8 @@ function M.names()
   return names
 end
 
---- The :Ao command (from nvim_create_user_command).
----@param opts {args: string}
+--- The :Ao command (from nvim_create_user_command); a range goes to `:Ao spawn` as context.
+---@param opts {args: string, range?: integer, line1?: integer, line2?: integer}
 function M.run(opts)
   ao().guard("Ao", function()
     local sub, rest = first_word(opts.args or "")
@@ -188,7 +265,7 @@ function M.run(opts)
       return ao().notify(("unknown subcommand %q; use one of: %s"):format(sub, table.concat(M.names(), ", ")),
         vim.log.levels.ERROR)
     end
-    def.run(rest)
+    def.run(rest, opts)
   end)
 end
 
@@ -217,7 +294,7 @@ function M.complete(lead, line, pos)
     M.refresh_for_completion()
     return vim.tbl_filter(function(c)
       return vim.startswith(c, lead)
-    end, def.complete(lead, #words - 2))
+    end, def.complete(lead, #words - 2, words))
   end)
   return ok and result or {}
 end

@@ -28,7 +28,7 @@ local M = {}
 
 ---@type ao.Config
 M.defaults = {
-  -- the server command: `ao-server` from `pip install ao-server`; or { "python3", "-m", "ao_server" }
+  -- the server command: `ao-server` from `pipx install <the repository>`; or { "python3", "-m", "ao_server" }
   cmd = { "ao-server" },
   -- extra environment variables for the server (e.g. { AO_OPENCODE_BIN = "/opt/opencode/bin/opencode" })
   cmd_env = nil,

@@ -162,6 +162,34 @@ function M.probe(cmd, root, init_options, timeout)
   return { ok = true, stage = "done", list = list.result, server = server }
 end
 
+--- The repository this plugin came from (editors/nvim inside an ao-server checkout), when it is one.
+---@return string?
+function M.repository()
+  local here = vim.fs.normalize(debug.getinfo(1, "S").source:sub(2))
+  local root = here:match("^(.*)/editors/nvim/lua/ao/health%.lua$")
+  if root and vim.uv.fs_stat(root .. "/pyproject.toml") and vim.uv.fs_stat(root .. "/ao_server") then
+    return root
+  end
+end
+
+--- How to install the server, exactly: one command each for pipx, uv and pip, from this plugin's checkout.
+---@return string[]
+function M.install_advice()
+  local repo = M.repository()
+  -- quoted for a POSIX shell only when needed (as Python's shlex.quote does)
+  local src = repo and (repo:match("^[%w@%%+=:,./-]+$") and repo or vim.fn.shellescape(repo))
+    or "/path/to/ao-server  (a clone of the ao-server repository)"
+  local advice = {
+    ("install it with one of (from %s):"):format(repo and "this plugin's repository" or "a clone of the repository"),
+    "  pipx install " .. src,
+    "  uv tool install " .. src,
+    "  python3 -m pip install " .. src .. "   (in a virtualenv; then put its bin/ on PATH)",
+    "then restart Neovim; both `ao` and `ao-server` are installed",
+    'or point the plugin at a server you have: require("ao").setup({ cmd = { "/path/to/venv/bin/ao-server" } })',
+  }
+  return advice
+end
+
 --- The config file the server will use, found the same way (for the report only).
 ---@param root string
 ---@return string? path
@@ -207,10 +235,7 @@ function M.check()
   local exe = vim.fn.exepath(o.cmd[1])
   local probe = nil
   if exe == "" then
-    health.error(("server command %q not found"):format(o.cmd[1]), {
-      "pip install ao-server (it provides ao-server), or",
-      'require("ao").setup({ cmd = { "python3", "-m", "ao_server" } })',
-    })
+    health.error(("server command %q not found (not on PATH)"):format(o.cmd[1]), M.install_advice())
   else
     health.ok(("server command found: %s (%s)"):format(table.concat(o.cmd, " "), exe))
     local client = ao.get_client()

@@ -74,6 +74,10 @@ local state = {
   sessions = {},
   ---@type table<string, boolean> projects seen in the config (ao/list) or in sessions
   projects = {},
+  ---@type table<string, string> project folders from ao/list, by name
+  project_paths = {},
+  ---@type table<string, string[]> OpenCode's models (ao/models) by project ("" for the default project)
+  models = {},
   ---@type table<string, boolean> sessions spawned from this editor (no "started" message for those)
   spawned_here = {},
 }
@@ -318,8 +322,10 @@ function M.start()
   local o = config.options
   local cmd = o.cmd
   if vim.fn.executable(cmd[1]) ~= 1 then
-    return nil, ("the server command %q was not found; install ao-server (pip install ao-server) or set "
-      .. "require('ao').setup({ cmd = {...} }); :checkhealth ao says more"):format(cmd[1])
+    local repo = require("ao.health").repository()
+    return nil, ("the server command %q was not found; install ao-server (%s), or set "
+      .. "require('ao').setup({ cmd = {...} }); :checkhealth ao gives every way"):format(cmd[1],
+        "pipx install " .. (repo or "<a clone of the ao-server repository>"))
   end
   ---@type vim.lsp.ClientConfig
   local cfg = {
@@ -464,6 +470,9 @@ function M._remember_list(res)
   for _, p in ipairs(nn(res.projects) or {}) do
     if type(p) == "table" and type(p.name) == "string" then
       state.projects[p.name] = true
+      if type(nn(p.path)) == "string" then
+        state.project_paths[p.name] = p.path
+      end
     end
   end
   for _, s in ipairs(nn(res.sessions) or {}) do
@@ -641,6 +650,100 @@ function M.list(cb)
     end
     cb(err, res)
   end)
+end
+
+--- OpenCode's models for a project (`ao/models`), its default first. `cb(err, result)` with
+--- `result = {project, models, default}`; `refresh` asks OpenCode again instead of the server's cache.
+---@param opts? {project?: string, refresh?: boolean}
+---@param cb fun(err: ao.Error?, result: {project: string, models: string[], default?: string}?)
+function M.models(opts, cb)
+  opts = opts or {}
+  M.request("ao/models", { project = opts.project, refresh = opts.refresh }, function(err, res)
+    if not err and type(res) == "table" and type(nn(res.models)) == "table" then
+      state.models[opts.project or ""] = res.models
+    end
+    cb(err, res)
+  end)
+end
+
+--- Ask for the default project's models in the background, once, when the server runs.
+function M.prefetch_models()
+  local client = M.get_client()
+  if state.models[""] or state.models_asked or not (client and state.ready[client.id]) then
+    return
+  end
+  state.models_asked = true
+  M.models({}, function()
+    state.models_asked = nil
+  end)
+end
+
+--- The models for completion: remembered, else one synchronous `ao/models` (at most `request_timeout` ms;
+--- the first call runs OpenCode, about two seconds). Empty when the server cannot say.
+---@param project? string
+---@return string[]
+function M.models_sync(project)
+  local key = project or ""
+  if state.models[key] then
+    return state.models[key]
+  end
+  local res, err = M.request_sync("ao/models", { project = project })
+  if err or type(res) ~= "table" or type(nn(res.models)) ~= "table" then
+    return {}
+  end
+  state.models[key] = res.models
+  return res.models
+end
+
+---@class ao.SelectionContext
+---@field file string absolute path of the buffer's file
+---@field label string "src/app.py:12-20", relative to the workspace root
+---@field language string the buffer's filetype
+---@field text string the lines, ending in a newline
+
+--- Lines `line1`..`line2` of buffer `buf` as context for a prompt.
+---@param buf integer
+---@param line1 integer
+---@param line2 integer
+---@return ao.SelectionContext
+function M.selection_context(buf, line1, line2)
+  buf = buf == 0 and vim.api.nvim_get_current_buf() or buf
+  local lines = vim.api.nvim_buf_get_lines(buf, line1 - 1, line2, false)
+  local name = vim.api.nvim_buf_get_name(buf)
+  local file = name ~= "" and vim.fs.normalize(vim.fn.fnamemodify(name, ":p")) or "[No Name]"
+  local root = M.root()
+  local shown = vim.startswith(file, root .. "/") and file:sub(#root + 2) or file
+  local range = line1 == line2 and tostring(line1) or ("%d-%d"):format(line1, line2)
+  return { file = file, label = shown .. ":" .. range, language = vim.bo[buf].filetype, text = table.concat(lines, "\n") .. "\n" }
+end
+
+--- The prompt an agent gets for a selection: the task, then the lines fenced with their file and range.
+---@param task string
+---@param context ao.SelectionContext
+---@return string
+function M.with_selection(task, context)
+  local longest = 2
+  for run in context.text:gmatch("`+") do
+    longest = math.max(longest, #run)
+  end
+  local fence = ("`"):rep(longest + 1)
+  local head = vim.trim(task) ~= "" and vim.trim(task) or "Look at this code."
+  return ("%s\n\nSelected from %s (%s):\n%s%s\n%s%s\n"):format(head, context.label, context.file, fence,
+    context.language, context.text, fence)
+end
+
+--- The project whose folder holds `file` (the deepest one), from the last ao/list.
+---@param file string
+---@return string?
+function M.project_for_file(file)
+  local best, best_len = nil, -1
+  for name, path in pairs(state.project_paths) do
+    local dir = path:gsub("/+$", "")
+    if (file == dir or vim.startswith(file, dir .. "/")) and #dir > best_len then
+      best, best_len = name, #dir
+    end
+  end
+  return best
 end
 
 --- The sessions last seen (from status answers and notifications), newest first.
