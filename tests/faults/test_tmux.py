@@ -45,8 +45,9 @@ def test_tmux_server_killed_ends_sessions_with_a_reason(standin_bed: Bed, server
     bed.write_config(runtime="tmux")
     server = servers(bed)
     ids = spawn_three(bed)
-    for sid in ids:
-        server.wait_change(lambda c, sid=sid: c["sessionId"] == sid and c["status"] == "running")
+    wait_for(lambda: {v["sessionId"]: v["status"] for v in server.request("ao/status", {})["sessions"]}
+             == dict.fromkeys(ids, "running"), timeout=30, what="the server to see the sessions running")
+    time.sleep(1.0)  # a few poll ticks: the server's poller has them as running before tmux dies
     pid, socket_path = tmux_server(bed)
 
     os.kill(pid, signal.SIGKILL)
