@@ -1,13 +1,16 @@
-"""ao-server SIGKILLed in the middle of a spawn: the agent it started stays reachable, once, with its record.
+"""ao-server (or ``ao spawn``) SIGKILLed in the middle of a spawn: the agent stays reachable, once, recorded.
 
-``AO_FAULT_PAUSE=after-start:S`` (in the server's environment) makes the engine sleep S seconds right
-after the runtime started the agent and before the record says ``running``; the test kills the server
-with SIGKILL inside that window. Agents are the STAND-IN executable.
+``AO_FAULT_PAUSE=after-start:S`` (in the spawner's environment) makes the engine sleep S seconds right
+after the runtime started the agent and before the record says ``running``; the test kills the server,
+or the ``ao spawn`` process, with SIGKILL inside that window. Agents are the STAND-IN executable.
 """
 
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from collections.abc import Callable
 
 import psutil
@@ -18,23 +21,33 @@ from tests.support.bed import Bed, wait_for
 from .conftest import Server, agent_processes, assert_nothing_left, wait_agents_gone
 
 
+@pytest.mark.parametrize("spawner", ["server", "cli"])
 @pytest.mark.parametrize("runtime", ["process", "tmux"])
 def test_sigkill_mid_spawn_leaves_a_reachable_agent(
-    standin_bed: Bed, servers: Callable[..., Server], runtime: str
+    standin_bed: Bed, servers: Callable[..., Server], runtime: str, spawner: str
 ) -> None:
     bed = standin_bed
     bed.write_config(runtime=runtime)
-    server = servers(bed, env={**bed.env, "AO_FAULT_PAUSE": "after-start:60"})
-    spawning = server.conn.request_future("ao/spawn", {"prompt": "crash me [[sleep:3600]]"})
+    env = {**bed.env, "AO_FAULT_PAUSE": "after-start:60"}
+    prompt = "crash me [[sleep:3600]]"
+    if spawner == "server":
+        server = servers(bed, env=env)
+        spawning = server.conn.request_future("ao/spawn", {"prompt": prompt})
+        done, kill = spawning.done, server.sigkill
+    else:
+        cli = subprocess.Popen([sys.executable, "-m", "ao_server.cli", "spawn", "my-project", prompt], env=env,
+                               cwd=bed.project, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+        done = lambda: cli.poll() is not None  # noqa: E731
+        kill = lambda: (cli.send_signal(signal.SIGKILL), cli.wait(15))  # noqa: E731
 
     agents = wait_for(lambda: agent_processes(bed).get("agent-1"), timeout=60, what="the agent to be started")
-    if spawning.done():
-        outcome = spawning.exception() or spawning.result()
+    if done():
         raise AssertionError(
-            f"the spawn completed before the server was killed ({outcome}): AO_FAULT_PAUSE=after-start "
-            "is not honoured, so the fault was not injected"
+            f"the {spawner} finished its spawn before it was killed: AO_FAULT_PAUSE=after-start is not honoured, "
+            "so the fault was not injected"
         )
-    server.sigkill()
+    kill()
 
     # No lost record, no duplicate: exactly one session, with exactly one agent.
     listed = bed.ao_json("list")
