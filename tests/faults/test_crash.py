@@ -34,18 +34,30 @@ def test_sigkill_mid_spawn_leaves_a_reachable_agent(
         server = servers(bed, env=env)
         spawning = server.conn.request_future("ao/spawn", {"prompt": prompt})
         done, kill = spawning.done, server.sigkill
-    else:
-        cli = subprocess.Popen([sys.executable, "-m", "ao_server.cli", "spawn", "my-project", prompt], env=env,
-                               cwd=bed.project, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-        done = lambda: cli.poll() is not None  # noqa: E731
-        kill = lambda: (cli.send_signal(signal.SIGKILL), cli.wait(15))  # noqa: E731
 
-    agents = wait_for(lambda: agent_processes(bed).get("agent-1"), timeout=60, what="the agent to be started")
+        def why() -> str:
+            return str(spawning.exception() or spawning.result())
+    else:
+        err = open(bed.root / "spawn.err", "w+")  # noqa: SIM115 - closed below
+        cli = subprocess.Popen([sys.executable, "-m", "ao_server.cli", "spawn", "my-project", prompt], env=env,
+                               cwd=bed.project, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+        done = lambda: cli.poll() is not None  # noqa: E731
+        kill = lambda: (cli.send_signal(signal.SIGKILL), cli.wait(15), err.close())  # noqa: E731
+
+        def why() -> str:
+            return f"exit code {cli.returncode}: {(bed.root / 'spawn.err').read_text().strip()}"
+
+    def started() -> list[int] | None:
+        agents = agent_processes(bed).get("agent-1")
+        if not agents and done():
+            raise AssertionError(f"the {spawner} finished its spawn without starting an agent ({why()})")
+        return agents
+
+    agents = wait_for(started, timeout=60, what="the agent to be started")
     if done():
         raise AssertionError(
-            f"the {spawner} finished its spawn before it was killed: AO_FAULT_PAUSE=after-start is not honoured, "
-            "so the fault was not injected"
+            f"the {spawner} finished its spawn before it was killed ({why()}): AO_FAULT_PAUSE=after-start is not "
+            "honoured, so the fault was not injected"
         )
     kill()
 
