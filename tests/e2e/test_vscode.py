@@ -7,11 +7,14 @@ Two levels, both against the real ao-server, real tmux and the real OpenCode wit
   notifications, server start/restart) runs in Node under ``npm test`` with a one-file double of the
   ``vscode`` module; the language client, vscode-jsonrpc and the server process are real. This test
   gives those node tests the bed's isolated world through their environment.
-* ``test_real_vscode_host``: the packaged ``.vsix`` installed into a real VS Code workbench
-  (code-server 4.100.3, from scripts/install-vscode-host.sh) driven by Playwright in Debian's headless
-  Chromium: AO: Spawn Agent from the palette, the Sessions view, the exit notification, AO: Attach to
-  Session opening a terminal. Screenshots go to test-artifacts/. Skipped when its tools cannot be
-  installed, except under CI=true, where that is a failure.
+* ``test_real_vscode_host``: the packaged ``.vsix`` (with this repository's wheel in it) installed into a
+  real VS Code workbench (code-server 4.100.3, from scripts/install-vscode-host.sh) whose PATH has no
+  ``ao-server`` and no ``ao.server.command`` setting, driven by Playwright in Debian's headless Chromium:
+  the extension offers "Install ao-server", the click makes a private virtualenv from the bundled wheel
+  (dependencies from PyPI) and starts it; then AO: Spawn Agent from the palette (one project: no project
+  pick), the Sessions view, the exit notification, AO: Attach to Session opening a terminal. Screenshots
+  go to test-artifacts/. Skipped when its tools cannot be installed, except under CI=true, where that is
+  a failure.
 
 ``npm ci`` runs once per checkout (a stamp in node_modules remembers the lock file it installed).
 """
@@ -125,8 +128,8 @@ def vscode_host() -> Path:
 
 @pytest.fixture(scope="session")
 def vsix(node_modules: Path) -> Path:
-    """The packaged extension (``npm run package``: esbuild production bundle + vsce)."""
-    proc = _npm("run", "package", timeout=300)
+    """The packaged extension (``npm run package``: this repository's wheel, esbuild production bundle, vsce)."""
+    proc = _npm("run", "package", timeout=600, env={**os.environ, "PYTHON": sys.executable})
     assert proc.returncode == 0, f"npm run package failed:\n{_tail(proc.stdout + proc.stderr)}"
     path = EXT / "ao-vscode.vsix"
     assert path.exists(), proc.stdout
@@ -159,10 +162,15 @@ class CodeServer:
         self.extensions = self.dir / "extensions"
         (self.user_data / "User").mkdir(parents=True)
         self.extensions.mkdir(parents=True)
+        # A machine where ao-server was never installed: not on PATH, not importable, no setting.
         self.env = dict(bed.env)
         self.env.pop("VSCODE_IPC_HOOK_CLI", None)
+        self.env.pop("PYTHONPATH", None)
+        self.env["PATH"] = os.pathsep.join(
+            d for d in self.env.get("PATH", "").split(os.pathsep)
+            if d and not os.access(os.path.join(d, "ao-server"), os.X_OK))
+        self.venv = self.user_data / "User" / "globalStorage" / "ao-server.ao-vscode" / "ao-server-venv"
         settings = {
-            "ao.server.command": [sys.executable, "-m", "ao_server"],
             "ao.pollInterval": 0.5,
             "workbench.startupEditor": "none",
             "workbench.tips.enabled": False,
@@ -255,7 +263,7 @@ def test_real_vscode_host(bed: Bed, code_server: CodeServer, vscode_host: Path) 
     proc = subprocess.Popen(["node", str(driver)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             stdin=subprocess.DEVNULL, start_new_session=True)
     try:
-        out, err = proc.communicate(timeout=240)
+        out, err = proc.communicate(timeout=480)
     except subprocess.TimeoutExpired:
         _kill_tree(proc.pid)  # the driver and its Chromium
         out, err = proc.communicate()
@@ -272,6 +280,15 @@ def test_real_vscode_host(bed: Bed, code_server: CodeServer, vscode_host: Path) 
         f"the real-host scenario failed after {took:.0f}s (screenshots in {ARTIFACTS}):\n{_tail(out)}\n{_tail(err)}\n"
         f"{code_server.extension_host_logs()}")
 
+    # The server that ran is the one "Install ao-server" put in the extension's storage, from the bundled wheel.
+    assert report["installOffer"].startswith("AO: ao-server is not installed (`ao-server` is not on PATH; "), report
+    assert report["installed"] == "AO: ao-server 0.1.0 is installed and running.", report
+    assert (code_server.venv / "bin" / "ao-server").exists() and (code_server.venv / ".ao-installed").exists()
+    assert (code_server.venv / ".ao-installed").read_text().startswith("ao_server-0.1.0-")
+    servers = [p.info["cmdline"] for p in psutil.process_iter(["cmdline"])
+               if any(str(code_server.venv / "bin" / "ao-server") in a for a in p.info["cmdline"] or [])]
+    assert servers, "no ao-server from the private virtualenv is running"
+
     # What the workbench showed matches the world: the agent ran and exited in the bed's tmux.
     sid = "my-project/agent-1"
     assert report["spawned"] == sid
@@ -281,6 +298,7 @@ def test_real_vscode_host(bed: Bed, code_server: CodeServer, vscode_host: Path) 
     assert report["notification"] == f"{sid} finished"
     assert report["terminal"] == f"AO: {sid}"
     assert report["tmuxClients"] >= 1, report  # the terminal really ran `tmux attach`
-    for name in ("vscode-sessions-view.png", "vscode-exit-notification.png", "vscode-attach-terminal.png"):
+    for name in ("vscode-install-offer.png", "vscode-sessions-view.png", "vscode-exit-notification.png",
+                 "vscode-attach-terminal.png"):
         assert (ARTIFACTS / name).stat().st_size > 10_000, name
     print(f"real VS Code host scenario: {took:.0f}s; {json.dumps(report)}")

@@ -3,9 +3,11 @@
  * commands, and one ao-server for the window whose `ao/statusChanged` notifications keep them current.
  */
 import * as vscode from 'vscode';
-import { CONFIG_SECTION, OUTPUT_CHANNEL_NAME, Views } from './common/constants';
+import { CONFIG_SECTION, Commands, OUTPUT_CHANNEL_NAME, Views } from './common/constants';
 import { AoApi, StatusChanged } from './common/protocol';
+import { InstallError, Installer, versionAdvice } from './common/install';
 import { ServerManager, describeError } from './common/server';
+import { Argv, CommandChoice, MANAGED_SOURCE, pythonInterpreterFromExtension } from './common/settings';
 import { CommandContext, registerCommands } from './commands';
 import { isExit, notifyExit } from './exitNotifier';
 import { SessionStore } from './sessions';
@@ -45,10 +47,116 @@ export function activate(context: vscode.ExtensionContext): AoExtension {
         }
     };
 
+    // "Install ao-server": only in a real extension host (global storage and the .vsix's own folder).
+    const ctx = context as Partial<vscode.ExtensionContext>;
+    const storage = ctx.globalStorageUri?.fsPath;
+    const extensionDir = ctx.extensionUri?.fsPath;
+    const installer = storage && extensionDir
+        ? new Installer({
+            storageDir: storage,
+            extensionDir,
+            output,
+            pythonInterpreter: () => pythonInterpreterFromExtension(vscode.workspace.workspaceFolders?.[0]?.uri),
+        })
+        : undefined;
+    const extensionVersion = (ctx.extension?.packageJSON as { version?: string } | undefined)?.version;
+    let installing: Promise<boolean> | undefined;
+    let offered = false;
+    let versionChecked = false;
+
+    const install = (upgrade: boolean): Promise<boolean> => {
+        installing ??= runInstall(upgrade).finally(() => {
+            installing = undefined;
+        });
+        return installing;
+    };
+
+    const runInstall = async (upgrade: boolean): Promise<boolean> => {
+        if (!installer) {
+            void vscode.window.showErrorMessage('AO: this window cannot install ao-server (no extension storage); set "ao.server.command".');
+            return false;
+        }
+        output.appendLine(`[ao] ${upgrade ? 'upgrading' : 'installing'} ao-server into ${installer.venvDir}`);
+        try {
+            await vscode.window.withProgress(
+                { location: vscode.ProgressLocation.Notification, title: upgrade ? 'AO: Upgrading ao-server' : 'AO: Installing ao-server', cancellable: false },
+                async (progress) => {
+                    await installer.install((message) => {
+                        output.appendLine(`[ao] ${message}`);
+                        progress.report({ message });
+                    }, upgrade);
+                    progress.report({ message: 'starting ao-server' });
+                    await server.restart();
+                },
+            );
+        } catch (e) {
+            const text = e instanceof InstallError ? e.message : describeError(e);
+            output.appendLine(`[ao] installing ao-server failed: ${text}`);
+            void vscode.window.showErrorMessage(`AO: installing ao-server failed: ${text}.`, 'Show Output', 'Retry').then((pick) => {
+                if (pick === 'Show Output') {
+                    output.show(true);
+                } else if (pick === 'Retry') {
+                    void install(upgrade);
+                }
+            });
+            return false;
+        }
+        if (server.state !== 'running') {
+            return false;
+        }
+        void vscode.window.showInformationMessage(`AO: ao-server ${server.serverVersion ?? ''} is installed and running.`.replace('  ', ' '));
+        return true;
+    };
+
+    const offerInstall = (choice: CommandChoice, reason: string): void => {
+        if (offered || installing) {
+            return;
+        }
+        offered = true;
+        const why = [...choice.skipped.slice(0, 1), reason.replace(/^it exited with code \d+: /, '')].join('; ');
+        const text = `AO: ao-server is not installed (${why}). Install the ao-server that comes with this extension? ` +
+            'It goes into a private Python environment of the extension; nothing else on the system changes.';
+        output.appendLine(`[ao] ${text}`);
+        void vscode.window.showWarningMessage(text, 'Install ao-server', 'Open Settings', 'Show Output').then((pick) => {
+            offered = false;
+            if (pick === 'Install ao-server') {
+                void install(false);
+            } else if (pick === 'Open Settings') {
+                void vscode.commands.executeCommand('workbench.action.openSettings', 'ao.server.command');
+            } else if (pick === 'Show Output') {
+                output.show(true);
+            }
+        });
+    };
+
+    const checkVersion = (): void => {
+        if (versionChecked) {
+            return;
+        }
+        versionChecked = true;
+        const managed = server.choice?.command.source === MANAGED_SOURCE;
+        const advice = versionAdvice(server.serverVersion, extensionVersion, managed);
+        if (!advice) {
+            return;
+        }
+        output.appendLine(`[ao] ${advice.message}`);
+        if (!installer) {
+            return;
+        }
+        void vscode.window.showWarningMessage(advice.message, advice.action).then((pick) => {
+            if (pick) {
+                void install(managed);
+            }
+        });
+    };
+
     const server: ServerManager = new ServerManager({
         output,
+        managed: (): Argv | undefined => installer?.serverArgv(),
+        onMissing: installer ? (choice, reason) => offerInstall(choice, reason) : undefined,
         hooks: {
             onReady: (api) => {
+                checkVersion();
                 refresh(api).catch((e: unknown) => output.appendLine(`[ao] ao/status failed: ${describeError(e)}`));
             },
             onStateChanged: (state) => statusBar.setServerState(state),
@@ -87,6 +195,7 @@ export function activate(context: vscode.ExtensionContext): AoExtension {
         treeView,
         statusBar,
         ...registerCommands(commandContext),
+        vscode.commands.registerCommand(Commands.installServer, () => install(installer?.serverArgv() !== undefined)),
         { dispose: () => clearInterval(timer) },
         vscode.workspace.onDidChangeWorkspaceFolders(() => {
             output.appendLine('[ao] workspace folders changed: restarting ao-server for their projects');

@@ -1,7 +1,8 @@
 // Drives the extension in a real VS Code workbench (code-server) with Playwright in Debian's Chromium,
-// as a person would: palette, pickers, the Sessions view, the exit notification, the attach terminal.
+// as a person would: "Install ao-server" on a machine without it, palette, pickers, the Sessions view, the
+// exit notification, the attach terminal.
 // Run by tests/e2e/test_vscode.py, which starts code-server and checks the result line:
-//   RESULT {"ok": true, "spawned": ..., "notification": ..., "terminal": ..., "tmuxClients": n, ...}
+//   RESULT {"ok": true, "installOffer": ..., "installed": ..., "spawned": ..., "notification": ..., ...}
 // Environment: AO_HOST_DIR (playwright-core's install dir), AO_HOST_URL, AO_HOST_WORKSPACE,
 // AO_HOST_ARTIFACTS (screenshots), AO_HOST_TMUX_SOCKET, AO_HOST_CHROMIUM.
 import { execFileSync } from 'node:child_process';
@@ -83,6 +84,18 @@ try {
     mark('open workbench');
     await page.goto(`${url}/?folder=${encodeURIComponent(workspace)}`, { waitUntil: 'domcontentloaded' });
     await page.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 90_000 });
+
+    mark('install offer');
+    // No ao-server anywhere: the extension offers to install the one bundled in the .vsix.
+    const offer = await notification(page, 'ao-server is not installed', 90_000);
+    result.installOffer = (await offer.locator('.notification-list-item-message').innerText()).trim();
+    await page.screenshot({ path: path.join(artifacts, 'vscode-install-offer.png') });
+    await offer.locator('.monaco-button', { hasText: 'Install ao-server' }).first().click();
+
+    mark('installing');
+    await notification(page, 'AO: Installing ao-server', 30_000);
+    const done = await notification(page, 'is installed and running', 360_000);
+    result.installed = (await done.locator('.notification-list-item-message').innerText()).trim();
 
     mark('extension active');
     const statusItem = page.locator('.statusbar-item', { hasText: /AO: \d+ running, \d+ exited/ }).first();

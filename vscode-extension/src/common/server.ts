@@ -21,8 +21,10 @@ import { Commands, Notifications, SERVER_ID, SERVER_NAME } from './constants';
 import { AoApi, StatusChanged } from './protocol';
 import {
     AoSettings,
+    Argv,
     CommandChoice,
     CommandLookups,
+    SETTING_SOURCE,
     chooseServerCommand,
     getSettings,
     initializationOptions,
@@ -91,6 +93,13 @@ export interface ServerHooks {
 export interface ServerManagerOptions {
     output: vscode.OutputChannel;
     hooks: ServerHooks;
+    /**
+     * Called instead of the start-failure message when no server was configured and none was found
+     * (not on PATH, no `ao_server` module): the extension offers to install the bundled one.
+     */
+    onMissing?(choice: CommandChoice, reason: string): void;
+    /** The ao-server the extension installed, if any (tried right after the setting). */
+    managed?(): Argv | undefined;
     /** Defaults to PATH and the Python extension. */
     lookups?: CommandLookups;
     /** Defaults to the first workspace folder. */
@@ -114,6 +123,8 @@ export class ServerManager implements vscode.Disposable {
     lastFailure: string | undefined;
     /** The command of the running (or last tried) server. */
     choice: CommandChoice | undefined;
+    /** `serverInfo.version` of the running server. */
+    serverVersion: string | undefined;
 
     constructor(private readonly options: ServerManagerOptions) {}
 
@@ -199,6 +210,7 @@ export class ServerManager implements vscode.Disposable {
         const lookups: CommandLookups = this.options.lookups ?? {
             which: (name) => which(name),
             pythonInterpreter: () => pythonInterpreterFromExtension(folder?.uri),
+            managed: () => this.options.managed?.(),
         };
         const choice = await chooseServerCommand(settings.serverCommand, lookups);
         this.choice = choice;
@@ -246,7 +258,11 @@ export class ServerManager implements vscode.Disposable {
             }
             killLater(proc);
             this.setState('failed');
-            void showStartFailure(message, output);
+            if (this.options.onMissing && choice.command.source !== SETTING_SOURCE && isMissingServer(reason)) {
+                this.options.onMissing(choice, reason);
+            } else {
+                void showStartFailure(message, output);
+            }
             return undefined;
         } finally {
             clearTimeout(timer);
@@ -255,6 +271,7 @@ export class ServerManager implements vscode.Disposable {
             return undefined; // stopped while starting
         }
         this.lastFailure = undefined;
+        this.serverVersion = client.initializeResult?.serverInfo?.version;
         this.api = api;
         this.setState('running');
         output.appendLine(`[ao] ao-server is running (pid ${proc.child?.pid ?? '?'})`);
@@ -381,6 +398,11 @@ function spawnErrorReason(command: string, error: unknown): string {
         return `\`${command}\` is not executable`;
     }
     return `it could not be started: ${describeError(error)}`;
+}
+
+/** A start that failed because there is no server at all (as opposed to one that is broken). */
+export function isMissingServer(reason: string): boolean {
+    return /was not found|No module named '?ao_server'?(?![\w.])/.test(reason);
 }
 
 /** The last line of stderr that says something. */

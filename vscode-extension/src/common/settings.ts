@@ -131,17 +131,26 @@ export interface CommandLookups {
     which(name: string): string | undefined;
     /** The Python interpreter selected in the Python extension (argv prefix), else undefined. */
     pythonInterpreter(): Promise<Argv | undefined>;
+    /** The ao-server the extension installed ("Install ao-server"), else undefined. */
+    managed?(): Argv | undefined;
 }
 
+export const SETTING_SOURCE = 'the setting "ao.server.command"';
+export const MANAGED_SOURCE = 'the ao-server installed by AO';
+
 /**
- * `ao.server.command` when set; otherwise `ao-server` on PATH, else the Python extension's selected
- * interpreter with `-m ao_server`, else `python3 -m ao_server`.
+ * `ao.server.command` when set; otherwise the ao-server the extension installed, else `ao-server` on PATH,
+ * else the Python extension's selected interpreter with `-m ao_server`, else `python3 -m ao_server`.
  */
 export async function chooseServerCommand(setting: Argv | undefined, lookups: CommandLookups): Promise<CommandChoice> {
     if (setting) {
-        return { command: { argv: setting, source: 'the setting "ao.server.command"' }, skipped: [] };
+        return { command: { argv: setting, source: SETTING_SOURCE }, skipped: [] };
     }
     const skipped: string[] = [];
+    const managed = lookups.managed?.();
+    if (managed) {
+        return { command: { argv: managed, source: MANAGED_SOURCE }, skipped };
+    }
     const onPath = lookups.which('ao-server');
     if (onPath) {
         return { command: { argv: [onPath], source: '`ao-server` found on PATH' }, skipped };

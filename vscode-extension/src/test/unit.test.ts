@@ -6,12 +6,16 @@ import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ContextValues, Views } from '../common/constants';
 import { Session, StatusChanged } from '../common/protocol';
-import { lastMeaningfulLine, quoteArgv, startFailureMessage } from '../common/server';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Installer, InstallError, versionAdvice } from '../common/install';
+import { isMissingServer, lastMeaningfulLine, quoteArgv, startFailureMessage } from '../common/server';
 import { chooseServerCommand, initializationOptions, parseCommand, splitCommandLine } from '../common/settings';
 import { isExit, notifyExit } from '../exitNotifier';
 import { SessionStore, describeSession, exitMessage, formatAge, formatCost } from '../sessions';
 import { SessionsTreeProvider } from '../sessionsTree';
-import { sessionIdOf } from '../commands';
+import { projectForFile, sessionIdOf, withSelection } from '../commands';
 import { MarkdownString, TreeItem, double } from './vscodeDouble';
 
 function session(over: Partial<Session> & { sessionId: string }): Session {
@@ -60,6 +64,63 @@ describe('settings', () => {
         c = await chooseServerCommand(undefined, { ...none, pythonInterpreter: async () => { throw new Error('boom'); } });
         assert.deepEqual(c.command.argv, ['python3', '-m', 'ao_server']);
         assert.equal(c.skipped.length, 2);
+
+        // The one "Install ao-server" made comes right after the setting.
+        c = await chooseServerCommand(undefined, { ...none, which: () => '/bin/ao-server', managed: () => ['/s/venv/bin/ao-server'] });
+        assert.deepEqual(c.command.argv, ['/s/venv/bin/ao-server']);
+        c = await chooseServerCommand(['x'], { ...none, managed: () => ['/s/venv/bin/ao-server'] });
+        assert.deepEqual(c.command.argv, ['x']);
+    });
+});
+
+describe('installing ao-server', () => {
+    it('a missing server (not found, no ao_server module) is told from a broken one', () => {
+        assert.equal(isMissingServer('`/usr/bin/python3` was not found'), true);
+        assert.equal(isMissingServer('it exited with code 1: /usr/bin/python3: No module named ao_server'), true);
+        assert.equal(isMissingServer("it exited with code 1: ModuleNotFoundError: No module named 'ao_server'"), true);
+        assert.equal(isMissingServer('it exited with code 1: No module named ao_server.cli'), false);
+        assert.equal(isMissingServer('it exited with code 1: No module named yaml'), false);
+        assert.equal(isMissingServer('it did not answer `initialize` within 30 s'), false);
+    });
+
+    it('the version check: nothing when equal, upgrade the installed one, else offer the bundled one', () => {
+        assert.equal(versionAdvice('0.1.0', '0.1.0', true), undefined);
+        assert.equal(versionAdvice(undefined, '0.1.0', false), undefined);
+        assert.equal(versionAdvice('0.1.0', '0.2.0', true)?.action, 'Upgrade ao-server');
+        const other = versionAdvice('0.0.9', '0.1.0', false);
+        assert.equal(other?.action, 'Install bundled ao-server');
+        assert.match(other.message, /ao-server 0\.0\.9 is running; this extension is 0\.1\.0/);
+    });
+
+    it('no Python 3.11+: the error says what was found and what to do', async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ao-install-'));
+        const old = path.join(dir, 'python3');
+        fs.writeFileSync(old, '#!/bin/sh\necho 3.8.10\n', { mode: 0o755 });
+        const output = { appendLine: () => undefined } as never;
+        const installer = new Installer({ storageDir: dir, extensionDir: dir, output, pythonInterpreter: async () => undefined,
+            which: (n) => (n === 'python3' ? old : undefined) });
+        await assert.rejects(installer.findPython(), (e: unknown) => {
+            assert.ok(e instanceof InstallError);
+            assert.match(e.message, /no Python 3\.11 or newer was found \(.*python3 is Python 3\.8\.10\)/);
+            assert.match(e.message, /run "AO: Install ao-server" again/);
+            return true;
+        });
+        // and without a wheel in the extension, install refuses before touching anything
+        await assert.rejects(installer.install(() => undefined), /carries no ao-server wheel/);
+        assert.equal(fs.existsSync(installer.venvDir), false);
+        fs.rmSync(dir, { recursive: true, force: true });
+    });
+});
+
+describe('spawn with a selection', () => {
+    it('the prompt: the task, then the text fenced with file and lines; the project holding the file', () => {
+        const ctx = { file: '/w/p/a.ts', label: 'a.ts:3-4', language: 'typescript', text: 'const a = "```";' };
+        assert.equal(withSelection('  Explain  ', ctx), 'Explain\n\nSelected from a.ts:3-4 (/w/p/a.ts):\n````typescript\nconst a = "```";\n````\n');
+        assert.equal(withSelection('', ctx).split('\n')[0], 'Look at this code.');
+        const projects = [{ name: 'p', path: '/w/p' }, { name: 'sub', path: '/w/p/sub/' }, { name: 'pp', path: '/w/pp' }];
+        assert.equal(projectForFile(projects, '/w/p/sub/x.ts'), 'sub');
+        assert.equal(projectForFile(projects, '/w/p/a.ts'), 'p');
+        assert.equal(projectForFile(projects, '/w/other/a.ts'), undefined);
     });
 });
 
