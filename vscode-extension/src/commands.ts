@@ -194,6 +194,7 @@ interface SessionPick extends vscode.QuickPickItem {
 interface ValuePick extends vscode.QuickPickItem {
     value: string | undefined;
     other?: boolean;
+    refresh?: boolean;
 }
 
 class AoCommands {
@@ -297,13 +298,20 @@ class AoCommands {
      * default, null when dismissed. Without the list (OpenCode failed), the default and recently used models.
      */
     private async pickModel(api: AoApi, project: string, info: ProjectInfo | undefined): Promise<string | null> {
-        const items = this.modelItems(api, project, info);
-        const pick = await vscode.window.showQuickPick(items, {
-            title: 'Spawn an agent: model',
-            placeHolder: 'Model for the agent (type to filter)',
-            matchOnDescription: true,
-            ignoreFocusOut: true,
-        });
+        let pick: ValuePick | undefined;
+        let refresh = false;
+        for (;;) {
+            pick = await vscode.window.showQuickPick(this.modelItems(api, project, info, refresh), {
+                title: 'Spawn an agent: model',
+                placeHolder: 'Model for the agent (type to filter)',
+                matchOnDescription: true,
+                ignoreFocusOut: true,
+            });
+            if (!pick?.refresh) {
+                break;
+            }
+            refresh = true; // "Refresh the list": ask OpenCode again, then pick again
+        }
         if (!pick) {
             return null;
         }
@@ -319,12 +327,14 @@ class AoCommands {
         return pick.value ?? '';
     }
 
-    private async modelItems(api: AoApi, project: string, info: ProjectInfo | undefined): Promise<ValuePick[]> {
+    private async modelItems(api: AoApi, project: string, info: ProjectInfo | undefined, refresh: boolean): Promise<ValuePick[]> {
         const other: ValuePick = { label: 'Other model…', description: 'provider/model, typed', value: undefined, other: true };
         let offered: ModelsResult | undefined;
+        let failed = false;
         try {
-            offered = await api.models({ project });
+            offered = await api.models(refresh ? { project, refresh } : { project });
         } catch (e) {
+            failed = true;
             this.ctx.output.appendLine(`[ao] ao/models failed, offering the default model only: ${describeError(e)}`);
         }
         const configured = info?.model ?? undefined;
@@ -351,6 +361,12 @@ class AoCommands {
                 items.push({ label: m, value: m });
             }
         }
+        items.push({
+            label: '$(refresh) Refresh the list',
+            description: failed ? "OpenCode's list could not be read (see the AO output); try again" : 'ask OpenCode again (after adding a provider)',
+            value: undefined,
+            refresh: true,
+        });
         items.push(other);
         return items;
     }

@@ -182,9 +182,13 @@ describe('the extension against the real ao-server', { skip }, () => {
     });
 
     it('a failing agent: "... failed: <outcome error>"', async () => {
-        double.pickAnswers.push('fake/fake-model');
+        // "Refresh the list" asks OpenCode again and shows the pick again.
+        double.pickAnswers.push('Refresh the list', 'fake/fake-model');
         double.inputAnswers.push('This one breaks [[fail]]');
+        const picks = double.quickPicks.length;
         const failing = await exec<Session>(Commands.spawn, { kind: 'project', project: 'my-project' });
+        assert.equal(double.quickPicks.length, picks + 2);
+        assert.equal(double.quickPicks.at(-1)!.items[0].label, 'fake/fake-model');
         assert.equal(failing.sessionId, 'my-project/agent-2');
         const shown = await waitMessage(/^my-project\/agent-2 failed: .+/);
         assert.equal(shown.level, 'warning');
