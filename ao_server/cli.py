@@ -20,8 +20,10 @@ from typing import Any, NoReturn
 from . import __version__
 from .config import load_config
 from .errors import AoError, UsageError
+from .model import Activity, Cost, Session, Status, Workspace
 from .models import models_for
 from .orchestrator import Orchestrator
+from .protocol import to_wire
 from .store import default_state_dir
 
 log = logging.getLogger("ao_server")
@@ -194,54 +196,52 @@ def run(args: argparse.Namespace) -> int:
         elif prompt is not None:
             prompt = _read_text(prompt)
         view = orch.spawn(project=project, prompt=prompt, model=args.model, issue_id=args.issue, runtime=args.runtime)
-        print(json.dumps(view, indent=2) if args.json else view["sessionId"])
+        print(wire_json(view) if args.json else view.session_id)
         return 0
     if c == "status":
         if args.session:
-            views, warnings, _ = orch.status(session=args.session)
-            _warn(warnings)
-            v = views[0]
-            print(json.dumps(v, indent=2) if args.json else "unknown" if v["activity"] == "unknown" else v["status"])
+            page = orch.status(session=args.session)
+            _warn(page.warnings)
+            v = page.sessions[0]
+            print(wire_json(v) if args.json else "unknown" if v.activity == Activity.UNKNOWN else v.status)
             return 0
-        views, warnings, more = orch.status(
-            project=_project_filter(orch, args.project), details=args.details, **_page(args)
-        )
-        _warn(warnings)
+        page = orch.status(project=args.project, details=args.details, **_page(args))
+        _warn(page.warnings)
         if args.json:
-            print(json.dumps({"sessions": views}, indent=2))
+            print(json.dumps({"sessions": to_wire(page.sessions)}, indent=2))
         else:
-            print_table(views, introspection_error=orch.introspection_error)
-            _more(more)
+            print_table(page.sessions, introspection_error=orch.introspection_error)
+            _more(page.next_cursor)
         return 0
     if c == "list":
-        views, warnings, more = orch.status(project=_project_filter(orch, args.project), **_page(args))
-        _warn(warnings)
+        page = orch.status(project=args.project, **_page(args))
+        _warn(page.warnings)
         if args.json:
-            print(json.dumps([{"sessionId": v["sessionId"], "status": v["status"]} for v in views], indent=2))
+            print(json.dumps([{"sessionId": v.session_id, "status": v.status.value} for v in page.sessions], indent=2))
         else:
-            for v in views:
-                print(f"{v['sessionId']}\t{v['status']}")
-            _more(more)
+            for v in page.sessions:
+                print(f"{v.session_id}\t{v.status}")
+            _more(page.next_cursor)
         return 0
     if c == "attach":
         info = orch.attach(args.session)
         if args.exec:
             sys.stdout.flush()
-            exe = shutil.which(info["argv"][0]) or info["argv"][0]
+            exe = shutil.which(info.argv[0]) or info.argv[0]
             try:
-                os.execvp(exe, info["argv"])
+                os.execvp(exe, info.argv)
             except OSError as e:
-                raise AoError(f"cannot run {info['command']}: {e}") from None
+                raise AoError(f"cannot run {info.command}: {e}") from None
         if args.json:
-            print(json.dumps(info, indent=2))
+            print(wire_json(info))
         else:
-            print(info["command"])
-            if info.get("restoreCommand"):
-                print(f"# reopen the OpenCode session: {info['restoreCommand']}", file=sys.stderr)
+            print(info.command)
+            if info.restore_command:
+                print(f"# reopen the OpenCode session: {info.restore_command}", file=sys.stderr)
         return 0
     if c == "kill":
         view = orch.kill(args.session)
-        print(json.dumps(view, indent=2) if args.json else f"{view['sessionId']}\texited ({view['exitCode']})")
+        print(wire_json(view) if args.json else f"{view.session_id}\texited ({view.exit_code})")
         if args.cleanup:
             print(orch.cleanup(args.session, force=args.force), file=sys.stderr if args.json else sys.stdout)
         return 0
@@ -249,12 +249,12 @@ def run(args: argparse.Namespace) -> int:
         print(orch.cleanup(args.session, force=args.force))
         return 0
     if c == "logs":
-        sys.stdout.write(orch.logs(args.session, args.lines)[0])
+        sys.stdout.write(orch.logs(args.session, args.lines).text)
         return 0
     if c == "resume":
         prompt = _read_text(args.prompt) if args.prompt is not None else None
         view = orch.resume(args.session, prompt)
-        print(json.dumps(view, indent=2) if args.json else view["sessionId"])
+        print(wire_json(view) if args.json else view.session_id)
         return 0
     if c == "forget":
         sid, left = orch.forget(args.session)
@@ -263,29 +263,21 @@ def run(args: argparse.Namespace) -> int:
             print(f"ao: left behind: {what}", file=sys.stderr)
         return 0
     if c == "projects":
-        projs = [
-            {
-                "name": p.name,
-                "path": str(p.path),
-                "model": p.agent_config.model,
-                "runtime": p.runtime or orch.config.runtime,
-            }
-            for p in orch.config.projects.values()
-        ]
+        projs = orch.projects(Path.cwd())
         if args.json:
-            print(json.dumps({"source": orch.config.describe_source(), "projects": projs}, indent=2))
+            print(json.dumps({"source": orch.config.describe_source(), "projects": to_wire(projs)}, indent=2))
         else:
             print(f"# {orch.config.describe_source()}")
             for p in projs:
-                print(f"{p['name']}\t{p['path']}\t{p['runtime']}\t{p['model'] or '-'}")
+                print(f"{p.name}\t{p.path}\t{p.runtime}\t{p.model or '-'}")
         return 0
     if c == "models":
         listed = models_for(orch, args.project, Path.cwd(), refresh=args.refresh)
         if args.json:
-            print(json.dumps(listed, indent=2))
+            print(wire_json(listed))
         else:
-            for name in listed["models"]:
-                print(f"{name}\tdefault" if name == listed["default"] else name)
+            for name in listed.models:
+                print(f"{name}\tdefault" if name == listed.default else name)
         return 0
     raise UsageError(f"unknown command {c}")
 
@@ -296,17 +288,14 @@ def _page(args: argparse.Namespace) -> dict[str, Any]:
     return {"running": args.running, "limit": None if args.all else args.limit}
 
 
-def _more(more: int | None) -> None:
+def wire_json(value: object) -> str:
+    """``--json``: the wire shape of a typed value (what ao-server answers)."""
+    return json.dumps(to_wire(value), indent=2)
+
+
+def _more(more: str | None) -> None:
     if more is not None:
         print(f"# older sessions not shown: use --all, or --limit N (default {DEFAULT_LIMIT})", file=sys.stderr)
-
-
-def _project_filter(orch: Orchestrator, project: str | None) -> str | None:
-    if project is not None and project not in orch.config.projects:
-        records, _, _ = orch.store.query(project, limit=1)
-        if not records:
-            orch.config.project(project)  # raises UnknownProject with a hint
-    return project
 
 
 def _warn(warnings: list[str]) -> None:
@@ -325,50 +314,48 @@ def age(iso_ts: str | None, now: float | None = None) -> str:
     return f"{secs}s"
 
 
-def cost_text(cost: dict[str, Any] | None) -> str:
-    if not cost:
+def cost_text(cost: Cost | None) -> str:
+    if cost is None:
         return "-"
-    usd = float(cost.get("usd") or 0)
-    return f"${usd:.2f}" if usd >= 0.01 or usd == 0 else f"${usd:.5f}"
+    return f"${cost.usd:.2f}" if cost.usd >= 0.01 or cost.usd == 0 else f"${cost.usd:.5f}"
 
 
-def workspace_text(ws: dict[str, Any] | None) -> str:
-    if not ws:
+def workspace_text(ws: Workspace | None) -> str:
+    if ws is None:
         return "-"
-    if ws.get("removed"):
-        return f"{ws['branch']} (removed)"
-    text = str(ws["branch"])
-    if ws.get("ahead") is not None:
-        text += f" +{ws['ahead']}" + (" dirty" if ws.get("dirty") else "")
+    if ws.removed:
+        return f"{ws.branch} (removed)"
+    text = ws.branch
+    if ws.ahead is not None:
+        text += f" +{ws.ahead}" + (" dirty" if ws.dirty else "")
     return text
 
 
-def print_table(views: list[dict[str, Any]], introspection_error: str | None = None) -> None:
+def status_text(v: Session) -> str:
+    if v.status == Status.RUNNING:
+        return "unknown" if v.activity == Activity.UNKNOWN else "running"
+    return f"exited({v.exit_code})" if v.exit_code is not None else "exited"
+
+
+def print_table(views: list[Session], introspection_error: str | None = None) -> None:
     if not views:
         print('no sessions; start one with: ao spawn <project> "<task>"')
         return
-    with_ws = any(v.get("workspace") for v in views)
+    with_ws = any(v.workspace for v in views)
     rows = [("ID", "STATUS", "ACTIVITY", "RUNTIME", "AGE", "COST", *(("WORKSPACE",) if with_ws else ()), "PROMPT")]
     for v in views:
-        status = (
-            ("unknown" if v.get("activity") == "unknown" else v["status"])
-            if v["status"] == "running"
-            else f"exited({v['exitCode']})"
-            if v["exitCode"] is not None
-            else "exited"
-        )
-        prompt = " ".join(v["prompt"].split())
+        prompt = " ".join(v.prompt.split())
         if len(prompt) > 50:
             prompt = prompt[:49] + "…"
-        ws = (workspace_text(v.get("workspace")),) if with_ws else ()
+        ws = (workspace_text(v.workspace),) if with_ws else ()
         rows.append(
             (
-                v["sessionId"],
-                status,
-                v.get("activity") or "-",
-                v["runtime"],
-                age(v["createdAt"]),
-                cost_text(v.get("cost")),
+                v.session_id,
+                status_text(v),
+                v.activity or "-",
+                v.runtime,
+                age(v.created_at),
+                cost_text(v.cost),
                 *ws,
                 prompt,
             )

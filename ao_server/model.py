@@ -1,9 +1,19 @@
-"""Plain data shared by the engine, the plugins, the CLI and the server."""
+"""Plain data shared by the engine, the plugins, the CLI and the server.
+
+Two kinds: what the engine keeps (:class:`SessionRecord`, the runtime's
+:class:`Liveness`, the agent's :class:`Introspection`), and the typed values
+every front door shows (:class:`Session` and its parts, the params and results
+of each operation). The latter are frozen dataclasses with snake_case fields;
+:mod:`ao_server.protocol` is the one place that turns them into the wire's
+camelCase JSON, and the JSON Schema in ``docs/protocol.schema.json`` is
+generated from them.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +21,43 @@ from .errors import UsageError
 
 SESSION_REF_RE = re.compile(r"^(?:(?P<project>[A-Za-z0-9][A-Za-z0-9_.-]{0,63})/)?agent-(?P<num>[1-9][0-9]{0,8})$")
 
-STATUS_RUNNING = "running"
-STATUS_EXITED = "exited"
-ACTIVITIES = ("active", "ready", "idle", "waiting_input", "blocked", "exited")
+
+class Status(StrEnum):
+    """A session's status on the wire: an agent runs, or it exited (only on evidence)."""
+
+    RUNNING = "running"
+    EXITED = "exited"
+
+
+class State(StrEnum):
+    """A session's state in the store: ``starting`` while its spawn or resume is under way."""
+
+    STARTING = "starting"
+    RUNNING = "running"
+    EXITED = "exited"
+
+
+class Activity(StrEnum):
+    ACTIVE = "active"  # a turn in progress, or events in the last seconds
+    READY = "ready"  # the turn is complete; waiting
+    IDLE = "idle"  # nothing for opencode.idleThreshold seconds
+    WAITING_INPUT = "waiting_input"  # a pending question
+    BLOCKED = "blocked"  # the last turn failed
+    EXITED = "exited"
+    UNKNOWN = "unknown"  # the runtime cannot tell whether the agent runs
+
+
+class Result(StrEnum):
+    SUCCESS = "success"
+    ERROR = "error"
+    KILLED = "killed"
+    INCOMPLETE = "incomplete"
+    UNKNOWN = "unknown"
+
+
+STATUS_RUNNING = State.RUNNING
+STATUS_EXITED = State.EXITED
+STARTING = State.STARTING
 
 
 @dataclass(frozen=True)
@@ -41,6 +85,169 @@ def parse_session_ref(text: object) -> SessionRef:
     return SessionRef(num=int(m.group("num")), project=m.group("project"))
 
 
+@dataclass(frozen=True)
+class Tokens:
+    input: int = 0
+    output: int = 0
+    reasoning: int = 0
+    cache_read: int = 0
+    cache_write: int = 0
+
+
+@dataclass(frozen=True)
+class Cost:
+    usd: float
+    tokens: Tokens
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What OpenCode recorded of a session."""
+
+    title: str | None = None
+    first_prompt: str | None = None
+    files: int = 0
+    additions: int = 0
+    deletions: int = 0
+    last_tool: str | None = None
+    pr_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a session ended (or its last turn, while it runs)."""
+
+    result: Result
+    error: str | None = None  # why, in words
+    finish: str | None = None  # the model's finish reason
+    exit_code: int | None = None
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A session's git worktree (``workspace: worktree``)."""
+
+    path: str
+    branch: str
+    base: str
+    repo: str
+    removed: bool = False  # ao cleanup removed it
+    ahead: int | None = None  # commits ahead of base (status --details)
+    dirty: bool | None = None  # uncommitted changes (status --details)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What is kept of a session's introspection in its record, so an exited one needs no re-reading."""
+
+    cost: Cost | None = None
+    summary: Summary | None = None
+    activity: Activity | None = None
+
+
+@dataclass(frozen=True)
+class Session:
+    """The session object of the protocol (docs/protocol.md)."""
+
+    session_id: str  # <project>/agent-<n>
+    id: str  # agent-<n>
+    project: str
+    status: Status
+    exit_code: int | None
+    activity: Activity | None
+    runtime: str
+    agent: str
+    prompt: str
+    model: str | None
+    issue_id: str | None
+    created_at: str  # ISO 8601 UTC with milliseconds
+    ended_at: str | None
+    pid: int | None
+    workdir: str
+    workspace: Workspace | None
+    opencode_session_id: str | None
+    cost: Cost | None
+    summary: Summary | None
+    outcome: Outcome | None
+    runs: int
+    introspection_stale: bool = False  # OpenCode's records could not be read just now: the last ones seen
+    prompt_truncated: bool = False  # the prompt was cut (in ao/statusChanged)
+
+
+@dataclass(frozen=True)
+class SessionBrief:
+    """A session in ``ao/list``."""
+
+    session_id: str
+    project: str
+    status: Status
+    activity: Activity | None
+    exit_code: int | None
+    created_at: str
+
+
+@dataclass(frozen=True)
+class ProjectInfo:
+    name: str
+    path: str
+    runtime: str
+    model: str | None
+    default: bool  # the workspace's project, which ao/spawn uses without a project
+
+
+@dataclass(frozen=True)
+class StatusPage:
+    """``ao/status``: sessions, what could not be read, and the cursor of the next older page."""
+
+    sessions: list[Session]
+    warnings: list[str]
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class SessionList:
+    """``ao/list``."""
+
+    sessions: list[SessionBrief]
+    projects: list[ProjectInfo]
+    warnings: list[str]
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class Attach:
+    """``ao/attach``: the command that attaches a terminal to the session."""
+
+    session_id: str
+    type: str
+    command: str
+    argv: list[str]
+    restore_command: str | None
+
+
+@dataclass(frozen=True)
+class Logs:
+    session_id: str
+    text: str
+    truncated: bool  # the byte limit cut it (the end is kept)
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """The ``ao/statusChanged`` notification."""
+
+    session_id: str
+    project: str
+    previous: Status | None
+    previous_activity: Activity | None
+    status: Status
+    activity: Activity | None
+    exit_code: int | None
+    outcome: Outcome | None
+    at: str
+    session: Session
+
+
 @dataclass
 class SessionRecord:
     """One row of the session store."""
@@ -49,7 +256,7 @@ class SessionRecord:
     project: str
     agent: str
     runtime: str
-    status: str
+    status: State
     prompt: str
     workdir: Path
     created_at: float
@@ -60,10 +267,10 @@ class SessionRecord:
     handle: dict[str, Any] = field(default_factory=dict)
     opencode_session_id: str | None = None
     introspection: str | None = None  # the agent plugin's incremental state (opaque JSON)
-    outcome: dict[str, Any] | None = None
-    workspace: dict[str, Any] | None = None
+    outcome: Outcome | None = None
+    workspace: Workspace | None = None
     runs: int = 1
-    facts: dict[str, Any] | None = None  # cost and summary as last seen, kept when the session ends
+    facts: Facts | None = None  # cost, summary and activity as last seen, kept when the session ends
 
     @property
     def id(self) -> str:
@@ -86,10 +293,11 @@ class Liveness:
 
 @dataclass(frozen=True)
 class AttachInfo:
+    """What a runtime says about attaching (the orchestrator adds the rest of :class:`Attach`)."""
+
     type: str
     argv: list[str]
     command: str
-    restore_command: str | None = None
 
 
 @dataclass(frozen=True)
@@ -107,10 +315,88 @@ class Introspection:
     """What the agent plugin could read about one session beyond liveness."""
 
     opencode_session_id: str | None = None
-    activity: str | None = None
-    cost: dict[str, Any] | None = None
-    summary: dict[str, Any] | None = None
-    outcome: dict[str, Any] | None = None
+    activity: Activity | None = None
+    cost: Cost | None = None
+    summary: Summary | None = None
+    outcome: Outcome | None = None
     state: str | None = None  # opaque, persisted in the store
     stale: bool = False  # the agent's records could not be read just now; the rest is the last known
     stale_reason: str | None = None
+
+
+# --- the params of each operation ---------------------------------------------------------------
+# ``kind`` says how ao_server.protocol checks a field (see protocol.check_field); ``required`` fields
+# must be present and not null. Every params object also takes LSP's ``workDoneToken``.
+
+
+def _param(kind: str, *, required: bool = False) -> Any:
+    return field(default=None, metadata={"kind": kind, "required": required})
+
+
+@dataclass(frozen=True)
+class SpawnParams:
+    project: str | None = _param("name")
+    prompt: str | None = _param("prompt")
+    model: str | None = _param("name")
+    issue_id: str | None = _param("name")
+    runtime: str | None = _param("name")
+    work_done_token: int | str | None = _param("token")
+
+
+@dataclass(frozen=True)
+class StatusParams:
+    session_id: str | None = _param("name")
+    project: str | None = _param("name")
+    running: bool | None = _param("flag")  # only sessions that have not exited
+    limit: int | None = _param("limit")  # the newest N
+    cursor: str | None = _param("cursor")  # nextCursor of an earlier page
+    work_done_token: int | str | None = _param("token")
+
+
+@dataclass(frozen=True)
+class ListParams:
+    project: str | None = _param("name")
+    running: bool | None = _param("flag")
+    limit: int | None = _param("limit")
+    cursor: str | None = _param("cursor")
+    work_done_token: int | str | None = _param("token")
+
+
+@dataclass(frozen=True)
+class SessionParams:
+    """``ao/attach`` and ``ao/kill``: one session."""
+
+    session_id: str = _param("name", required=True)
+    work_done_token: int | str | None = _param("token")
+
+
+@dataclass(frozen=True)
+class ResumeParams:
+    session_id: str = _param("name", required=True)
+    prompt: str | None = _param("prompt")  # the follow-up (default: continue where you left off)
+    work_done_token: int | str | None = _param("token")
+
+
+@dataclass(frozen=True)
+class LogsParams:
+    session_id: str = _param("name", required=True)
+    lines: int | None = _param("lines")  # the last N lines
+    work_done_token: int | str | None = _param("token")
+
+
+@dataclass(frozen=True)
+class ModelsParams:
+    project: str | None = _param("name")
+    refresh: bool | None = _param("flag")  # ask OpenCode again instead of the cached list
+    work_done_token: int | str | None = _param("token")
+
+
+@dataclass(frozen=True)
+class Models:
+    """``ao/models``: OpenCode's models for a project, the default first."""
+
+    project: str
+    models: list[str]
+    default: str | None
+    cached: bool
+    fetched_at: str

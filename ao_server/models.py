@@ -27,10 +27,10 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from .config import Config, Project
 from .errors import AoError, UsageError
+from .model import Models
 from .orchestrator import MODEL_RE, Orchestrator, iso
 
 MODEL_TIMEOUT = 60.0  # seconds; a first run on a fresh data dir creates OpenCode's files
@@ -67,15 +67,13 @@ def pick_project(config: Config, name: str | None, cwd: Path | None) -> Project:
     return proj
 
 
-def models_for(orch: Orchestrator, project: str | None, cwd: Path | None, refresh: bool = False) -> dict[str, Any]:
+def models_for(orch: Orchestrator, project: str | None, cwd: Path | None, refresh: bool = False) -> Models:
     """:func:`project_models` with the orchestrator's config, agent binary and environment."""
     agent = orch.agent()
     if agent.name != "opencode":
         raise AoError(f"listing models needs the opencode agent; plugins.agent is {agent.name!r}")
     binary = agent.check_installed()
-    prepare = getattr(agent, "prepare", None)
-    if prepare is not None:  # OpenCode's database first: two OpenCode processes on a fresh one race
-        prepare(binary, orch.store.state_dir)
+    agent.prepare(binary, orch.store.state_dir)  # OpenCode's database first: two OpenCode processes on a fresh one race
     return project_models(orch.config, binary, orch.env, project=project, cwd=cwd, refresh=refresh)
 
 
@@ -87,8 +85,8 @@ def project_models(
     project: str | None = None,
     cwd: Path | None = None,
     refresh: bool = False,
-) -> dict[str, Any]:
-    """``{project, models, default, cached, fetchedAt}``: OpenCode's models with the project's default first."""
+) -> Models:
+    """OpenCode's models with the project's default first."""
     proj = pick_project(config, project, cwd)
     if not proj.path.is_dir():
         raise AoError(
@@ -111,13 +109,13 @@ def project_models(
     models = [m for m in listed.models if m != default]
     if default:
         models.insert(0, default)
-    return {
-        "project": proj.name,
-        "models": models,
-        "default": default,
-        "cached": cached is not None,
-        "fetchedAt": iso(listed.fetched_at),
-    }
+    return Models(
+        project=proj.name,
+        models=models,
+        default=default,
+        cached=cached is not None,
+        fetched_at=iso(listed.fetched_at),
+    )
 
 
 def fetch(binary: str, folder: Path, env: Mapping[str, str]) -> ModelList:

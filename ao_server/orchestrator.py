@@ -22,19 +22,30 @@ from . import workspace
 from .config import Config, Project
 from .errors import AoError, NotResumable, PluginError, SpawnFailed, StateError, UnknownSession, UsageError
 from .model import (
+    STARTING,
     STATUS_EXITED,
     STATUS_RUNNING,
+    Activity,
+    Attach,
     AttachInfo,
+    Facts,
     Introspection,
     LaunchSpec,
     Liveness,
+    Logs,
+    Outcome,
+    ProjectInfo,
+    Result,
+    Session,
     SessionRecord,
+    Status,
+    StatusPage,
     parse_session_ref,
 )
 from .plugins import Agent, Runtime
 from .registry import load_agent_class, load_runtime_class
 from .runtimes.common import clear_run_files, write_private, write_script
-from .store import STARTING, CorruptRow, Store
+from .store import CorruptRow, Store
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +116,7 @@ class Orchestrator:
         issue_id: str | None = None,
         runtime: str | None = None,
         cwd: Path | None = None,
-    ) -> dict[str, Any]:
+    ) -> Session:
         proj = self._pick_project(project, cwd)
         text = prompt if prompt is not None else proj.agent_config.prompt
         text = validate_prompt(text, proj)
@@ -150,7 +161,7 @@ class Orchestrator:
             if proj.workspace == "worktree":
                 wt_root = proj.worktree_dir or self.store.state_dir / "worktrees" / proj.name
                 rec.workspace = workspace.create(proj.path, rec.id, wt_root / rec.id, proj.base_branch)
-                rec.workdir = Path(rec.workspace["path"])
+                rec.workdir = Path(rec.workspace.path)
                 self.store.update(rec.num, workspace=rec.workspace, workdir=rec.workdir)
             self._launch(rec, rt, agent.launch(rec, binary=binary, prompt_file=sdir / "prompt-1.txt"), text, 1)
         except BaseException as e:
@@ -199,6 +210,20 @@ class Orchestrator:
             rt.kill(rec)
             raise StateError(f"{rec.display_id} was stopped by another process while it started")
         rec.status = STATUS_RUNNING
+
+    def projects(self, cwd: Path | None) -> list[ProjectInfo]:
+        """The configured projects; ``default`` marks the one ``spawn`` picks for ``cwd``."""
+        default = self.config.default_project(cwd)
+        return [
+            ProjectInfo(
+                name=pr.name,
+                path=str(pr.path),
+                runtime=pr.runtime or self.config.runtime,
+                model=pr.agent_config.model,
+                default=default is not None and pr.name == default.name,
+            )
+            for pr in self.config.projects.values()
+        ]
 
     def _pick_project(self, name: str | None, cwd: Path | None) -> Project:
         if name:
@@ -301,10 +326,10 @@ class Orchestrator:
             reason = intro[stale[0].id].stale_reason or "OpenCode's database is busy"
             warnings.append(f"introspection stale for {len(stale)} session(s): {reason}; showing what was last seen")
         for r in stale:  # the last known facts stand in
-            old, known = intro[r.id], r.facts or {}
-            old.cost = old.cost or known.get("cost")
-            old.summary = old.summary or known.get("summary")
-            old.activity = old.activity or known.get("activity")
+            old, known = intro[r.id], r.facts or Facts()
+            old.cost = old.cost or known.cost
+            old.summary = old.summary or known.summary
+            old.activity = old.activity or known.activity
         changes: list[tuple[SessionRecord, dict[str, Any]]] = []
         for r in records:
             info = intro.get(r.id)
@@ -336,7 +361,7 @@ class Orchestrator:
         running: bool = False,
         limit: int | None = None,
         before: int | None = None,
-    ) -> tuple[list[dict[str, Any]], list[str], int | None]:
+    ) -> StatusPage:
         """Session objects (one session, or a page of them) with warnings and the next page's cursor."""
         more = None
         if session is not None:
@@ -346,62 +371,69 @@ class Orchestrator:
             if limit is not None and limit < 1:
                 raise UsageError("the limit must be a positive number")
             records, bad, more = self.store.query(project, running=running, limit=limit, before=before)
+            unknown = project is not None and project not in self.config.projects
+            if unknown and not records and not bad and not self.store.query(project, limit=1)[0]:
+                self.config.project(str(project))  # raises UnknownProject with a did-you-mean hint
             snap = self.snapshot(records=records)
             snap.warnings[:0] = [str(b) for b in bad]
         views = [self.view(r, snap.live.get(r.id), snap.intro.get(r.id)) for r in snap.records]
         if details:  # one git call per live worktree, only when asked
-            for v in views:
-                ws = v.get("workspace")
-                if ws and not ws.get("removed"):
-                    st = workspace.status(ws)
-                    v["workspace"] = {**ws, "ahead": st.ahead if st else None, "dirty": st.dirty if st else None}
-        return views, snap.warnings, more
+            views = [self._with_worktree_status(v) for v in views]
+        return StatusPage(sessions=views, warnings=snap.warnings, next_cursor=None if more is None else str(more))
 
-    def view(self, r: SessionRecord, lv: Liveness | None, info: Introspection | None) -> dict[str, Any]:
+    @staticmethod
+    def _with_worktree_status(v: Session) -> Session:
+        ws = v.workspace
+        if ws is None or ws.removed:
+            return v
+        st = workspace.status(ws)
+        return replace(v, workspace=replace(ws, ahead=st.ahead if st else None, dirty=st.dirty if st else None))
+
+    def view(self, r: SessionRecord, lv: Liveness | None, info: Introspection | None) -> Session:
         """The session object of the protocol (docs/protocol.md)."""
-        status = STATUS_EXITED if r.status == STATUS_EXITED else STATUS_RUNNING
-        facts = r.facts or {}
-        activity = None
-        if status == STATUS_EXITED:
-            activity = "exited"
+        exited = r.status == STATUS_EXITED
+        facts = r.facts or Facts()
+        activity: Activity | None = None
+        if exited:
+            activity = Activity.EXITED
         elif lv is not None and lv.alive is None:
-            activity = "unknown"
+            activity = Activity.UNKNOWN
         elif info is not None:
             activity = info.activity
-        if status == STATUS_EXITED or info is None:
-            cost, summary = facts.get("cost"), facts.get("summary")
+        if exited or info is None:
+            cost, summary = facts.cost, facts.summary
             if info is not None:  # an exited session seen once more (its facts were not kept yet)
                 cost, summary = info.cost or cost, info.summary or summary
         else:
             cost, summary = info.cost, info.summary
-        return {
-            "sessionId": r.display_id,
-            "id": r.id,
-            "project": r.project,
-            "status": status,
-            "exitCode": r.exit_code,
-            "activity": activity,
-            "runtime": r.runtime,
-            "agent": r.agent,
-            "prompt": r.prompt,
-            "model": r.model,
-            "issueId": r.issue_id,
-            "createdAt": iso(r.created_at),
-            "endedAt": iso(r.ended_at) if r.ended_at else None,
-            "pid": lv.pid if lv else None,
-            "workdir": str(r.workdir),
-            "workspace": r.workspace,
-            "opencodeSessionId": r.opencode_session_id,
-            "cost": cost,
-            "summary": summary,
-            "outcome": r.outcome if status == STATUS_EXITED else (info.outcome if info else None),
-            "runs": r.runs,
-            "introspectionStale": bool(info is not None and info.stale),
-        }
+        return Session(
+            session_id=r.display_id,
+            id=r.id,
+            project=r.project,
+            status=Status.EXITED if exited else Status.RUNNING,
+            exit_code=r.exit_code,
+            activity=activity,
+            runtime=r.runtime,
+            agent=r.agent,
+            prompt=r.prompt,
+            model=r.model,
+            issue_id=r.issue_id,
+            created_at=iso(r.created_at),
+            ended_at=iso(r.ended_at) if r.ended_at else None,
+            pid=lv.pid if lv else None,
+            workdir=str(r.workdir),
+            workspace=r.workspace,
+            opencode_session_id=r.opencode_session_id,
+            cost=cost,
+            summary=summary,
+            outcome=r.outcome if exited else (info.outcome if info else None),
+            runs=r.runs,
+            introspection_stale=bool(info is not None and info.stale),
+        )
 
     # --- attach / logs / kill / forget ----------------------------------------------
 
-    def attach(self, session: str) -> dict[str, Any]:
+    def attach(self, session: str) -> Attach:
         rec = self.resolve(session)
         info: AttachInfo = self.runtime(rec.runtime).attach(rec, self.session_dir(rec))
         restore = None
@@ -412,28 +444,22 @@ class Orchestrator:
             argv = None
         if argv:
             restore = f"cd {shlex.quote(str(rec.workdir))} && {shlex.join(argv)}"
-        return {
-            "sessionId": rec.display_id,
-            "type": info.type,
-            "command": info.command,
-            "argv": info.argv,
-            "restoreCommand": restore,
-        }
+        return Attach(
+            session_id=rec.display_id, type=info.type, command=info.command, argv=info.argv, restore_command=restore
+        )
 
-    def logs(self, session: str, lines: int | None = None, max_bytes: int | None = None) -> tuple[str, bool]:
-        """The session's output (the last ``lines``), read from the end; at most ``max_bytes`` of it.
-
-        Returns the text and whether ``max_bytes`` cut it.
-        """
+    def logs(self, session: str, lines: int | None = None, max_bytes: int | None = None) -> Logs:
+        """The session's output (the last ``lines``), read from the end; at most ``max_bytes`` of it."""
         if lines is not None and lines <= 0:
             raise UsageError("--lines must be a positive number")
         rec = self.resolve(session)
         sdir = self.session_dir(rec)
         if not sdir.is_dir():
             raise StateError(f"{rec.display_id} has no session folder ({sdir} was deleted); its output is gone")
-        return self.runtime(rec.runtime).logs(rec, sdir, lines, max_bytes)
+        text, cut = self.runtime(rec.runtime).logs(rec, sdir, lines, max_bytes)
+        return Logs(session_id=rec.display_id, text=text, truncated=cut)
 
-    def kill(self, session: str) -> dict[str, Any]:
+    def kill(self, session: str) -> Session:
         rec = self.resolve(session)
         snap = self.snapshot(records=[rec], exited_facts=True)
         rt = self.runtime(rec.runtime)
@@ -471,14 +497,14 @@ class Orchestrator:
         """Remove an exited session's worktree (and its branch when nothing would be lost)."""
         rec = self.resolve(session)
         self.snapshot(records=[rec])
-        if not rec.workspace or rec.workspace.get("removed"):
+        if not rec.workspace or rec.workspace.removed:
             raise UsageError(f"{rec.display_id} has no worktree to clean up")
         if rec.status != STATUS_EXITED:
             raise UsageError(
                 f"{rec.display_id} is still running; `ao kill --cleanup {rec.display_id}` stops it and cleans up"
             )
         done = workspace.remove(rec.workspace, force=force)
-        self.store.update(rec.num, workspace={**rec.workspace, "removed": True})
+        self.store.update(rec.num, workspace=replace(rec.workspace, removed=True))
         return done
 
     def forget(self, session: str) -> tuple[str, list[str]]:
@@ -498,10 +524,10 @@ class Orchestrator:
         self._close(rec)
         left = []
         ws = rec.workspace
-        if ws and not ws.get("removed") and Path(str(ws.get("path"))).exists():
+        if ws and not ws.removed and Path(ws.path).exists():
             left.append(
-                f"its worktree {ws['path']} and branch {ws.get('branch')} (remove them with "
-                f"`git -C {shlex.quote(str(ws.get('repo')))} worktree remove {shlex.quote(str(ws['path']))}`, "
+                f"its worktree {ws.path} and branch {ws.branch} (remove them with "
+                f"`git -C {shlex.quote(ws.repo)} worktree remove {shlex.quote(ws.path)}`, "
                 "or run `ao cleanup` before forgetting next time)"
             )
         self.store.delete(rec.num)
@@ -509,7 +535,7 @@ class Orchestrator:
 
     # --- resume -----------------------------------------------------------------------
 
-    def resume(self, session: str, prompt: str | None = None) -> dict[str, Any]:
+    def resume(self, session: str, prompt: str | None = None) -> Session:
         rec = self.resolve(session)
         snap = self.snapshot(records=[rec], exited_facts=True)
         if rec.status != STATUS_EXITED:
@@ -553,11 +579,11 @@ class Orchestrator:
         return self.view(rec, Liveness(alive=True), snap.intro.get(rec.id))
 
 
-def facts_of(info: Introspection | None) -> dict[str, Any] | None:
+def facts_of(info: Introspection | None) -> Facts | None:
     """What is kept of a session's introspection in its record: cost, summary, activity."""
     if info is None or info.stale or (info.cost is None and info.summary is None):
         return None
-    return {"cost": info.cost, "summary": info.summary, "activity": info.activity}
+    return Facts(cost=info.cost, summary=info.summary, activity=info.activity)
 
 
 def _fault_pause(point: str) -> None:
@@ -571,8 +597,8 @@ def _fault_pause(point: str) -> None:
             pass
 
 
-def killed_outcome() -> dict[str, Any]:
-    return {"result": "killed", "error": None, "finish": None}
+def killed_outcome() -> Outcome:
+    return Outcome(result=Result.KILLED)
 
 
 def validate_prompt(text: str | None, proj: Project | None) -> str:
@@ -592,27 +618,21 @@ def validate_prompt(text: str | None, proj: Project | None) -> str:
 
 
 def exit_outcome(
-    code: int | None, last_turn: dict[str, Any] | None, *, spawn_died: bool = False, reason: str | None = None
-) -> dict[str, Any]:
+    code: int | None, last_turn: Outcome | None, *, spawn_died: bool = False, reason: str | None = None
+) -> Outcome:
     """How a session ended: the agent's own last turn when known, else the exit code."""
     if spawn_died:
-        return {"result": "error", "error": "the spawn was interrupted before the agent started", "finish": None}
-    if last_turn and last_turn.get("result") == "error":
-        return {**last_turn, "exitCode": code}
+        return Outcome(Result.ERROR, error="the spawn was interrupted before the agent started")
+    if last_turn is not None and last_turn.result == Result.ERROR:
+        return replace(last_turn, exit_code=code)
     if code is None:
         why = reason or "its tmux session was closed or the machine restarted"
-        return {
-            "result": "unknown",
-            "error": f"the agent's process disappeared without an exit code ({why})",
-            "finish": None,
-        }
+        return Outcome(Result.UNKNOWN, error=f"the agent's process disappeared without an exit code ({why})")
     if code == 0:
-        base = dict(last_turn) if last_turn else {"result": "success", "error": None, "finish": None}
-        if base.get("result") == "incomplete":
-            base["result"] = "success"
-        return base
-    err = (last_turn or {}).get("error") or f"the agent exited with code {code}"
-    return {"result": "error", "error": err, "finish": (last_turn or {}).get("finish")}
+        base = last_turn or Outcome(Result.SUCCESS)
+        return replace(base, result=Result.SUCCESS) if base.result == Result.INCOMPLETE else base
+    err = (last_turn.error if last_turn else None) or f"the agent exited with code {code}"
+    return Outcome(Result.ERROR, error=err, finish=last_turn.finish if last_turn else None)
 
 
 def iso(ts: float) -> str:

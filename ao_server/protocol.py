@@ -15,11 +15,17 @@ I/O or touches the engine, so every rule is unit-testable:
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
+
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from . import model as m
 
 # --- names ---------------------------------------------------------------------------
 
@@ -97,65 +103,68 @@ def shorten(text: str, limit: int = 120) -> str:
 
 # --- params ------------------------------------------------------------------------------
 
-Kind = Literal["name", "prompt", "lines", "token", "flag", "limit", "cursor"]
-
-
-@dataclass(frozen=True)
-class Field:
-    kind: Kind
-    required: bool = False
-
-
-_NAME = Field("name")
-_SESSION = Field("name", required=True)
-_PROMPT = Field("prompt")
-_TOKEN = Field("token")
-
-_PAGE = {"running": Field("flag"), "limit": Field("limit"), "cursor": Field("cursor")}  # paging of session lists
-
-SCHEMA: dict[str, dict[str, Field]] = {
-    SPAWN: {"project": _NAME, "prompt": _PROMPT, "model": _NAME, "issueId": _NAME, "runtime": _NAME},
-    STATUS: {"sessionId": _NAME, "project": _NAME, **_PAGE},
-    LIST: {"project": _NAME, **_PAGE},
-    ATTACH: {"sessionId": _SESSION},
-    KILL: {"sessionId": _SESSION},
-    RESUME: {"sessionId": _SESSION, "prompt": _PROMPT},
-    LOGS: {"sessionId": _SESSION, "lines": Field("lines")},
-    MODELS: {"project": _NAME, "refresh": Field("flag")},
+PARAMS: dict[str, type[Any]] = {
+    SPAWN: m.SpawnParams,
+    STATUS: m.StatusParams,
+    LIST: m.ListParams,
+    ATTACH: m.SessionParams,
+    KILL: m.SessionParams,
+    RESUME: m.ResumeParams,
+    LOGS: m.LogsParams,
+    MODELS: m.ModelsParams,
 }
-COMMON = {"workDoneToken": _TOKEN}  # LSP's WorkDoneProgressParams, accepted everywhere
+"""The params type of each method (typed values of :mod:`ao_server.model`)."""
+
+RESULTS: dict[str, Any] = {
+    SPAWN: m.Session,
+    STATUS: m.StatusPage,
+    LIST: m.SessionList,
+    ATTACH: m.Attach,
+    KILL: m.Session,
+    RESUME: m.Session,
+    LOGS: m.Logs,
+    MODELS: m.Models,
+}
+"""The result type of each method."""
+
+NOTIFICATIONS: dict[str, type[Any]] = {STATUS_CHANGED: m.StatusChange}
 
 
-def parse_params(method: str, raw: object) -> dict[str, Any]:
-    """Check ``raw`` (decoded JSON) against ``method``'s fields; absent and null fields come back as None.
+def param_fields(method: str) -> dict[str, dataclasses.Field[Any]]:
+    """The wire names of ``method``'s params (``workDoneToken`` last) and their dataclass fields."""
+    return {camel(f.name): f for f in dataclasses.fields(PARAMS[method])}
+
+
+def parse_params(method: str, raw: object) -> Any:
+    """Check ``raw`` (decoded JSON) against ``method``'s params type and build it; absent and null fields are None.
 
     Unknown fields are refused with a did-you-mean hint, so ``session_id`` is
     an error instead of being silently ignored.
     """
-    schema = SCHEMA[method]
+    fields = param_fields(method)
+    shown = [k for k in fields if k != "workDoneToken"]
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ParamsError("params", "an object like {" + ", ".join(f'"{k}": ...' for k in schema) + "}", raw)
-    allowed = {**schema, **COMMON}
+        raise ParamsError("params", "an object like {" + ", ".join(f'"{k}": ...' for k in shown) + "}", raw)
     for key in raw:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key)[:100], list(allowed), n=1, cutoff=0.5)
-            hint = f"did you mean {close[0]!r}?" if close else f"{method} takes {', '.join(schema) or 'no fields'}"
+        if key not in fields:
+            close = difflib.get_close_matches(str(key)[:100], list(fields), n=1, cutoff=0.5)
+            hint = f"did you mean {close[0]!r}?" if close else f"{method} takes {', '.join(shown) or 'no fields'}"
             raise ParamsError(shorten(str(key), 80), "a known field", hint=f"unknown field; {hint}")
-    out: dict[str, Any] = {}
-    for key, spec in allowed.items():
+    values: dict[str, Any] = {}
+    for key, f in fields.items():
         value = raw.get(key)
         if value is None:
-            if spec.required:
+            if f.metadata["required"]:
                 raise ParamsError(key, 'a session id like "my-project/agent-3" (required)', value)
-            out[key] = None
             continue
-        out[key] = _check(key, spec.kind, value)
-    return out
+        values[f.name] = check_field(key, f.metadata["kind"], value)
+    return PARAMS[method](**values)
 
 
-def _check(key: str, kind: Kind, value: object) -> Any:
+def check_field(key: str, kind: str, value: object) -> Any:
+    """One param's value checked by its kind; raises :class:`ParamsError` naming the field."""
     if kind == "name":
         if not isinstance(value, str):
             raise ParamsError(key, "a string", value)
@@ -177,7 +186,7 @@ def _check(key: str, kind: Kind, value: object) -> Any:
     if kind == "cursor":
         if not isinstance(value, str) or not value.isdigit() or len(value) > 12:
             raise ParamsError(key, "the nextCursor of an earlier result", value)
-        return int(value)
+        return value
     if kind == "flag":
         if not isinstance(value, bool):
             raise ParamsError(key, "true or false", value)
@@ -185,6 +194,47 @@ def _check(key: str, kind: Kind, value: object) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ParamsError(key, "a progress token (an integer or a string)", value)
     return value
+
+
+# --- typed values <-> wire JSON --------------------------------------------------------------
+
+
+def camel(name: str) -> str:
+    """``issue_id`` -> ``issueId``: the wire's field names."""
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+CONVERTER = cattrs.Converter()
+
+
+def _unstructure_fn(cls: type[Any]) -> Any:
+    renames = {f.name: override(rename=camel(f.name)) for f in dataclasses.fields(cls)}
+    return make_dict_unstructure_fn(cls, CONVERTER, **renames)  # type: ignore[arg-type]
+
+
+def _structure_fn(cls: type[Any]) -> Any:
+    renames = {f.name: override(rename=camel(f.name)) for f in dataclasses.fields(cls)}
+    return make_dict_structure_fn(cls, CONVERTER, **renames)  # type: ignore[arg-type]
+
+
+for _enum in (m.Status, m.State, m.Activity, m.Result):
+    CONVERTER.register_unstructure_hook(_enum, lambda v: v.value)
+CONVERTER.register_unstructure_hook_factory(dataclasses.is_dataclass, _unstructure_fn)
+CONVERTER.register_structure_hook_factory(dataclasses.is_dataclass, _structure_fn)
+
+
+def to_wire(value: Any) -> Any:
+    """A typed value (or a list of them) as wire JSON: camelCase keys, enums as their strings. The one path."""
+    return CONVERTER.unstructure(value)
+
+
+T = TypeVar("T")
+
+
+def from_wire(data: Any, cls: type[T]) -> T:
+    """Wire JSON back into a typed value (records kept in the store use the wire form)."""
+    return CONVERTER.structure(data, cls)
 
 
 def parse_execute_command(raw: object) -> tuple[str, object, int | str | None]:
@@ -201,7 +251,7 @@ def parse_execute_command(raw: object) -> tuple[str, object, int | str | None]:
         raise ParamsError("command", "one of " + ", ".join(METHODS), hint=f"unknown command {shorten(command, 80)!r}")
     token = raw.get("workDoneToken")
     if token is not None:
-        token = _check("workDoneToken", "token", token)
+        token = check_field("workDoneToken", "token", token)
     arguments = raw.get("arguments")
     if arguments is None:
         return command, {}, token
@@ -314,42 +364,39 @@ def classify(data: object) -> Envelope:
 
 # --- the poller's diff --------------------------------------------------------------------
 
-Tracked = tuple[str | None, str | None, int | None, Any]  # status, activity, exitCode, outcome
+Tracked = tuple[m.Status, m.Activity | None, int | None, m.Outcome | None]  # what a change is
 
 
-def tracked(session: Mapping[str, Any]) -> Tracked:
-    return (session.get("status"), session.get("activity"), session.get("exitCode"), session.get("outcome"))
+def tracked(session: m.Session) -> Tracked:
+    return (session.status, session.activity, session.exit_code, session.outcome)
 
 
-def status_changed(session: Mapping[str, Any], previous: Tracked | None, at: str) -> dict[str, Any]:
-    """The ``ao/statusChanged`` payload for one session."""
-    return {
-        "sessionId": session.get("sessionId"),
-        "project": session.get("project"),
-        "previous": previous[0] if previous else None,
-        "previousActivity": previous[1] if previous else None,
-        "status": session.get("status"),
-        "activity": session.get("activity"),
-        "exitCode": session.get("exitCode"),
-        "outcome": session.get("outcome"),
-        "at": at,
-        "session": preview(session),
-    }
+def status_changed(session: m.Session, previous: Tracked | None, at: str) -> m.StatusChange:
+    """The ``ao/statusChanged`` notification for one session."""
+    return m.StatusChange(
+        session_id=session.session_id,
+        project=session.project,
+        previous=previous[0] if previous else None,
+        previous_activity=previous[1] if previous else None,
+        status=session.status,
+        activity=session.activity,
+        exit_code=session.exit_code,
+        outcome=session.outcome,
+        at=at,
+        session=preview(session),
+    )
 
 
-def preview(session: Mapping[str, Any]) -> dict[str, Any]:
-    """The session object with its prompt cut to ``PROMPT_PREVIEW`` characters (``promptTruncated``)."""
-    out = dict(session)
-    prompt = out.get("prompt")
-    if isinstance(prompt, str) and len(prompt) > PROMPT_PREVIEW:
-        out["prompt"] = prompt[: PROMPT_PREVIEW - 1] + "…"
-        out["promptTruncated"] = True
-    return out
+def preview(session: m.Session) -> m.Session:
+    """The session with its prompt cut to ``PROMPT_PREVIEW`` characters (``promptTruncated``)."""
+    if len(session.prompt) <= PROMPT_PREVIEW:
+        return session
+    return dataclasses.replace(session, prompt=session.prompt[: PROMPT_PREVIEW - 1] + "…", prompt_truncated=True)
 
 
 def diff_sessions(
-    before: Mapping[str, Tracked] | None, sessions: Sequence[Mapping[str, Any]], at: str
-) -> tuple[list[dict[str, Any]], dict[str, Tracked]]:
+    before: Mapping[str, Tracked] | None, sessions: Sequence[m.Session], at: str
+) -> tuple[list[m.StatusChange], dict[str, Tracked]]:
     """Notifications for what changed since ``before`` and the new baseline.
 
     ``before is None`` means the first snapshot: it becomes the baseline and
@@ -359,14 +406,13 @@ def diff_sessions(
     disappear (``ao forget``) are dropped silently.
     """
     now: dict[str, Tracked] = {}
-    changes: list[dict[str, Any]] = []
+    changes: list[m.StatusChange] = []
     for s in sessions:
-        key = str(s.get("sessionId"))
         state = tracked(s)
-        now[key] = state
+        now[s.session_id] = state
         if before is None:
             continue
-        old = before.get(key)
+        old = before.get(s.session_id)
         if old != state:
             changes.append(status_changed(s, old, at))
     return changes, now

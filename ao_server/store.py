@@ -28,8 +28,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
+from cattrs.errors import ClassValidationError
+
 from .errors import StateError, UnknownSession
-from .model import STATUS_EXITED, STATUS_RUNNING, SessionRecord
+from .model import STARTING, STATUS_EXITED, STATUS_RUNNING, Facts, Outcome, SessionRecord, State, Workspace
+from .protocol import from_wire, to_wire
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -85,7 +88,6 @@ COLUMNS = (
     "facts",
 )
 JSON_COLUMNS = ("handle", "outcome", "workspace", "facts")
-STARTING = "starting"  # a row being spawned; becomes running, or is removed if the spawn fails
 LAST_ID_FILE = "last-id"  # the highest session number ever handed out
 
 
@@ -282,9 +284,9 @@ class Store:
         self,
         num: int,
         exit_code: int | None,
-        outcome: dict[str, Any] | None,
+        outcome: Outcome | None,
         ended_at: float,
-        facts: dict[str, Any] | None = None,
+        facts: Facts | None = None,
     ) -> bool:
         """Mark a running session exited, once, keeping its last cost and summary in ``facts``.
 
@@ -378,8 +380,8 @@ class Store:
 
     @staticmethod
     def _encode(key: str, value: Any) -> Any:
-        if key in JSON_COLUMNS:
-            return None if value is None else json.dumps(value)
+        if key in JSON_COLUMNS:  # typed values are kept in their wire form
+            return None if value is None else json.dumps(to_wire(value))
         if key == "workdir":
             return str(value)
         return value
@@ -401,19 +403,19 @@ class Store:
             "handle": json.dumps(rec.handle),
             "opencode_session_id": rec.opencode_session_id,
             "introspection": rec.introspection,
-            "outcome": json.dumps(rec.outcome) if rec.outcome is not None else None,
-            "workspace": json.dumps(rec.workspace) if rec.workspace is not None else None,
+            "outcome": self._encode("outcome", rec.outcome),
+            "workspace": self._encode("workspace", rec.workspace),
             "runs": rec.runs,
-            "facts": json.dumps(rec.facts) if rec.facts is not None else None,
+            "facts": self._encode("facts", rec.facts),
         }
 
     def _from_row(self, r: dict[str, Any]) -> SessionRecord:
         num = r["num"]
         try:
             handle = json.loads(r["handle"] or "{}")
-            outcome = json.loads(r["outcome"]) if r["outcome"] else None
-            workspace = json.loads(r["workspace"]) if r["workspace"] else None
-            facts = json.loads(r["facts"]) if r.get("facts") else None
+            outcome = from_wire(json.loads(r["outcome"]), Outcome) if r["outcome"] else None
+            workspace = from_wire(json.loads(r["workspace"]), Workspace) if r["workspace"] else None
+            facts = from_wire(json.loads(r["facts"]), Facts) if r.get("facts") else None
             if not isinstance(handle, dict):
                 raise ValueError("runtime handle is not an object")
             if r["status"] not in ("starting", "running", "exited"):
@@ -423,7 +425,7 @@ class Store:
                 project=str(r["project"]),
                 agent=str(r["agent"]),
                 runtime=str(r["runtime"]),
-                status=str(r["status"]),
+                status=State(r["status"]),
                 prompt=str(r["prompt"]),
                 workdir=Path(r["workdir"]),
                 created_at=float(r["created_at"]),
@@ -439,7 +441,7 @@ class Store:
                 runs=int(r["runs"] or 1),
                 facts=facts,
             )
-        except (ValueError, TypeError, KeyError) as e:
+        except (ValueError, TypeError, KeyError, ClassValidationError) as e:
             raise CorruptRow(
                 f"session agent-{num} has a corrupt record in {self.db_path} ({e}); "
                 f"remove it with `ao forget agent-{num}`",

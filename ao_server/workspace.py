@@ -15,9 +15,9 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from .errors import AoError, UsageError, WorkspaceError
+from .model import Workspace
 
 log = logging.getLogger(__name__)
 GIT_TIMEOUT = 60.0
@@ -52,7 +52,7 @@ class WorktreeStatus:
     dirty: bool
 
 
-def create(repo: Path, session_id: str, dest: Path, base: str | None) -> dict[str, Any]:
+def create(repo: Path, session_id: str, dest: Path, base: str | None) -> Workspace:
     """``git worktree add -b ao/<session-id> <dest> <base>``; returns the session's ``workspace`` object."""
     top = _git(repo, "rev-parse", "--show-toplevel", check=False)
     if top.returncode != 0:
@@ -91,17 +91,18 @@ def create(repo: Path, session_id: str, dest: Path, base: str | None) -> dict[st
             f"worktree dir {dest.parent} is not writable ({e.strerror or e}); fix its permissions or set worktreeDir"
         ) from None
     _git(repo_root, "worktree", "add", "-b", branch, str(dest), base)
+    ws = Workspace(path=str(dest), branch=branch, base=base, repo=str(repo_root))
     try:
         _git(dest, "branch", f"--set-upstream-to={base}", branch)
     except AoError:
-        remove({"path": str(dest), "branch": branch, "repo": str(repo_root), "base": base}, force=True)
+        remove(ws, force=True)
         raise
-    return {"path": str(dest), "branch": branch, "base": base, "repo": str(repo_root)}
+    return ws
 
 
-def status(ws: dict[str, Any]) -> WorktreeStatus | None:
+def status(ws: Workspace) -> WorktreeStatus | None:
     """Commits ahead of base and dirtiness, from ONE git call; None when the worktree is gone."""
-    path = Path(ws["path"])
+    path = Path(ws.path)
     if not path.is_dir():
         return None
     proc = _git(path, "status", "--porcelain=v2", "--branch", check=False)
@@ -116,9 +117,9 @@ def status(ws: dict[str, Any]) -> WorktreeStatus | None:
     return WorktreeStatus(ahead=ahead, dirty=dirty)
 
 
-def remove(ws: dict[str, Any], *, force: bool = False) -> str:
+def remove(ws: Workspace, *, force: bool = False) -> str:
     """Remove the worktree and, when nothing would be lost, its branch. Returns what was done."""
-    repo, path, branch, base = Path(ws["repo"]), Path(ws["path"]), str(ws["branch"]), str(ws["base"])
+    repo, path, branch, base = Path(ws.repo), Path(ws.path), ws.branch, ws.base
     st = status(ws)
     lost = []
     if st is not None and st.dirty:

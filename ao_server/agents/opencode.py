@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..config import Config
 from ..errors import AgentNotInstalled, AoError, NotResumable, SpawnFailed
-from ..model import Introspection, LaunchSpec, SessionRecord
+from ..model import Activity, Cost, Introspection, LaunchSpec, Outcome, Result, SessionRecord, Summary, Tokens
 
 log = logging.getLogger(__name__)
 
@@ -178,12 +178,30 @@ class OpenCodeAgent:
             raise AoError(f"introspection unavailable: {e}") from None
         out: dict[str, Introspection] = {}
         for ao_id, info in infos.items():
+            t, sm, oc = info.tokens, info.summary, info.outcome
             out[ao_id] = Introspection(
                 opencode_session_id=info.opencode_session_id,
-                activity=info.activity,
-                cost={"usd": info.cost_usd, "tokens": dict(info.tokens)},
-                summary=dict(info.summary),
-                outcome=dict(info.outcome) if info.outcome is not None else None,
+                activity=Activity(info.activity),
+                cost=Cost(
+                    usd=info.cost_usd,
+                    tokens=Tokens(
+                        input=t["input"],
+                        output=t["output"],
+                        reasoning=t["reasoning"],
+                        cache_read=t["cacheRead"],
+                        cache_write=t["cacheWrite"],
+                    ),
+                ),
+                summary=Summary(
+                    title=sm["title"],
+                    first_prompt=sm["firstPrompt"],
+                    files=sm["files"],
+                    additions=sm["additions"],
+                    deletions=sm["deletions"],
+                    last_tool=sm["lastTool"],
+                    pr_url=sm["prUrl"],
+                ),
+                outcome=None if oc is None else Outcome(Result(oc["result"]), error=oc["error"], finish=oc["finish"]),
                 state=info.state.to_json(),
             )
         return out

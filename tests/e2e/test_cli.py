@@ -138,9 +138,9 @@ def test_tracking_survives_the_spawning_process(bed: Bed) -> None:
     """A process that spawned and exited; a fresh process still tracks the agent to its exit code."""
     bed.write_config(runtime="process")
     code = ("from ao_server.orchestrator import Orchestrator; from ao_server.config import load_config;"
-            "from ao_server.store import default_state_dir; import json;"
+            "from ao_server.store import default_state_dir; from ao_server.protocol import to_wire; import json;"
             "o = Orchestrator(load_config(), default_state_dir());"
-            "print(json.dumps(o.spawn(project='my-project', prompt='survive [[slow:3]]')))")
+            "print(json.dumps(to_wire(o.spawn(project='my-project', prompt='survive [[slow:3]]'))))")
     out = subprocess.run([sys.executable, "-c", code], env=bed.env, cwd=bed.project, capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 0, out.stderr
@@ -304,12 +304,13 @@ def test_kill_seen_first_by_another_poller_is_still_a_kill(bed: Bed) -> None:
         "from ao_server.orchestrator import Orchestrator, KILLED_MARKER\n"
         "from ao_server.config import load_config\n"
         "from ao_server.store import default_state_dir\n"
+        "from ao_server.protocol import to_wire\n"
         "killer, poller = (Orchestrator(load_config(), default_state_dir()) for _ in range(2))\n"
         "rec = killer.resolve('agent-1')\n"
         "(killer.session_dir(rec) / KILLED_MARKER).write_text('')\n"
         "killer.runtime(rec.runtime).kill(rec)\n"  # the agent is gone, kill has not recorded it yet
-        "seen = poller.status(session='agent-1')[0][0]\n"
-        "print(json.dumps([seen, killer.kill('agent-1')]))\n"
+        "seen = poller.status(session='agent-1').sessions[0]\n"
+        "print(json.dumps(to_wire([seen, killer.kill('agent-1')])))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=bed.project, capture_output=True, text=True,
                          timeout=60)

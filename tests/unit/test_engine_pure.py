@@ -10,7 +10,7 @@ import pytest
 
 from ao_server.config import embedded_default, find_config, parse_config
 from ao_server.errors import ConfigError, UsageError
-from ao_server.model import LaunchSpec, parse_session_ref
+from ao_server.model import LaunchSpec, Outcome, Result, parse_session_ref
 from ao_server.orchestrator import exit_outcome, validate_prompt
 from ao_server.runtimes.common import read_exit_code, write_script
 
@@ -86,12 +86,13 @@ def test_prompt_validation() -> None:
 
 
 def test_exit_outcomes() -> None:
-    assert exit_outcome(0, None)["result"] == "success"
-    assert exit_outcome(1, None) == {"result": "error", "error": "the agent exited with code 1", "finish": None}
-    turn = {"result": "error", "error": "provider down", "finish": None}
-    assert exit_outcome(1, turn)["error"] == "provider down"
-    assert exit_outcome(None, None)["result"] == "unknown"
-    assert exit_outcome(0, {"result": "incomplete", "error": None, "finish": None})["result"] == "success"
+    assert exit_outcome(0, None).result == "success"
+    assert exit_outcome(1, None) == Outcome(Result.ERROR, error="the agent exited with code 1")
+    turn = Outcome(Result.ERROR, error="provider down")
+    assert exit_outcome(1, turn) == Outcome(Result.ERROR, error="provider down", exit_code=1)
+    assert exit_outcome(None, None).result == "unknown"
+    incomplete = Outcome(Result.INCOMPLETE, finish="tool-calls")
+    assert exit_outcome(0, incomplete) == Outcome(Result.SUCCESS, finish="tool-calls")
 
 
 def test_launch_script_quotes_everything(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from ao_server import protocol as p
 from ao_server.folders import load_workspace_config
+from ao_server.model import ModelsParams
 
 
 def _config(folder: Path, *names: str) -> None:
@@ -48,8 +49,8 @@ def test_explicit_config_and_single_folder_are_unchanged(tmp_path: Path) -> None
 
 
 def test_models_params() -> None:
-    assert p.parse_params(p.MODELS, {}) == {"project": None, "refresh": None, "workDoneToken": None}
-    assert p.parse_params(p.MODELS, {"project": "x", "refresh": True})["refresh"] is True
+    assert p.parse_params(p.MODELS, {}) == ModelsParams()
+    assert p.parse_params(p.MODELS, {"project": "x", "refresh": True}).refresh is True
     with pytest.raises(p.ParamsError, match="refresh must be true or false, got a string"):
         p.parse_params(p.MODELS, {"refresh": "yes"})
     assert p.MODELS in p.METHODS

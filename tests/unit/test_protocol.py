@@ -6,16 +6,16 @@ from typing import Any
 
 import pytest
 
+from ao_server import model as m
 from ao_server import protocol as p
 
 
 def test_params_absent_fields_are_none_and_null_means_absent() -> None:
-    assert p.parse_params(p.STATUS, None) == {
-        "sessionId": None, "project": None, "running": None, "limit": None, "cursor": None, "workDoneToken": None
-    }
-    assert p.parse_params(p.LIST, {"running": True, "limit": 5, "cursor": "42"})["cursor"] == 42
+    assert p.parse_params(p.STATUS, None) == m.StatusParams()
+    got_list = p.parse_params(p.LIST, {"running": True, "limit": 5, "cursor": "42"})
+    assert got_list == m.ListParams(running=True, limit=5, cursor="42")
     got = p.parse_params(p.SPAWN, {"prompt": "Add tests", "model": None, "workDoneToken": 3})
-    assert got["prompt"] == "Add tests" and got["model"] is None and got["workDoneToken"] == 3
+    assert got == m.SpawnParams(prompt="Add tests", work_done_token=3)
 
 
 @pytest.mark.parametrize(
@@ -124,16 +124,19 @@ def test_content_length_resynchronises_after_junk() -> None:
 
 
 def session(
-    sid: str, status: str = "running", activity: str | None = None, code: int | None = None, outcome: Any = None
-) -> dict[str, Any]:
-    return {
-        "sessionId": sid,
-        "project": sid.split("/")[0],
-        "status": status,
-        "activity": activity,
-        "exitCode": code,
-        "outcome": outcome,
-    }
+    sid: str,
+    status: str = "running",
+    activity: str | None = None,
+    code: int | None = None,
+    outcome: m.Outcome | None = None,
+    prompt: str = "task",
+) -> m.Session:
+    return m.Session(
+        session_id=sid, id=sid.split("/")[1], project=sid.split("/")[0], status=m.Status(status), exit_code=code,
+        activity=m.Activity(activity) if activity else None, runtime="process", agent="opencode", prompt=prompt,
+        model=None, issue_id=None, created_at="T", ended_at=None, pid=None, workdir="/w", workspace=None,
+        opencode_session_id=None, cost=None, summary=None, outcome=outcome, runs=1,
+    )
 
 
 def test_diff_first_snapshot_is_the_baseline_then_changes_and_new_sessions_are_reported() -> None:
@@ -142,22 +145,38 @@ def test_diff_first_snapshot_is_the_baseline_then_changes_and_new_sessions_are_r
     changes, base = p.diff_sessions(base, [session("a/agent-1")], "T1")
     assert changes == []
     changes, base = p.diff_sessions(base, [session("a/agent-1", activity="active"), session("b/agent-2")], "T2")
-    assert [(c["sessionId"], c["previous"], c["status"], c["activity"]) for c in changes] == [
+    wire = p.to_wire(changes)
+    assert [(c["sessionId"], c["previous"], c["status"], c["activity"]) for c in wire] == [
         ("a/agent-1", "running", "running", "active"),
         ("b/agent-2", None, "running", None),
     ]
-    done = session("a/agent-1", "exited", "exited", 0, {"result": "success"})
+    done = session("a/agent-1", "exited", "exited", 0, m.Outcome(m.Result.SUCCESS))
     changes, base = p.diff_sessions(base, [done, session("b/agent-2")], "T3")
     assert len(changes) == 1
-    c = changes[0]
+    c = p.to_wire(changes[0])
     assert (c["previous"], c["previousActivity"], c["status"], c["exitCode"], c["outcome"], c["at"]) == (
         "running",
         "active",
         "exited",
         0,
-        {"result": "success"},
+        {"result": "success", "error": None, "finish": None, "exitCode": None},
         "T3",
     )
-    assert c["session"] == done and c["project"] == "a"
+    assert c["session"] == p.to_wire(done) and c["project"] == "a"
     changes, base = p.diff_sessions(base, [done], "T4")  # a forgotten session just disappears
     assert changes == [] and list(base) == ["a/agent-1"]
+
+
+def test_notifications_carry_no_full_prompt() -> None:
+    long = "x" * 5000
+    changes, _ = p.diff_sessions({}, [session("a/agent-1", prompt=long)], "T")
+    sent = p.to_wire(changes[0])["session"]
+    assert len(sent["prompt"]) == p.PROMPT_PREVIEW and sent["promptTruncated"] is True
+
+
+def test_wire_round_trip_is_camel_case() -> None:
+    s = session("a/agent-1", "exited", "exited", 1, m.Outcome(m.Result.ERROR, error="boom", exit_code=1))
+    wire = p.to_wire(s)
+    assert {"sessionId", "exitCode", "issueId", "opencodeSessionId", "introspectionStale"} <= set(wire)
+    assert not any("_" in k for k in wire)
+    assert p.from_wire(wire, m.Session) == s

@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from lsprotocol import types
 
-from ao_server.protocol import MAX_BODY, METHODS, SCHEMA
+from ao_server.protocol import MAX_BODY, METHODS, PARAMS, param_fields
 from tests.support.bed import isolated_env
 
 LSP_METHODS = set(types.METHOD_TO_TYPES)
@@ -256,8 +256,8 @@ def unique_id(seed: Any) -> Any:
 @st.composite
 def requests(draw: st.DrawFn) -> Case:
     method = draw(methods())
-    if method in SCHEMA and draw(st.integers(0, 99)) < 60:  # params of the right shape, values good or not
-        params = draw(st.fixed_dictionaries({}, optional={k: field_value(k) for k in SCHEMA[method]}))
+    if method in PARAMS and draw(st.integers(0, 99)) < 60:  # params of the right shape, values good or not
+        params = draw(st.fixed_dictionaries({}, optional={k: field_value(k) for k in param_fields(method)}))
     else:
         params = draw(params_st)
     msg_id = unique_id(draw(st.integers() | st.text(max_size=10)))

@@ -16,10 +16,10 @@ import pytest
 from ao_server.agents import opencode as opencode_plugin
 from ao_server.config import load_config
 from ao_server.errors import SpawnFailed
-from ao_server.model import STATUS_EXITED, STATUS_RUNNING, SessionRecord
+from ao_server.model import STARTING, STATUS_EXITED, STATUS_RUNNING, Cost, Facts, Outcome, Result, SessionRecord, Tokens
 from ao_server.runtimes.common import clip, process_start, tail
 from ao_server.runtimes.process import ProcessRuntime
-from ao_server.store import STARTING, Store
+from ao_server.store import Store
 
 
 def record(tmp_path: Path, **kw: object) -> SessionRecord:
@@ -33,13 +33,14 @@ def test_transitions_are_compare_and_set(tmp_path: Path) -> None:
     store = Store(tmp_path / "state")
     rec = store.create(record(tmp_path))
     assert store.update(rec.num, expect=STARTING, status=STATUS_RUNNING)
-    assert store.finish(rec.num, 0, {"result": "success"}, time.time(), {"cost": {"usd": 1.5}})
+    facts = Facts(cost=Cost(usd=1.5, tokens=Tokens(input=10)))
+    assert store.finish(rec.num, 0, Outcome(Result.SUCCESS), time.time(), facts)
     assert not store.finish(rec.num, 1, None, time.time()), "a session finishes once"
     # two resumes: the first claim wins, the second sees the status it expected is gone
     assert store.update(rec.num, expect=STATUS_EXITED, status=STARTING, runs=2)
     assert not store.update(rec.num, expect=STATUS_EXITED, status=STARTING, runs=2)
     got = store.get(rec.num)
-    assert got.status == STARTING and got.runs == 2 and got.facts == {"cost": {"usd": 1.5}}
+    assert got.status == STARTING and got.runs == 2 and got.facts == facts
 
 
 def test_numbers_skip_folders_and_ids_seen_before(tmp_path: Path) -> None:

@@ -114,9 +114,6 @@ function summaryRows(summary: Session['summary']): [string, string | undefined][
     if (!summary) {
         return [];
     }
-    if (typeof summary === 'string') {
-        return [['Summary', truncate(summary, 300)]];
-    }
     const changes = summary.files ? `${summary.files} files, +${summary.additions ?? 0} −${summary.deletions ?? 0}` : undefined;
     return [
         ['Title', typeof summary.title === 'string' ? truncate(summary.title, 200) : undefined],

@@ -4,67 +4,106 @@
  */
 import { Methods } from './constants';
 
+// Generated contract: docs/protocol.schema.json (from ao_server/model.py). tests/unit/test_contract.py checks
+// that every interface here names exactly the fields the schema has, with the same enum values.
+
 export type SessionStatus = 'running' | 'exited';
+export type Activity = 'active' | 'ready' | 'idle' | 'waiting_input' | 'blocked' | 'exited' | 'unknown';
 export type OutcomeResult = 'success' | 'error' | 'killed' | 'incomplete' | 'unknown';
 
 export interface Outcome {
     result: OutcomeResult;
+    /** Why, in words. */
     error: string | null;
-    [key: string]: unknown;
+    /** The model's finish reason. */
+    finish: string | null;
+    exitCode: number | null;
 }
 
 /** What OpenCode's session says about itself (introspection). */
 export interface SessionSummary {
-    title?: string | null;
-    firstPrompt?: string | null;
-    files?: number;
-    additions?: number;
-    deletions?: number;
-    lastTool?: string | null;
-    prUrl?: string | null;
+    title: string | null;
+    firstPrompt: string | null;
+    files: number;
+    additions: number;
+    deletions: number;
+    lastTool: string | null;
+    prUrl: string | null;
+}
+
+export interface Tokens {
+    input: number;
+    output: number;
+    reasoning: number;
+    cacheRead: number;
+    cacheWrite: number;
 }
 
 export interface Cost {
     usd: number;
-    tokens?: { input?: number; output?: number; reasoning?: number; cacheRead?: number; cacheWrite?: number };
+    tokens: Tokens;
+}
+
+/** A session's git worktree (workspace: worktree). */
+export interface Workspace {
+    path: string;
+    branch: string;
+    base: string;
+    repo: string;
+    removed: boolean;
+    ahead: number | null;
+    dirty: boolean | null;
 }
 
 export interface Session {
     sessionId: string;
+    id: string;
     project: string;
     status: SessionStatus;
     exitCode: number | null;
-    activity: string | null;
-    runtime?: string;
-    prompt?: string | null;
-    model?: string | null;
-    createdAt?: string | null;
-    endedAt?: string | null;
-    opencodeSessionId?: string | null;
-    cost?: Cost | null;
-    summary?: SessionSummary | string | null;
-    outcome?: Outcome | null;
+    activity: Activity | null;
+    runtime: string;
+    agent: string;
+    prompt: string;
+    model: string | null;
+    issueId: string | null;
+    createdAt: string;
+    endedAt: string | null;
+    pid: number | null;
+    workdir: string;
+    workspace: Workspace | null;
+    opencodeSessionId: string | null;
+    cost: Cost | null;
+    summary: SessionSummary | null;
+    outcome: Outcome | null;
+    runs: number;
+    /** OpenCode's records could not be read just now: cost, summary and activity are the last seen. */
+    introspectionStale: boolean;
+    /** The prompt was cut (in ao/statusChanged). */
+    promptTruncated: boolean;
 }
 
 export interface StatusChanged {
     sessionId: string;
     project: string;
     previous: SessionStatus | null;
+    previousActivity: Activity | null;
     status: SessionStatus;
-    activity: string | null;
+    activity: Activity | null;
     exitCode: number | null;
     outcome: Outcome | null;
     at: string;
-    /** The whole session object; sent by ao-server, optional in the contract. */
-    session?: Session;
+    /** The session object, its prompt cut to 200 characters. */
+    session: Session;
 }
 
 export interface ProjectInfo {
     name: string;
-    path?: string;
-    runtime?: string;
-    model?: string | null;
-    default?: boolean;
+    path: string;
+    runtime: string;
+    model: string | null;
+    /** The workspace's project, which ao/spawn uses without a project. */
+    default: boolean;
 }
 
 export interface SpawnParams {
@@ -81,13 +120,31 @@ export interface AttachInfo {
     type: string;
     command: string;
     argv: string[];
-    restoreCommand?: string | null;
+    restoreCommand: string | null;
+}
+
+/** A session in ao/list. */
+export interface SessionBrief {
+    sessionId: string;
+    project: string;
+    status: SessionStatus;
+    activity: Activity | null;
+    exitCode: number | null;
+    createdAt: string;
+}
+
+export interface StatusResult {
+    sessions: Session[];
+    warnings: string[];
+    /** Pass as `cursor` for the next older page; null when there is none. */
+    nextCursor: string | null;
 }
 
 export interface ListResult {
-    sessions: Partial<Session>[];
-    projects?: ProjectInfo[];
-    warnings?: string[];
+    sessions: SessionBrief[];
+    projects: ProjectInfo[];
+    warnings: string[];
+    nextCursor: string | null;
 }
 
 export interface ModelsResult {
@@ -96,13 +153,14 @@ export interface ModelsResult {
     models: string[];
     /** agentConfig.model, else OpenCode's configured model, else null. */
     default: string | null;
-    cached?: boolean;
+    cached: boolean;
+    fetchedAt: string;
 }
 
 export interface LogsResult {
     sessionId: string;
     text: string;
-    truncated?: boolean;
+    truncated: boolean;
 }
 
 /** What the wrapper needs from a connection; LanguageClient and vscode-jsonrpc's MessageConnection fit. */
@@ -118,12 +176,14 @@ export class AoApi {
         return this.conn.sendRequest<Session>(Methods.spawn, params);
     }
 
-    async status(params: { sessionId?: string; project?: string } = {}): Promise<Session[]> {
-        const result = await this.conn.sendRequest<{ sessions: Session[] }>(Methods.status, params);
+    async status(
+        params: { sessionId?: string; project?: string; running?: boolean; limit?: number; cursor?: string } = {},
+    ): Promise<Session[]> {
+        const result = await this.conn.sendRequest<StatusResult>(Methods.status, params);
         return result.sessions;
     }
 
-    list(params: { project?: string } = {}): Promise<ListResult> {
+    list(params: { project?: string; running?: boolean; limit?: number; cursor?: string } = {}): Promise<ListResult> {
         return this.conn.sendRequest<ListResult>(Methods.list, params);
     }
 

@@ -5,7 +5,7 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ContextValues, Views } from '../common/constants';
-import { Session, StatusChanged } from '../common/protocol';
+import { Cost, Outcome, OutcomeResult, ProjectInfo, Session, SessionSummary, StatusChanged } from '../common/protocol';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -20,13 +20,42 @@ import { MarkdownString, TreeItem, double } from './vscodeDouble';
 
 function session(over: Partial<Session> & { sessionId: string }): Session {
     return {
+        id: over.sessionId.split('/')[1] ?? '',
         project: over.sessionId.split('/')[0] ?? '',
         status: 'running',
         exitCode: null,
         activity: null,
+        runtime: 'tmux',
+        agent: 'opencode',
+        prompt: 'task',
+        model: null,
+        issueId: null,
         createdAt: new Date(Date.now() - 125_000).toISOString(),
+        endedAt: null,
+        pid: null,
+        workdir: '/w',
+        workspace: null,
+        opencodeSessionId: null,
+        cost: null,
+        summary: null,
+        outcome: null,
+        runs: 1,
+        introspectionStale: false,
+        promptTruncated: false,
         ...over,
     };
+}
+
+function outcome(result: OutcomeResult, error: string | null): Outcome {
+    return { result, error, finish: null, exitCode: null };
+}
+
+function cost(usd: number): Cost {
+    return { usd, tokens: { input: 0, output: 0, reasoning: 0, cacheRead: 0, cacheWrite: 0 } };
+}
+
+function summary(over: Partial<SessionSummary>): SessionSummary {
+    return { title: null, firstPrompt: null, files: 0, additions: 0, deletions: 0, lastTool: null, prUrl: null, ...over };
 }
 
 describe('settings', () => {
@@ -117,7 +146,7 @@ describe('spawn with a selection', () => {
         const ctx = { file: '/w/p/a.ts', label: 'a.ts:3-4', language: 'typescript', text: 'const a = "```";' };
         assert.equal(withSelection('  Explain  ', ctx), 'Explain\n\nSelected from a.ts:3-4 (/w/p/a.ts):\n````typescript\nconst a = "```";\n````\n');
         assert.equal(withSelection('', ctx).split('\n')[0], 'Look at this code.');
-        const projects = [{ name: 'p', path: '/w/p' }, { name: 'sub', path: '/w/p/sub/' }, { name: 'pp', path: '/w/pp' }];
+        const projects = [{ name: 'p', path: '/w/p' }, { name: 'sub', path: '/w/p/sub/' }, { name: 'pp', path: '/w/pp' }] as ProjectInfo[];
         assert.equal(projectForFile(projects, '/w/p/sub/x.ts'), 'sub');
         assert.equal(projectForFile(projects, '/w/p/a.ts'), 'p');
         assert.equal(projectForFile(projects, '/w/other/a.ts'), undefined);
@@ -138,18 +167,19 @@ describe('messages', () => {
 
     it('exit messages: finished, failed with the outcome error, killed, bare exit codes', () => {
         const sid = 'my-project/agent-3';
-        assert.equal(exitMessage(sid, { result: 'success', error: null }, 0), 'my-project/agent-3 finished');
-        assert.equal(exitMessage(sid, { result: 'error', error: 'rate limited' }, 0), 'my-project/agent-3 failed: rate limited');
-        assert.equal(exitMessage(sid, { result: 'error', error: null }, 2), 'my-project/agent-3 failed: exit code 2');
-        assert.equal(exitMessage(sid, { result: 'killed', error: null }, 143), 'my-project/agent-3 was killed');
+        assert.equal(exitMessage(sid, outcome('success', null), 0), 'my-project/agent-3 finished');
+        assert.equal(exitMessage(sid, outcome('error', 'rate limited'), 0), 'my-project/agent-3 failed: rate limited');
+        assert.equal(exitMessage(sid, outcome('error', null), 2), 'my-project/agent-3 failed: exit code 2');
+        assert.equal(exitMessage(sid, outcome('killed', null), 143), 'my-project/agent-3 was killed');
         assert.equal(exitMessage(sid, null, 1), 'my-project/agent-3 failed: exit code 1');
         assert.equal(exitMessage(sid, null, 0), 'my-project/agent-3 exited');
     });
 
     it('the exit notification: only on a change into exited, with Attach and Show Logs', async () => {
         const change: StatusChanged = {
-            sessionId: 'p/agent-1', project: 'p', previous: 'running', status: 'exited', activity: 'exited', exitCode: 0,
-            outcome: { result: 'success', error: null }, at: '2026-01-01T00:00:00Z',
+            sessionId: 'p/agent-1', project: 'p', previous: 'running', previousActivity: 'active', status: 'exited',
+            activity: 'exited', exitCode: 0, outcome: outcome('success', null), at: '2026-01-01T00:00:00Z',
+            session: session({ sessionId: 'p/agent-1', status: 'exited', exitCode: 0 }),
         };
         assert.equal(isExit(change), true);
         assert.equal(isExit({ ...change, previous: 'exited' }), false);
@@ -158,7 +188,7 @@ describe('messages', () => {
         double.resetUi();
         await notifyExit({ ...change, status: 'running' });
         assert.equal(double.messages.length, 0);
-        await notifyExit({ ...change, outcome: { result: 'error', error: 'boom' } });
+        await notifyExit({ ...change, outcome: outcome('error', 'boom') });
         assert.deepEqual(double.messages.map((m) => [m.level, m.message, m.items]), [['warning', 'p/agent-1 failed: boom', ['Attach', 'Show Logs']]]);
         double.resetUi();
     });
@@ -169,14 +199,14 @@ describe('messages', () => {
         assert.equal(formatAge('2026-01-01T00:57:00Z', now), '3m');
         assert.equal(formatAge('2025-12-31T22:00:00Z', now), '3h');
         assert.equal(formatAge(null, now), undefined);
-        assert.equal(formatCost(session({ sessionId: 'p/agent-1', cost: { usd: 0.01234 } })), '$0.0123');
-        assert.equal(formatCost(session({ sessionId: 'p/agent-1', cost: { usd: 2.5 } })), '$2.50');
+        assert.equal(formatCost(session({ sessionId: 'p/agent-1', cost: cost(0.01234) })), '$0.0123');
+        assert.equal(formatCost(session({ sessionId: 'p/agent-1', cost: cost(2.5) })), '$2.50');
         assert.equal(formatCost(session({ sessionId: 'p/agent-1', cost: null })), undefined);
-        assert.equal(formatCost(session({ sessionId: 'p/agent-1', cost: { usd: 0 } })), '$0.00');
-        assert.equal(formatCost(session({ sessionId: 'p/agent-1', cost: { usd: 0.00003 } })), '<$0.0001');
-        const s = session({ sessionId: 'p/agent-1', activity: 'active', cost: { usd: 0.5 }, createdAt: '2026-01-01T00:58:00Z' });
+        assert.equal(formatCost(session({ sessionId: 'p/agent-1', cost: cost(0) })), '$0.00');
+        assert.equal(formatCost(session({ sessionId: 'p/agent-1', cost: cost(0.00003) })), '<$0.0001');
+        const s = session({ sessionId: 'p/agent-1', activity: 'active', cost: cost(0.5), createdAt: '2026-01-01T00:58:00Z' });
         assert.equal(describeSession(s, now), 'active · $0.5000 · 2m');
-        assert.equal(describeSession({ ...s, status: 'exited', outcome: { result: 'success', error: null } }, now), 'finished · $0.5000 · 2m');
+        assert.equal(describeSession({ ...s, status: 'exited', outcome: outcome('success', null) }, now), 'finished · $0.5000 · 2m');
         assert.equal(describeSession({ ...s, activity: 'waiting_input' }, now), 'waiting for input · $0.5000 · 2m');
     });
 
@@ -196,10 +226,10 @@ describe('the Sessions tree', () => {
         let fired = 0;
         tree.onDidChangeTreeData(() => fired++);
         store.replaceAll([
-            session({ sessionId: 'web/agent-1', status: 'exited', exitCode: 0, outcome: { result: 'success', error: null }, cost: { usd: 0.02 } }),
+            session({ sessionId: 'web/agent-1', status: 'exited', exitCode: 0, outcome: outcome('success', null), cost: cost(0.02) }),
             session({ sessionId: 'api/agent-1', activity: 'active' }),
             session({ sessionId: 'web/agent-10', activity: 'waiting_input' }),
-            session({ sessionId: 'web/agent-2', status: 'exited', exitCode: 1, outcome: { result: 'error', error: 'boom' }, summary: { title: 'Fix it', files: 2, additions: 5, deletions: 1 } }),
+            session({ sessionId: 'web/agent-2', status: 'exited', exitCode: 1, outcome: outcome('error', 'boom'), summary: summary({ title: 'Fix it', files: 2, additions: 5, deletions: 1 }) }),
         ]);
         assert.equal(fired, 1);
         const roots = tree.getChildren();
@@ -225,8 +255,9 @@ describe('the Sessions tree', () => {
         const store = new SessionStore();
         store.replaceAll([session({ sessionId: 'p/agent-1', activity: 'active' })]);
         const base: StatusChanged = {
-            sessionId: 'p/agent-1', project: 'p', previous: 'running', status: 'exited', activity: 'exited', exitCode: 0,
-            outcome: { result: 'success', error: null }, at: '2026-01-01T00:00:00Z',
+            sessionId: 'p/agent-1', project: 'p', previous: 'running', previousActivity: 'active', status: 'exited',
+            activity: 'exited', exitCode: 0, outcome: outcome('success', null), at: '2026-01-01T00:00:00Z',
+            session: session({ sessionId: 'p/agent-1', status: 'exited', exitCode: 0 }),
         };
         assert.equal(store.apply(base), true);
         assert.equal(store.get('p/agent-1')?.status, 'exited');

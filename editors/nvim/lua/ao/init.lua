@@ -19,40 +19,84 @@ local has_011 = vim.fn.has("nvim-0.11") == 1
 ---@field message string What went wrong, readable as is
 ---@field data? any
 
+-- The wire types (docs/protocol.schema.json, generated from ao_server/model.py); tests/unit/test_contract.py
+-- checks that these classes name exactly the schema's fields, with the same enum values.
+
 ---@class ao.Outcome
----@field result "success"|"error"|"killed"|"unknown"
----@field error? string
+---@field result "success"|"error"|"killed"|"incomplete"|"unknown"
+---@field error? string why, in words
+---@field finish? string the model's finish reason
+---@field exitCode? integer
+
+---@class ao.Tokens
+---@field input integer
+---@field output integer
+---@field reasoning integer
+---@field cacheRead integer
+---@field cacheWrite integer
+
+---@class ao.Cost
+---@field usd number
+---@field tokens ao.Tokens
+
+---@class ao.Summary
+---@field title? string
+---@field firstPrompt? string
+---@field files integer
+---@field additions integer
+---@field deletions integer
+---@field lastTool? string
+---@field prUrl? string
+
+---@class ao.Workspace
+---@field path string
+---@field branch string
+---@field base string
+---@field repo string
+---@field removed boolean
+---@field ahead? integer commits ahead of base (status --details)
+---@field dirty? boolean
 
 ---@class ao.Session
 ---@field sessionId string "<project>/agent-<n>"
+---@field id string "agent-<n>"
 ---@field project string
 ---@field status "running"|"exited"
 ---@field exitCode? integer
----@field activity? string
----@field runtime? string
----@field prompt? string
+---@field activity? "active"|"ready"|"idle"|"waiting_input"|"blocked"|"exited"|"unknown"
+---@field runtime string
+---@field agent string
+---@field prompt string
 ---@field model? string
----@field createdAt? string ISO 8601, UTC
+---@field issueId? string
+---@field createdAt string ISO 8601, UTC
 ---@field endedAt? string
+---@field pid? integer
+---@field workdir string
+---@field workspace? ao.Workspace
 ---@field opencodeSessionId? string
----@field cost? {usd: number, tokens: table<string, integer>}
----@field summary? string
+---@field cost? ao.Cost
+---@field summary? ao.Summary
 ---@field outcome? ao.Outcome
+---@field runs integer
+---@field introspectionStale boolean cost, summary and activity are the last seen (OpenCode's database was busy)
+---@field promptTruncated boolean the prompt was cut (in ao/statusChanged)
 
 ---@class ao.StatusChanged
 ---@field sessionId string
 ---@field project string
----@field previous? string status before the change; nil for a session seen for the first time
+---@field previous? "running"|"exited" status before the change; nil for a session seen for the first time
+---@field previousActivity? "active"|"ready"|"idle"|"waiting_input"|"blocked"|"exited"|"unknown"
 ---@field status "running"|"exited"
----@field activity? string
+---@field activity? "active"|"ready"|"idle"|"waiting_input"|"blocked"|"exited"|"unknown"
 ---@field exitCode? integer
 ---@field outcome? ao.Outcome
 ---@field at string ISO 8601 time of the change
----@field session? ao.Session the whole session, when the server sends it
+---@field session ao.Session the session, its prompt cut to 200 characters
 
 ---@class ao.AttachInfo
 ---@field sessionId string
----@field type "tmux"|"process"
+---@field type string "tmux" or "process" (a runtime plugin may add others)
 ---@field command string
 ---@field argv string[]
 ---@field restoreCommand? string

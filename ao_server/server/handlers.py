@@ -1,0 +1,152 @@
+"""The ``ao/*`` handlers: each a few typed lines over the engine, registered by :func:`handler`.
+
+A handler receives its typed params (:mod:`ao_server.model`), runs the blocking
+engine call on a worker thread (``ls.engine``) and returns a typed value; the
+server turns it into wire JSON and maps errors onto their codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from .. import model as m
+from .. import protocol as p
+from ..errors import AoError
+from ..models import models_for
+from ..orchestrator import Orchestrator
+
+if TYPE_CHECKING:
+    from .app import AoServer
+
+Handler = Callable[["AoServer", Any], Awaitable[Any]]
+HANDLERS: dict[str, Handler] = {}
+
+
+def handler(method: str) -> Callable[[Handler], Handler]:
+    """Register ``fn`` for ``method``: reachable as its own request and as a ``workspace/executeCommand``."""
+
+    def register(fn: Handler) -> Handler:
+        if method in HANDLERS or method not in p.METHODS:
+            raise ValueError(f"{method}: registered twice, or not in protocol.METHODS")
+        HANDLERS[method] = fn
+        return fn
+
+    return register
+
+
+def _page(q: m.StatusParams | m.ListParams) -> dict[str, Any]:
+    before = int(q.cursor) if q.cursor is not None else None
+    return {"running": bool(q.running), "limit": q.limit or p.DEFAULT_PAGE, "before": before}
+
+
+@handler(p.SPAWN)
+async def spawn(ls: AoServer, q: m.SpawnParams) -> m.Session:
+    """Start an agent, reporting work-done progress."""
+    token = await ls.progress_begin(
+        q.work_done_token,
+        "Spawning an OpenCode agent",
+        f"project {q.project}" if q.project else "the workspace's project",
+    )
+    message = "failed"
+    try:
+        view = await ls.engine(
+            lambda o: o.spawn(
+                project=q.project, prompt=q.prompt, model=q.model, issue_id=q.issue_id, runtime=q.runtime, cwd=ls.root
+            )
+        )
+        message = f"spawned {view.session_id}"
+        return view
+    except AoError as e:
+        message = f"failed: {e}"
+        raise
+    finally:
+        ls.progress_end(token, message)
+
+
+@handler(p.STATUS)
+async def status(ls: AoServer, q: m.StatusParams) -> m.StatusPage:
+    """One session, or a page of them."""
+
+    def run(o: Orchestrator) -> m.StatusPage:
+        if q.session_id is None:
+            return o.status(project=q.project, **_page(q))
+        page = o.status(session=q.session_id)
+        if q.project is not None:
+            return m.StatusPage([v for v in page.sessions if v.project == q.project], page.warnings)
+        return page
+
+    return await ls.engine(run)
+
+
+@handler(p.LIST)
+async def list_sessions(ls: AoServer, q: m.ListParams) -> m.SessionList:
+    """Session ids with their state, and the configured projects, for pickers."""
+
+    def run(o: Orchestrator) -> m.SessionList:
+        page = o.status(project=q.project, **_page(q))
+        briefs = [
+            m.SessionBrief(
+                session_id=v.session_id,
+                project=v.project,
+                status=v.status,
+                activity=v.activity,
+                exit_code=v.exit_code,
+                created_at=v.created_at,
+            )
+            for v in page.sessions
+        ]
+        return m.SessionList(briefs, o.projects(ls.root), page.warnings, page.next_cursor)
+
+    return await ls.engine(run)
+
+
+@handler(p.ATTACH)
+async def attach(ls: AoServer, q: m.SessionParams) -> m.Attach:
+    """The command that attaches a terminal."""
+    return await ls.engine(lambda o: o.attach(q.session_id))
+
+
+@handler(p.KILL)
+async def kill(ls: AoServer, q: m.SessionParams) -> m.Session:
+    """Stop the agent."""
+    return await ls.engine(lambda o: o.kill(q.session_id))
+
+
+@handler(p.RESUME)
+async def resume(ls: AoServer, q: m.ResumeParams) -> m.Session:
+    """Continue an exited session's own OpenCode conversation."""
+    return await ls.engine(lambda o: o.resume(q.session_id, q.prompt))
+
+
+@handler(p.LOGS)
+async def logs(ls: AoServer, q: m.LogsParams) -> m.Logs:
+    """The agent's output, read from the end, at most MAX_LOG_CHARS bytes."""
+    return await ls.engine(lambda o: o.logs(q.session_id, q.lines, max_bytes=p.MAX_LOG_CHARS))
+
+
+@handler(p.MODELS)
+async def models(ls: AoServer, q: m.ModelsParams) -> m.Models:
+    """The models OpenCode offers a project, its default first."""
+    return await ls.engine(lambda o: models_for(o, q.project, ls.root, refresh=bool(q.refresh)))
+
+
+def summary(method: str, result: Any) -> str | None:
+    """A one-line message for clients that asked for ``showMessages`` (e.g. Helix, which shows no results)."""
+    if isinstance(result, m.Session):
+        if method == p.KILL:
+            return f"{result.session_id} killed (exit code {result.exit_code})"
+        return f"{'resumed' if method == p.RESUME else 'spawned'} {result.session_id}"
+    if isinstance(result, m.StatusPage | m.SessionList):
+        if not result.sessions:
+            return "no sessions"
+        return "; ".join(f"{s.session_id} {s.activity or s.status}" for s in result.sessions[:20])
+    if isinstance(result, m.Attach):
+        return f"attach with: {result.command}"
+    if isinstance(result, m.Models):
+        return f"{len(result.models)} models for {result.project}"
+    return None
+
+
+if set(HANDLERS) != set(p.METHODS):  # every method has exactly one handler
+    raise RuntimeError(f"handlers missing for {sorted(set(p.METHODS) - set(HANDLERS))}")

@@ -1,0 +1,107 @@
+"""The poller: every ``pollInterval``, a snapshot of what may have changed, pushed as ``ao/statusChanged``.
+
+What may have changed is the sessions not yet exited, those that ended since
+the last tick (in any process: the CLI, another editor window) and new ones;
+never the whole history. The snapshot runs on a worker thread; the diff and
+the notifications on the event loop. A tick that fails is logged and the next
+one tries again; the task itself is supervised by the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from lsprotocol import types
+
+from .. import protocol as p
+from ..errors import AoError, ConfigError
+from ..model import Result, Session, Status
+from ..orchestrator import iso
+from .transport import SOFT_LIMIT
+
+if TYPE_CHECKING:
+    from .app import AoServer
+
+log = logging.getLogger(__name__)
+POLL_OVERLAP = 2.0  # seconds each poll looks back for sessions that ended (clock steps, slow ticks)
+
+
+class Poller:
+    def __init__(self, server: AoServer) -> None:
+        self.server = server
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ao-poller")
+        self.baseline: dict[str, p.Tracked] | None = None
+        self._since: float | None = None
+        self._above: int | None = None
+        self._last_problem: str | None = None
+
+    def tick(self) -> list[Session]:
+        """One tick's work on the poller thread: the sessions that may have changed."""
+        orch = self.server.orchestrator()
+        started = time.time()
+        if self._above is None:  # first tick: the sessions that are running now
+            self._above = orch.store.max_num()
+        records, bad = orch.store.for_poll(since=self._since or started, above=self._above)
+        self._since = started - POLL_OVERLAP
+        self._above = max([self._above, *(r.num for r in records)])
+        snap = orch.snapshot(records=records)
+        warnings = sorted({*(str(b) for b in bad), *snap.warnings})
+        problem = "; ".join(warnings) or None
+        if problem != self._last_problem:
+            if problem:
+                log.warning("status: %s", problem)
+            self._last_problem = problem
+        return [orch.view(r, snap.live.get(r.id), snap.intro.get(r.id)) for r in snap.records]
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        shown_error: str | None = None
+        while True:
+            started = loop.time()
+            try:
+                views = await loop.run_in_executor(self.pool, self.tick)
+                shown_error = None
+                self.publish(views)
+            except AoError as e:
+                if str(e) != shown_error:  # say it once, not every tick
+                    shown_error = str(e)
+                    log.warning("poller: %s", e)
+                    error = isinstance(e, ConfigError)
+                    self.server.tell(str(e), types.MessageType.Error if error else types.MessageType.Warning)
+            except (BrokenPipeError, ConnectionResetError):
+                log.info("the client is gone")
+                self.server.finish(0)
+                return
+            except Exception:
+                log.exception("poller tick failed")
+            await asyncio.sleep(max(0.0, self.server.options.poll_interval - (loop.time() - started)))
+
+    def publish(self, views: Sequence[Session]) -> None:
+        writer = self.server.writer
+        if writer is not None and writer.pending > SOFT_LIMIT:
+            log.warning("the client is not reading; %d changes wait for it", len(views))
+            return  # the baseline stays, so these changes are sent once it reads again
+        changes, seen = p.diff_sessions(self.baseline, views, iso(time.time()))
+        # Sessions not looked at this tick (exited long ago) keep their last known state.
+        self.baseline = {**(self.baseline or {}), **seen}
+        for change in changes:
+            self.server.protocol.notify(p.STATUS_CHANGED, p.to_wire(change))
+            if (
+                self.server.options.show_messages
+                and change.status == Status.EXITED
+                and change.previous != Status.EXITED
+            ):
+                outcome = change.outcome
+                bad = outcome is not None and outcome.result != Result.SUCCESS
+                text = f"{change.session_id} exited ({outcome.result if outcome else change.exit_code})"
+                if bad and outcome is not None and outcome.error:
+                    text += f": {p.shorten(outcome.error, 200)}"
+                self.server.tell(text, types.MessageType.Warning if bad else types.MessageType.Info)
+
+    def shutdown(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
