@@ -146,7 +146,7 @@ class OpenCodeAgent:
     # --- introspection --------------------------------------------------------
 
     def db_path(self) -> Path:
-        from .opencode_db import default_db_path
+        from .opencode_schema import default_db_path
 
         return self.config.opencode_db or default_db_path(self.env)
 
