@@ -226,7 +226,7 @@ def _same_dirs(directory: str) -> set[str]:
 _SQL_HEADS = """
 SELECT s.id, s.title, s.cost, s.tokens_input, s.tokens_output, s.tokens_reasoning, s.tokens_cache_read,
        s.tokens_cache_write, s.summary_files, s.summary_additions, s.summary_deletions, s.time_updated,
-       (SELECT max(e.seq) FROM event e WHERE e.aggregate_id = s.id)
+       (SELECT max(e.seq) FROM event e WHERE e.aggregate_id = s.id) AS head
 FROM session s WHERE s.id IN (SELECT value FROM json_each(?1))
 """
 
@@ -237,7 +237,7 @@ ORDER BY time_created DESC, id
 """
 
 _SQL_EVENTS = """
-SELECT e.aggregate_id, e.seq, e.type, e.data
+SELECT e.aggregate_id AS session_id, e.seq, e.type, e.data
 FROM json_each(?1) j JOIN event e
   ON e.aggregate_id = json_extract(j.value, '$[0]')
  AND e.seq > json_extract(j.value, '$[1]') AND e.seq <= json_extract(j.value, '$[2]')
@@ -247,16 +247,16 @@ ORDER BY e.aggregate_id, e.seq
 # Per session: latest assistant message id, first user message id, newest message's time_updated,
 # [part id, tool] of the newest tool part.
 _SQL_SEED_MESSAGES = """
-SELECT j.value,
+SELECT j.value AS session_id,
   (SELECT m.id FROM message m WHERE m.session_id = j.value AND json_extract(m.data, '$.role') = 'assistant'
-    ORDER BY m.time_created DESC, m.id DESC LIMIT 1),
+    ORDER BY m.time_created DESC, m.id DESC LIMIT 1) AS assistant_id,
   (SELECT m.id FROM message m WHERE m.session_id = j.value AND json_extract(m.data, '$.role') = 'user'
-    ORDER BY m.time_created, m.id LIMIT 1),
+    ORDER BY m.time_created, m.id LIMIT 1) AS first_user_id,
   (SELECT m.time_updated FROM message m WHERE m.session_id = j.value
-    ORDER BY m.time_created DESC, m.id DESC LIMIT 1),
+    ORDER BY m.time_created DESC, m.id DESC LIMIT 1) AS newest_updated,
   (SELECT json_array(p.id, json_extract(p.data, '$.tool')) FROM message m JOIN part p ON p.message_id = m.id
     WHERE m.session_id = j.value AND instr(p.data, '"type":"tool"') > 0 AND json_extract(p.data, '$.type') = 'tool'
-    ORDER BY m.time_created DESC, m.id DESC, p.id DESC LIMIT 1)
+    ORDER BY m.time_created DESC, m.id DESC, p.id DESC LIMIT 1) AS last_tool
 FROM json_each(?1) j
 """
 
@@ -271,7 +271,7 @@ ORDER BY message_id, id
 
 # Permission/question requests, should this OpenCode persist them (1.18.33 does not); uses (aggregate_id, type, seq).
 _SQL_SEED_REQUESTS = """
-SELECT e.aggregate_id, e.type, e.data FROM json_each(?1) j JOIN event e ON e.aggregate_id = j.value
+SELECT e.aggregate_id AS session_id, e.type, e.data FROM json_each(?1) j JOIN event e ON e.aggregate_id = j.value
 WHERE (e.type >= 'permission.' AND e.type < 'permission/') OR (e.type >= 'question.' AND e.type < 'question/')
 ORDER BY e.aggregate_id, e.seq
 """
@@ -327,6 +327,7 @@ class OpenCodeDB:
             conn = sqlite3.connect(uri, uri=True, timeout=0.2, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as e:
             raise IntrospectionUnavailable(f"cannot open the OpenCode database at {self.path}: {e}") from None
+        conn.row_factory = sqlite3.Row  # every query's columns are read by name
         try:
             check_schema(conn, self.path)
         except BaseException:
@@ -393,7 +394,7 @@ class OpenCodeDB:
         to_seed: list[str] = []
         to_replay: list[tuple[str, int, int]] = []
         for row in heads:
-            sid, head = row[0], row[12] if row[12] is not None else -1
+            sid, head = row["id"], row["head"] if row["head"] is not None else -1
             b = bound[sid]
             st = b.state if b.state is not None and b.state.session_id == sid else None
             if st is None or head < st.cursor or head - st.cursor > REPLAY_LIMIT:
@@ -410,31 +411,31 @@ class OpenCodeDB:
 
         out: dict[str, SessionInfo] = {}
         for row in heads:
-            sid = row[0]
+            sid = row["id"]
             st = states[sid]
-            last_ms = max(st.last_event_ms, min(as_int(row[11]), now_ms))
+            last_ms = max(st.last_event_ms, min(as_int(row["time_updated"]), now_ms))
             outcome = outcome_of(st)
             b = bound[sid]
             out[b.ao_id] = SessionInfo(
                 opencode_session_id=sid,
-                title=row[1],
-                cost_usd=float(row[2] or 0.0),
+                title=row["title"],
+                cost_usd=float(row["cost"] or 0.0),
                 tokens={
-                    "input": as_int(row[3]),
-                    "output": as_int(row[4]),
-                    "reasoning": as_int(row[5]),
-                    "cacheRead": as_int(row[6]),
-                    "cacheWrite": as_int(row[7]),
+                    "input": as_int(row["tokens_input"]),
+                    "output": as_int(row["tokens_output"]),
+                    "reasoning": as_int(row["tokens_reasoning"]),
+                    "cacheRead": as_int(row["tokens_cache_read"]),
+                    "cacheWrite": as_int(row["tokens_cache_write"]),
                 },
                 activity=self._activity(st, outcome, last_ms, now_ms),
                 last_activity_ms=last_ms,
                 outcome=outcome,
                 summary={
-                    "title": row[1],
+                    "title": row["title"],
                     "firstPrompt": st.first_prompt,
-                    "files": as_int(row[8]),
-                    "additions": as_int(row[9]),
-                    "deletions": as_int(row[10]),
+                    "files": as_int(row["summary_files"]),
+                    "additions": as_int(row["summary_additions"]),
+                    "deletions": as_int(row["summary_deletions"]),
                     "lastTool": st.last_tool,
                     "prUrl": st.pr_url,
                 },
@@ -457,11 +458,16 @@ class OpenCodeDB:
         rows = conn.execute(_SQL_BIND, (_json_list(by_title),)).fetchall()
         found: dict[str, Binding] = {}
         done: set[int] = set()
-        for sid, title, directory, created in rows:  # newest first
+        for row in rows:  # newest first
+            sid = row["id"]
             if sid in taken or sid in found:
                 continue
-            for b, dirs in by_title.get(title, ()):
-                if id(b) in done or directory not in dirs or as_int(created) < b.created_ms - BIND_SLACK_MS:
+            for b, dirs in by_title.get(row["title"], ()):
+                if (
+                    id(b) in done
+                    or row["directory"] not in dirs
+                    or as_int(row["time_created"]) < b.created_ms - BIND_SLACK_MS
+                ):
                     continue
                 found[sid] = b
                 done.add(id(b))
@@ -474,30 +480,32 @@ class OpenCodeDB:
         rows = conn.execute(_SQL_SEED_MESSAGES, (_json_list(states),)).fetchall()
         assistant_ids: dict[str, str] = {}
         first_user_ids: dict[str, str] = {}
-        for sid, assistant_id, first_user_id, newest_updated, last_tool in rows:
-            st = states[sid]
-            st.last_event_ms = max(st.last_event_ms, as_int(newest_updated))
-            tool = json.loads(last_tool) if last_tool else [None, None]
-            st.last_tool_part_id, st.last_tool = as_str(tool[0]), as_str(tool[1])
+        for row in rows:
+            st = states[row["session_id"]]
+            st.last_event_ms = max(st.last_event_ms, as_int(row["newest_updated"]))
+            part_id, tool = json.loads(row["last_tool"]) if row["last_tool"] else (None, None)
+            st.last_tool_part_id, st.last_tool = as_str(part_id), as_str(tool)
+            sid, assistant_id, first_user_id = row["session_id"], row["assistant_id"], row["first_user_id"]
             if assistant_id:
                 assistant_ids[assistant_id] = sid
             if first_user_id:
                 first_user_ids[first_user_id] = sid
                 st.first_user_id = first_user_id
         if assistant_ids:
-            for mid, sid, _updated, data in conn.execute(_SQL_MESSAGES_BY_ID, (_json_list(assistant_ids),)):
-                info = loads_object(data)  # the row's data lacks the id, which is a column
-                info["id"] = mid
-                apply_message(states[sid], info)
+            for row in conn.execute(_SQL_MESSAGES_BY_ID, (_json_list(assistant_ids),)):
+                info = loads_object(row["data"])  # the row's data lacks the id, which is a column
+                info["id"] = row["id"]
+                apply_message(states[row["session_id"]], info)
         wanted = {**assistant_ids, **first_user_ids}
         if wanted:
-            for mid, _pid, updated, data in conn.execute(_SQL_PARTS_BY_MESSAGE, (_json_list(wanted),)):
+            for row in conn.execute(_SQL_PARTS_BY_MESSAGE, (_json_list(wanted),)):
+                mid, pid = row["message_id"], row["id"]
                 st = states[wanted[mid]]
-                part = loads_object(data)
+                part = loads_object(row["data"])
                 part["messageID"] = mid  # not in the row's data either
-                part["id"] = _pid
+                part["id"] = pid
                 if mid in assistant_ids:
-                    st.last_event_ms = max(st.last_event_ms, as_int(updated))
+                    st.last_event_ms = max(st.last_event_ms, as_int(row["time_updated"]))
                     if part.get("type") == "tool":
                         # Only what the latest assistant message says about its tools; the
                         # session's last tool came from the seed query above.
@@ -506,19 +514,19 @@ class OpenCodeDB:
                         apply_part(st, part)
                         st.last_tool, st.last_tool_part_id, st.pr_url = last_tool, last_part, pr_url
                         if st.assistant_completed_ms or st.assistant_error_name:
-                            st.running_tools.pop(_pid, None)
+                            st.running_tools.pop(pid, None)
                 elif part.get("type") == "text":
                     apply_part(st, part)
-        for sid, event_type, data in conn.execute(_SQL_SEED_REQUESTS, (_json_list(states),)):
-            apply_event(states[sid], event_type, loads_object(data))
+        for row in conn.execute(_SQL_SEED_REQUESTS, (_json_list(states),)):
+            apply_event(states[row["session_id"]], row["type"], loads_object(row["data"]))
         for st in states.values():
             done = st.assistant_completed_ms or st.assistant_error_name is not None
             for key in [k for k, v in st.pending.items() if done or v[1:2] not in ([st.assistant_id], [""])]:
                 del st.pending[key]
-        for sid, data in conn.execute(_SQL_PR_CANDIDATES, (_json_list(states),)):
-            st = states[sid]
+        for row in conn.execute(_SQL_PR_CANDIDATES, (_json_list(states),)):
+            st = states[row["session_id"]]
             if st.pr_url is None:
-                part = loads_object(data)
+                part = loads_object(row["data"])
                 if part.get("type") == "tool":
                     st.pr_url = find_pr_url(as_dict(part.get("state")))
 
@@ -528,9 +536,10 @@ class OpenCodeDB:
         """Fold the events past each session's cursor into its state."""
         param = json.dumps([[sid, cursor, head] for sid, cursor, head in todo], separators=(",", ":"))
         reseed: set[str] = set()
-        for sid, seq, event_type, data in conn.execute(_SQL_EVENTS, (param,)):
+        for row in conn.execute(_SQL_EVENTS, (param,)):
+            sid, seq, event_type = row["session_id"], row["seq"], row["type"]
             st = states[sid]
-            event = loads_object(data)
+            event = loads_object(row["data"])
             if event_type.startswith(("message.removed", "message.part.removed")) and (
                 event.get("messageID") in (st.assistant_id, st.first_user_id)
                 or (st.last_tool_part_id is not None and event.get("partID") == st.last_tool_part_id)

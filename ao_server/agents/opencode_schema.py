@@ -127,7 +127,9 @@ def check_schema(conn: sqlite3.Connection, path: Path) -> None:
     """Raise :class:`IntrospectionUnavailable` unless ``conn`` has every table and column the reader uses."""
     try:
         for table, columns in REQUIRED_COLUMNS.items():
-            have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            cursor = conn.cursor()
+            cursor.row_factory = sqlite3.Row
+            have = {row["name"] for row in cursor.execute(f"PRAGMA table_info({table})")}
             if not have:
                 raise IntrospectionUnavailable(f"unknown schema: no table {table} in {path}")
             for column in columns:
