@@ -521,7 +521,7 @@ class OpenCodeDB:
             apply_event(states[row["session_id"]], row["type"], loads_object(row["data"]))
         for st in states.values():
             done = st.assistant_completed_ms or st.assistant_error_name is not None
-            for key in [k for k, v in st.pending.items() if done or v[1:2] not in ([st.assistant_id], [""])]:
+            for key in [k for k, v in st.pending.items() if done or v.message_id not in (st.assistant_id, "")]:
                 del st.pending[key]
         for row in conn.execute(_SQL_PR_CANDIDATES, (_json_list(states),)):
             st = states[row["session_id"]]

@@ -28,12 +28,14 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 from ..model import Activity
 
 __all__ = [
     "EventState",
+    "PendingRequest",
+    "RunningTool",
     "activity_of",
     "apply_event",
     "apply_message",
@@ -56,6 +58,24 @@ PR_URL_RE = re.compile(r"https://github\.com/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/pul
 MAX_TEXT = 2000
 
 
+class RunningTool(NamedTuple):
+    """A tool call in state ``pending`` or ``running``; JSON ``[tool, message id, status]``."""
+
+    tool: str
+    message_id: str
+    status: str
+
+
+class PendingRequest(NamedTuple):
+    """A permission or question request awaiting its answer; JSON ``[kind, message id]``."""
+
+    kind: str  # "permission" or "question"
+    message_id: str  # the assistant message that asked, "" when unknown
+
+
+_T = TypeVar("_T", RunningTool, PendingRequest)
+
+
 @dataclass
 class EventState:
     """Incremental, JSON-serialisable state of one OpenCode session, built from its event log."""
@@ -72,13 +92,14 @@ class EventState:
     tool_error: str | None = None  # error of a tool call in the latest assistant message
     last_tool: str | None = None
     last_tool_part_id: str | None = None
-    running_tools: dict[str, list[str]] = field(default_factory=dict)  # part id -> [tool, message id, status]
-    pending: dict[str, list[str]] = field(default_factory=dict)  # request id -> [kind, message id]
+    running_tools: dict[str, RunningTool] = field(default_factory=dict)  # by part id
+    pending: dict[str, PendingRequest] = field(default_factory=dict)  # by request id
     first_user_id: str | None = None
     first_prompt: str | None = None
     pr_url: str | None = None
 
     def to_json(self) -> str:
+        # asdict keeps the NamedTuples, which json writes as arrays: [tool, message id, status], [kind, message id].
         return json.dumps(asdict(self), separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
@@ -99,16 +120,32 @@ class EventState:
             if isinstance(default, int):
                 if not isinstance(value, int) or isinstance(value, bool):
                     return cls()
-            elif isinstance(default, dict):
-                if not isinstance(value, dict) or not all(
-                    isinstance(k, str) and isinstance(v, list) and all(isinstance(x, str) for x in v)
-                    for k, v in value.items()
-                ):
+            elif f.name == "running_tools":
+                value = _string_tuples(value, RunningTool)
+                if value is None:
+                    return cls()
+            elif f.name == "pending":
+                value = _string_tuples(value, PendingRequest)
+                if value is None:
                     return cls()
             elif value is not None and not isinstance(value, str):
                 return cls()
             setattr(state, f.name, value)
         return state
+
+
+def _string_tuples(value: Any, kind: type[_T]) -> dict[str, _T] | None:
+    """``{key: [str, ...]}`` as ``{key: kind(...)}``; None unless every array has exactly kind's fields."""
+    if not isinstance(value, dict):
+        return None
+    out: dict[str, _T] = {}
+    for k, v in value.items():
+        if not (isinstance(k, str) and isinstance(v, list) and len(v) == len(kind._fields)):
+            return None
+        if not all(isinstance(x, str) for x in v):
+            return None
+        out[k] = kind(*v)
+    return out
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -199,9 +236,9 @@ def apply_message(st: EventState, info: dict[str, Any]) -> int:
                 st.assistant_error = None
                 st.assistant_error_name = None
         if completed or isinstance(info.get("error"), dict):
-            for key in [k for k, v in st.running_tools.items() if len(v) > 1 and v[1] == mid]:
+            for key in [k for k, v in st.running_tools.items() if v.message_id == mid]:
                 del st.running_tools[key]
-            for key in [k for k, v in st.pending.items() if len(v) > 1 and v[1] == mid]:
+            for key in [k for k, v in st.pending.items() if v.message_id == mid]:
                 del st.pending[key]
     elif role == "user" and st.first_user_id is None:
         st.first_user_id = mid
@@ -224,7 +261,7 @@ def apply_part(st: EventState, part: dict[str, Any]) -> int:
             st.last_tool = tool
             st.last_tool_part_id = pid
         if status in ("pending", "running"):
-            st.running_tools[pid] = [tool, mid, status]
+            st.running_tools[pid] = RunningTool(tool, mid, status)
         else:
             st.running_tools.pop(pid, None)
         if status == "error" and mid == st.assistant_id:
@@ -264,10 +301,10 @@ def apply_event(st: EventState, event_type: str, data: dict[str, Any]) -> int:
         rid = as_str(data.get("id")) or as_str(data.get("requestID"))
         tool = as_dict(data.get("tool")) or as_dict(data.get("source"))
         if rid:
-            st.pending[rid] = [
+            st.pending[rid] = PendingRequest(
                 "question" if base.startswith("question") else "permission",
                 as_str(tool.get("messageID")) or "",
-            ]
+            )
     elif base in ("permission.replied", "permission.v2.replied", "question.replied", "question.rejected"):
         rid = as_str(data.get("requestID")) or as_str(data.get("id"))
         if rid:
@@ -306,7 +343,7 @@ def activity_of(
     idle_threshold_ms: int,
 ) -> Activity:
     """What the session is doing, given its last activity ``last_ms`` and the time ``now_ms``."""
-    if st.pending or any(v[0] in INTERACTIVE_TOOLS and v[2:3] == ["running"] for v in st.running_tools.values()):
+    if st.pending or any(v.tool in INTERACTIVE_TOOLS and v.status == "running" for v in st.running_tools.values()):
         return Activity.WAITING_INPUT
     if st.assistant_id is not None and not st.assistant_completed_ms and st.assistant_error_name is None:
         return Activity.ACTIVE

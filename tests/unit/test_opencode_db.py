@@ -23,6 +23,7 @@ from ao_server.agents.opencode_db import (
     SessionInfo,
     default_db_path,
 )
+from ao_server.agents.opencode_events import PendingRequest, RunningTool
 
 T0 = 1_795_600_000_000
 DIR_A = "/work/proj-a"
@@ -598,7 +599,7 @@ def test_seeding_and_replaying_agree(oc: FakeOpenCode, db: OpenCodeDB) -> None:
     pid = oc.tool(mid, "edit", "running", t + 30)
     seeded = db.read([Binding("agent-1", DIR_A, T0)], t + 100)["agent-1"].state
     replayed = db.read([Binding("agent-1", DIR_A, T0, sid, EventState(session_id=sid))], t + 100)["agent-1"].state
-    assert seeded.running_tools == {pid: ["edit", mid, "running"]}
+    assert seeded.running_tools == {pid: RunningTool("edit", mid, "running")}
     seeded.last_event_ms = replayed.last_event_ms = 0
     assert seeded == replayed
 
@@ -627,8 +628,8 @@ def test_event_state_json_round_trip_and_tolerance() -> None:
         cursor=5,
         last_event_ms=7,
         session_id="ses_1",
-        running_tools={"prt_1": ["bash", "msg_1", "running"]},
-        pending={"per_1": ["permission", "msg_1"]},
+        running_tools={"prt_1": RunningTool("bash", "msg_1", "running")},
+        pending={"per_1": PendingRequest("permission", "msg_1")},
         first_prompt="héllo ✓",
         pr_url=None,
     )
@@ -647,6 +648,48 @@ def test_event_state_json_round_trip_and_tolerance() -> None:
     ):
         assert EventState.from_json(bad) == fresh
     assert EventState.from_json('{"cursor": 3, "unknown": 1}') == EventState(cursor=3)
+
+
+# A state as the store holds it, written by EventState.to_json before running tools and pending
+# requests were typed values: it must still read back, and be written back byte for byte.
+STORED_STATE = (
+    '{"cursor":41,"last_event_ms":1795600000123,"session_id":"ses_1","assistant_id":"msg_2",'
+    '"assistant_created_ms":1795600000100,"assistant_completed_ms":0,"assistant_finish":null,'
+    '"assistant_error":null,"assistant_error_name":null,"tool_error":null,"last_tool":"question",'
+    '"last_tool_part_id":"prt_3","running_tools":{"prt_3":["question","msg_2","running"],'
+    '"prt_4":["bash","msg_2","pending"]},"pending":{"per_1":["permission","msg_2"],"que_1":["question",""]},'
+    '"first_user_id":"msg_1","first_prompt":"h\u00e9llo \u2713","pr_url":"https://github.com/a/b/pull/1"}'
+)
+
+
+def test_event_state_reads_states_already_stored() -> None:
+    st = EventState.from_json(STORED_STATE)
+    assert st == EventState(
+        cursor=41,
+        last_event_ms=1795600000123,
+        session_id="ses_1",
+        assistant_id="msg_2",
+        assistant_created_ms=1795600000100,
+        last_tool="question",
+        last_tool_part_id="prt_3",
+        running_tools={
+            "prt_3": RunningTool("question", "msg_2", "running"),
+            "prt_4": RunningTool("bash", "msg_2", "pending"),
+        },
+        pending={"per_1": PendingRequest("permission", "msg_2"), "que_1": PendingRequest("question", "")},
+        first_user_id="msg_1",
+        first_prompt="héllo ✓",
+        pr_url="https://github.com/a/b/pull/1",
+    )
+    assert st.running_tools["prt_3"].status == "running" and st.pending["que_1"].message_id == ""
+    assert st.to_json() == json.dumps(json.loads(STORED_STATE), separators=(",", ":"), ensure_ascii=False)
+    for bad in (
+        '{"running_tools": {"prt_1": ["bash", "msg_1"]}}',
+        '{"running_tools": {"prt_1": ["bash", "msg_1", 3]}}',
+        '{"pending": {"per_1": ["permission"]}}',
+        '{"pending": {"per_1": {"kind": "permission"}}}',
+    ):
+        assert EventState.from_json(bad) == EventState()
 
 
 def test_default_db_path() -> None:
