@@ -19,7 +19,6 @@ import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -333,23 +332,3 @@ def _expand(value: str, config_path: Path) -> Path:
     if not p.is_absolute():
         p = config_path.resolve().parent / p
     return Path(os.path.normpath(p))
-
-
-def config_to_dict(cfg: Config) -> dict[str, Any]:
-    return {
-        "source": str(cfg.source) if cfg.source else None,
-        "agent": cfg.agent,
-        "runtime": cfg.runtime,
-        "tmuxSocket": cfg.tmux_socket,
-        "projects": [
-            {
-                "name": p.name,
-                "path": str(p.path),
-                "model": p.agent_config.model,
-                "prompt": p.agent_config.prompt,
-                "runtime": p.runtime or cfg.runtime,
-                "workspace": p.workspace,
-            }
-            for p in cfg.projects.values()
-        ],
-    }

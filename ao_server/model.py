@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
+from .sessiondir import SessionDir
 
 SESSION_REF_RE = re.compile(r"^(?:(?P<project>[A-Za-z0-9][A-Za-z0-9_.-]{0,63})/)?agent-(?P<num>[1-9][0-9]{0,8})$")
 
@@ -271,10 +272,15 @@ class SessionRecord:
     workspace: Workspace | None = None
     runs: int = 1
     facts: Facts | None = None  # cost, summary and activity as last seen, kept when the session ends
+    folder: Path = Path()  # sessions/agent-<n>/ in the state dir, set by the store (not stored)
 
     @property
     def id(self) -> str:
         return f"agent-{self.num}"
+
+    @property
+    def dir(self) -> SessionDir:
+        return SessionDir(self.folder)
 
     @property
     def display_id(self) -> str:

@@ -44,14 +44,13 @@ from .model import (
 )
 from .plugins import Agent, Runtime
 from .registry import load_agent_class, load_runtime_class
-from .runtimes.common import clear_run_files, write_private, write_script
+from .runtimes.common import write_private, write_script
 from .store import CorruptRow, Store
 
 log = logging.getLogger(__name__)
 
 MAX_PROMPT = 100_000
 DEFAULT_RESUME_PROMPT = "Continue where you left off."  # `ao resume ID` without a follow-up
-KILLED_MARKER = "killed"  # file in the session dir: `ao kill` stopped this run
 KILLED_EXIT_CODE = 143  # 128 + SIGTERM, what a shell reports
 STARTING_GRACE = 60.0  # a row still 'starting' after this long belongs to a spawn that died
 FAULT_PAUSE_ENV = "AO_FAULT_PAUSE"  # tests only: "after-start:SECONDS" pauses a spawn mid-way
@@ -103,9 +102,6 @@ class Orchestrator:
             )
         return rec
 
-    def session_dir(self, rec: SessionRecord) -> Path:
-        return self.store.session_dir(rec.num)
-
     # --- spawn --------------------------------------------------------------------
 
     def spawn(
@@ -156,14 +152,13 @@ class Orchestrator:
             rec = self.store.create(rec)
         except OSError as e:
             raise SpawnFailed(f"could not spawn: {e}; nothing was kept") from None
-        sdir = self.session_dir(rec)
         try:
             if proj.workspace == "worktree":
                 wt_root = proj.worktree_dir or self.store.state_dir / "worktrees" / proj.name
                 rec.workspace = workspace.create(proj.path, rec.id, wt_root / rec.id, proj.base_branch)
                 rec.workdir = Path(rec.workspace.path)
                 self.store.update(rec.num, workspace=rec.workspace, workdir=rec.workdir)
-            self._launch(rec, rt, agent.launch(rec, binary=binary, prompt_file=sdir / "prompt-1.txt"), text, 1)
+            self._launch(rec, rt, agent.launch(rec, binary=binary, prompt_file=rec.dir.prompt(1)), text, 1)
         except BaseException as e:
             try:
                 rt.kill(rec)  # whatever part of it started
@@ -193,17 +188,15 @@ class Orchestrator:
         half-way. ``rec`` is ``starting`` in the store; it ends ``running``, unless another
         process finished it meanwhile (a kill), in which case what was started is stopped.
         """
-        sdir = self.session_dir(rec)
         if spec.stdin_file is not None:
             write_private(spec.stdin_file, prompt)
         spec = replace(spec, env={**self.env, **spec.env})
-        script = write_script(sdir, f"run-{run}.sh", spec, title=rec.display_id, terminal=rt.terminal)
-        clear_run_files(sdir)
-        (sdir / KILLED_MARKER).unlink(missing_ok=True)
-        planned = {**rec.handle, **rt.plan(rec, sdir), "session_dir": str(sdir), "started_at": time.time()}
+        script = write_script(rec.dir, run, spec, title=rec.display_id, terminal=rt.terminal)
+        rec.dir.clear_run()
+        planned = {**rt.plan(rec), **rec.handle, "started_at": time.time()}
         rec.handle = planned
         self.store.update(rec.num, handle=planned)
-        handle = rt.restart(rec, script, sdir) if run > 1 else rt.start(rec, script, sdir)
+        handle = rt.restart(rec, script) if run > 1 else rt.start(rec, script)
         _fault_pause("after-start")
         rec.handle = {**planned, **handle}
         if not self.store.update(rec.num, expect=STARTING, status=STATUS_RUNNING, handle=rec.handle):
@@ -289,7 +282,7 @@ class Orchestrator:
 
     def _finalize(self, r: SessionRecord, lv: Liveness, info: Introspection | None, now: float) -> None:
         code = lv.exit_code
-        if (self.session_dir(r) / KILLED_MARKER).exists():  # only stat'ed for sessions seen ending
+        if r.dir.killed():  # only stat'ed for sessions seen ending
             code, outcome = code if code is not None else KILLED_EXIT_CODE, killed_outcome()
         else:
             outcome = exit_outcome(
@@ -435,7 +428,7 @@ class Orchestrator:
 
     def attach(self, session: str) -> Attach:
         rec = self.resolve(session)
-        info: AttachInfo = self.runtime(rec.runtime).attach(rec, self.session_dir(rec))
+        info: AttachInfo = self.runtime(rec.runtime).attach(rec)
         restore = None
         try:
             argv = self.agent(rec.agent).restore_command(rec)
@@ -453,10 +446,9 @@ class Orchestrator:
         if lines is not None and lines <= 0:
             raise UsageError("--lines must be a positive number")
         rec = self.resolve(session)
-        sdir = self.session_dir(rec)
-        if not sdir.is_dir():
-            raise StateError(f"{rec.display_id} has no session folder ({sdir} was deleted); its output is gone")
-        text, cut = self.runtime(rec.runtime).logs(rec, sdir, lines, max_bytes)
+        if not rec.dir.exists():
+            raise StateError(f"{rec.display_id} has no session folder ({rec.folder} was deleted); its output is gone")
+        text, cut = self.runtime(rec.runtime).logs(rec, lines, max_bytes)
         return Logs(session_id=rec.display_id, text=text, truncated=cut)
 
     def kill(self, session: str) -> Session:
@@ -466,10 +458,7 @@ class Orchestrator:
         if rec.status != STATUS_EXITED:
             # Mark the kill first: a poller in another thread or process that sees the agent
             # gone before we record it then records it as killed too (see snapshot()).
-            try:
-                (self.session_dir(rec) / KILLED_MARKER).write_text("")
-            except OSError:
-                pass
+            rec.dir.mark_killed()
             try:
                 rt.kill(rec)
             except AoError:
@@ -548,11 +537,12 @@ class Orchestrator:
         binary = agent.check_installed()
         rt = self.runtime(rec.runtime)
         rt.check_available()
-        sdir = self.session_dir(rec)
-        if not sdir.is_dir():
-            raise NotResumable(f"{rec.display_id} has no session folder ({sdir} was deleted); spawn a new session")
+        if not rec.dir.exists():
+            raise NotResumable(
+                f"{rec.display_id} has no session folder ({rec.folder} was deleted); spawn a new session"
+            )
         run = rec.runs + 1
-        spec = agent.resume(rec, binary=binary, prompt_file=sdir / f"prompt-{run}.txt")
+        spec = agent.resume(rec, binary=binary, prompt_file=rec.dir.prompt(run))
         before = (rec.exit_code, rec.ended_at, rec.outcome, rec.runs, rec.handle)
         # Claim it: only one of several concurrent resumes moves it from exited to starting.
         started_at = time.time()

@@ -52,16 +52,16 @@ class Runtime(Protocol):
         """Raise RuntimeUnavailable with a fix when this runtime can't be used here."""
         ...
 
-    def plan(self, session: SessionRecord, session_dir: Path) -> dict[str, object]:
+    def plan(self, session: SessionRecord) -> dict[str, object]:
         """The handle to record BEFORE the start, so that kill and status can find an agent whose spawn
-        was interrupted (the launch script also writes its PID into ``session_dir``)."""
+        was interrupted (the launch script also writes its PID into ``session.dir``)."""
         ...
 
-    def start(self, session: SessionRecord, script: Path, session_dir: Path) -> dict[str, object]:
+    def start(self, session: SessionRecord, script: Path) -> dict[str, object]:
         """Start ``script`` for ``session``; return the handle to store (JSON-serialisable)."""
         ...
 
-    def restart(self, session: SessionRecord, script: Path, session_dir: Path) -> dict[str, object]:
+    def restart(self, session: SessionRecord, script: Path) -> dict[str, object]:
         """Run ``script`` again in the session's existing place (same tmux session); return the new handle."""
         ...
 
@@ -72,7 +72,7 @@ class Runtime(Protocol):
         cannot tell (its server is unreachable): such a session is never finalized."""
         ...
 
-    def attach(self, session: SessionRecord, session_dir: Path) -> AttachInfo: ...
+    def attach(self, session: SessionRecord) -> AttachInfo: ...
 
     def kill(self, session: SessionRecord) -> None:
         """Stop the agent; not an error when it already stopped."""
@@ -82,9 +82,7 @@ class Runtime(Protocol):
         """Release what an exited session still holds (a kept tmux pane); called by forget."""
         ...
 
-    def logs(
-        self, session: SessionRecord, session_dir: Path, lines: int | None, max_bytes: int | None = None
-    ) -> tuple[str, bool]:
+    def logs(self, session: SessionRecord, lines: int | None, max_bytes: int | None = None) -> tuple[str, bool]:
         """The last ``lines`` of the agent's output (all when None), read from the end, at most
         ``max_bytes`` of it; and whether ``max_bytes`` cut it short."""
         ...

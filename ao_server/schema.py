@@ -45,7 +45,7 @@ class _Builder:
             doc = _comment(cls, f.name)
             if doc:
                 props[name] = {**props[name], "description": doc}
-            if params and f.metadata.get("required") or not params:
+            if (params and f.metadata.get("required")) or not params:
                 required.append(name)
         out: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
         if cls.__doc__ and not cls.__doc__.startswith(cls.__name__ + "("):
@@ -103,15 +103,15 @@ def schema() -> dict[str, Any]:
     """Every method (params and result) and notification of the protocol."""
     b = _Builder()
     methods = {
-        name: {"params": b.object(p.PARAMS[name], params=True), "result": b.type(p.RESULTS[name])}
-        for name in p.METHODS
+        name: {"params": b.object(p.PARAMS[name], params=True), "result": b.type(p.RESULTS[name])} for name in p.METHODS
     }
     notifications = {name: {"params": b.ref(cls)} for name, cls in p.NOTIFICATIONS.items()}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
         "title": "ao-server protocol",
-        "description": "Generated from ao_server/model.py by `python -m ao_server.schema`; docs/protocol.md explains it.",
+        "description": "Generated from ao_server/model.py by `python -m ao_server.schema`; "
+        "docs/protocol.md explains it.",
         "methods": methods,
         "notifications": notifications,
         "$defs": dict(sorted(b.defs.items())),

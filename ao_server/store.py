@@ -242,6 +242,7 @@ class Store:
                 db.execute("UPDATE meta SET value=? WHERE key='next_num'", (str(num + 1),))
                 rec.num = num
                 rec.status = STARTING
+                rec.folder = self.session_dir(num)
                 row = self._to_row(rec)
                 db.execute(
                     f"INSERT INTO sessions({','.join(COLUMNS)}) VALUES ({','.join('?' * len(COLUMNS))})",
@@ -440,6 +441,7 @@ class Store:
                 workspace=workspace,
                 runs=int(r["runs"] or 1),
                 facts=facts,
+                folder=self.session_dir(int(num)),
             )
         except (ValueError, TypeError, KeyError, ClassValidationError) as e:
             raise CorruptRow(

@@ -26,10 +26,8 @@ from pathlib import Path
 import psutil
 
 from ..model import LaunchSpec
+from ..sessiondir import SessionDir
 
-EXIT_FILE = "exit_code"  # written by the launch script when the agent exits
-PID_FILE = "pid"  # the launch script's own PID, written before the agent starts
-ENV_FILE = "env.sh"  # the agent's environment, 0600
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Variables that belong to the terminal the script runs in, never to the spawner.
 TERMINAL_VARS = ("TERM", "TMUX", "TMUX_PANE", "COLUMNS", "LINES")
@@ -65,9 +63,9 @@ def _env_bin() -> str:
 
 
 def write_script(
-    session_dir: Path, name: str, spec: LaunchSpec, *, title: str, terminal: bool, umask: int | None = None
+    sdir: SessionDir, run: int, spec: LaunchSpec, *, title: str, terminal: bool, umask: int | None = None
 ) -> Path:
-    """The launch script ``name`` in ``session_dir``, and ``env.sh`` beside it.
+    """The launch script of run ``run`` in the session's folder, and ``env.sh`` beside it.
 
     ``spec.env`` is the agent's whole environment. ``terminal``: the script runs
     on a terminal (tmux) whose TERM and size variables it keeps.
@@ -75,8 +73,8 @@ def write_script(
     q = shlex.quote
     if umask is None:
         umask = current_umask()
-    exit_file = q(str(session_dir / EXIT_FILE))
-    env_file = session_dir / ENV_FILE
+    exit_file = q(str(sdir.exit_file))
+    env_file = sdir.env_file
     write_private(env_file, env_file_text(spec.env, terminal=terminal))
     cmd = shlex.join(spec.argv)
     cmd += f" < {q(str(spec.stdin_file))}" if spec.stdin_file is not None else " < /dev/null"
@@ -90,7 +88,7 @@ def write_script(
         "unset AO_ENV_CLEAN",
         "umask 077",
         f"rm -f {exit_file}",
-        f"printf '%s\\n' \"$$\" > {q(str(session_dir / PID_FILE))}",
+        f"printf '%s\\n' \"$$\" > {q(str(sdir.pid_file))}",
         f". {q(str(env_file))} || {{ echo 'ao: cannot read the environment file' >&2; exit 96; }}",
         f"cd {q(str(spec.cwd))} || {{ echo 'ao: cannot enter the workspace' >&2; exit 97; }}",
         f"umask {umask:04o}",
@@ -101,7 +99,7 @@ def write_script(
         "printf '\\n[ao] the agent exited with code %s\\n' \"$ao_rc\"",
         'exit "$ao_rc"',
     ]
-    path = session_dir / name
+    path = sdir.script(run)
     write_private(path, "\n".join(lines) + "\n", 0o700)
     return path
 
@@ -118,26 +116,6 @@ def current_umask() -> int:
     old = os.umask(0o022)
     os.umask(old)
     return old
-
-
-def read_exit_code(session_dir: Path) -> int | None:
-    try:
-        text = (session_dir / EXIT_FILE).read_text().strip()
-    except OSError:
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        return None
-
-
-def clear_run_files(session_dir: Path) -> None:
-    """Forget the last run's exit code and PID before another run starts."""
-    for name in (EXIT_FILE, EXIT_FILE + ".tmp", PID_FILE):
-        try:
-            (session_dir / name).unlink()
-        except FileNotFoundError:
-            pass
 
 
 @lru_cache(maxsize=1)
@@ -175,14 +153,14 @@ def ticks_to_epoch(ticks: int) -> float:
     return _boot_time() + ticks / _clock_ticks()
 
 
-def script_pid(session_dir: Path) -> int | None:
+def script_pid(sdir: SessionDir) -> int | None:
     """The PID of this session's running launch script, from its pid file, if that process is still it.
 
     The process must be alive (not a zombie) and its command line must name a
-    script in ``session_dir``: a reused PID is not our script.
+    script in the session's folder: a reused PID is not our script.
     """
     try:
-        pid = int((session_dir / PID_FILE).read_text().strip())
+        pid = int(sdir.pid_file.read_text().strip())
     except (OSError, ValueError):
         return None
     seen = process_start(pid)
@@ -193,7 +171,7 @@ def script_pid(session_dir: Path) -> int | None:
             argv = f.read().split(b"\x00")
     except OSError:
         return None
-    prefix = os.fsencode(str(session_dir)) + b"/"
+    prefix = os.fsencode(str(sdir.path)) + b"/"
     return pid if any(a.startswith(prefix) for a in argv) else None
 
 

@@ -20,10 +20,9 @@ from ..config import Config
 from ..errors import SpawnFailed
 from ..model import AttachInfo, Liveness, SessionRecord
 from ..plugins import Agent
-from .common import process_start, process_tree, read_exit_code, script_pid, tail, terminate_tree, ticks_to_epoch
+from .common import process_start, process_tree, script_pid, tail, terminate_tree, ticks_to_epoch
 
 log = logging.getLogger(__name__)
-LOG_FILE = "output.log"
 
 
 class ProcessRuntime:
@@ -36,12 +35,12 @@ class ProcessRuntime:
     def check_available(self) -> None:
         return None
 
-    def plan(self, session: SessionRecord, session_dir: Path) -> dict[str, object]:
+    def plan(self, session: SessionRecord) -> dict[str, object]:
         """Before the start there is no PID yet; the script's pid file (in the session folder) will say it."""
         return {}
 
-    def start(self, session: SessionRecord, script: Path, session_dir: Path) -> dict[str, object]:
-        log_path = session_dir / LOG_FILE
+    def start(self, session: SessionRecord, script: Path) -> dict[str, object]:
+        log_path = session.dir.output_log
         # An intermediate shell starts the script in the background and exits at once, so the
         # script is reparented to init (or a subreaper) and never lingers as our zombie.
         launcher = 'umask 077; sh "$1" </dev/null >>"$2" 2>&1 & echo $!'
@@ -71,16 +70,15 @@ class ProcessRuntime:
             pgid = pid
         return {"pid": pid, "start_ticks": seen[0], "pgid": pgid}
 
-    def restart(self, session: SessionRecord, script: Path, session_dir: Path) -> dict[str, object]:
-        return self.start(session, script, session_dir)
+    def restart(self, session: SessionRecord, script: Path) -> dict[str, object]:
+        return self.start(session, script)
 
     @staticmethod
     def _ours(session: SessionRecord) -> int | None:
         """The session's live PID, or None: gone, a zombie, or a reused PID (its start time differs)."""
         pid = session.handle.get("pid")
         if not isinstance(pid, int):
-            sdir = session.handle.get("session_dir")
-            return script_pid(Path(str(sdir))) if sdir else None  # a spawn that stopped before recording the PID
+            return script_pid(session.dir)  # a spawn that stopped before recording the PID
         seen = process_start(pid)
         if seen is None or seen[1]:
             return None
@@ -93,8 +91,7 @@ class ProcessRuntime:
     def snapshot(self, sessions: list[SessionRecord], agent: Agent) -> dict[str, Liveness]:
         out: dict[str, Liveness] = {}
         for s in sessions:
-            session_dir = Path(str(s.handle.get("session_dir", "")))
-            code = read_exit_code(session_dir) if s.handle.get("session_dir") else None
+            code = s.dir.exit_code()
             if code is not None:
                 out[s.id] = Liveness(alive=False, exit_code=code)
                 continue
@@ -102,8 +99,8 @@ class ProcessRuntime:
             out[s.id] = Liveness(alive=pid is not None, pid=pid)
         return out
 
-    def attach(self, session: SessionRecord, session_dir: Path) -> AttachInfo:
-        argv = ["tail", "-n", "+1", "-f", str(session_dir / LOG_FILE)]
+    def attach(self, session: SessionRecord) -> AttachInfo:
+        argv = ["tail", "-n", "+1", "-f", str(session.dir.output_log)]
         return AttachInfo(type="process", argv=argv, command=shlex.join(argv))
 
     def kill(self, session: SessionRecord) -> None:
@@ -121,7 +118,5 @@ class ProcessRuntime:
         """Nothing stays open after a process-runtime agent exits."""
         return None
 
-    def logs(
-        self, session: SessionRecord, session_dir: Path, lines: int | None, max_bytes: int | None = None
-    ) -> tuple[str, bool]:
-        return tail(session_dir / LOG_FILE, lines, max_bytes)
+    def logs(self, session: SessionRecord, lines: int | None, max_bytes: int | None = None) -> tuple[str, bool]:
+        return tail(session.dir.output_log, lines, max_bytes)

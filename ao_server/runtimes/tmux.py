@@ -35,12 +35,12 @@ from ..config import Config
 from ..errors import RuntimeUnavailable, SpawnFailed
 from ..model import AttachInfo, Liveness, SessionRecord
 from ..plugins import Agent
-from .common import clip, process_tree, read_exit_code, script_pid, tail, terminate_tree, write_private
+from ..sessiondir import SessionDir
+from .common import clip, process_tree, script_pid, tail, terminate_tree, write_private
 
 log = logging.getLogger(__name__)
 SESSION_PREFIX = "ao-"
 TIMEOUT = 15.0  # seconds for one tmux call; $AO_TMUX_TIMEOUT overrides
-SCROLLBACK_FILE = "scrollback.txt"
 # What tmux says when no server listens on a socket: evidence that its panes are gone.
 _NO_SERVER = ("no server running", "error connecting to", "server exited unexpectedly")
 
@@ -156,7 +156,7 @@ class TmuxRuntime:
     def check_available(self) -> None:
         self.tmux_bin()
 
-    def plan(self, session: SessionRecord, session_dir: Path) -> dict[str, object]:
+    def plan(self, session: SessionRecord) -> dict[str, object]:
         """The handle before the agent starts: enough for kill and status to find it."""
         return {"tmux_session": SESSION_PREFIX + session.id, "socket": socket_args(self.socket)}
 
@@ -171,7 +171,7 @@ class TmuxRuntime:
         path = proc.stdout.strip().splitlines()[0] if proc.stdout.strip() else ""
         return ["-S", path] if path.startswith("/") else sock
 
-    def start(self, session: SessionRecord, script: Path, session_dir: Path) -> dict[str, object]:
+    def start(self, session: SessionRecord, script: Path) -> dict[str, object]:
         sock = self._sock(session) or socket_args(self.socket)
         name = session_name(session)
         if self._run(sock, "has-session", "-t", f"={name}", check=False).returncode == 0:
@@ -182,7 +182,7 @@ class TmuxRuntime:
         sock = self._new_session(sock, name, session, script)
         return {"tmux_session": name, "socket": sock}
 
-    def restart(self, session: SessionRecord, script: Path, session_dir: Path) -> dict[str, object]:
+    def restart(self, session: SessionRecord, script: Path) -> dict[str, object]:
         """Run ``script`` in the session's own tmux session: respawn its pane, or recreate it if it was closed."""
         sock = self._sock(session)
         name = session_name(session)
@@ -207,15 +207,14 @@ class TmuxRuntime:
         agents_by_tty = self._agents_on(ttys, agent) if ttys else {}
         out: dict[str, Liveness] = {}
         for s in sessions:
-            session_dir = Path(str(s.handle.get("session_dir", "")))
-            code = read_exit_code(session_dir) if s.handle.get("session_dir") else None
+            code = s.dir.exit_code()
             group = panes[tuple(self._sock(s))]
             pane = group.get(session_name(s)) if isinstance(group, dict) else None
             if code is not None:
                 out[s.id] = Liveness(alive=False, exit_code=code)
             elif pane is not None and not pane.dead:
                 out[s.id] = Liveness(alive=True, pid=agents_by_tty.get(pane.tty))
-            elif s.handle.get("session_dir") and script_pid(session_dir) is not None:
+            elif script_pid(s.dir) is not None:
                 out[s.id] = Liveness(alive=True)  # its pane is gone or unreachable, but its script still runs
             elif isinstance(group, str):
                 out[s.id] = Liveness(alive=None, reason=group)
@@ -243,16 +242,16 @@ class TmuxRuntime:
                 found[term] = info["pid"]
         return found
 
-    def attach(self, session: SessionRecord, session_dir: Path) -> AttachInfo:
+    def attach(self, session: SessionRecord) -> AttachInfo:
         argv = ["tmux", *self._sock(session), "attach", "-t", f"={session_name(session)}"]
         return AttachInfo(type="tmux", argv=argv, command=shlex.join(argv))
 
-    def _save_scrollback(self, sock: list[str], name: str, session_dir: Path) -> None:
+    def _save_scrollback(self, sock: list[str], name: str, sdir: SessionDir) -> None:
         """Keep what the pane showed, for `ao logs` after it is closed."""
         try:
             cap = self._run(sock, "capture-pane", "-p", "-J", "-S", "-", "-t", f"={name}:", check=False)
-            if cap.returncode == 0 and session_dir.is_dir():
-                write_private(session_dir / SCROLLBACK_FILE, cap.stdout)
+            if cap.returncode == 0 and sdir.exists():
+                write_private(sdir.scrollback, cap.stdout)
         except (OSError, SpawnFailed):
             pass
 
@@ -260,17 +259,16 @@ class TmuxRuntime:
         """Stop the agent and close its tmux session (also for an exited one, whose pane is kept)."""
         sock = self._sock(session)
         name = session_name(session)
-        session_dir = Path(str(session.handle.get("session_dir", "")))
         pane = self._find_pane(session)
         victims: list[psutil.Process] = []
         if pane is not None and not pane.dead:
             victims = process_tree(pane.pid)
-        elif session.handle.get("session_dir"):
-            pid = script_pid(session_dir)  # the pane is gone or tmux is unreachable: the script's own PID
+        else:
+            pid = script_pid(session.dir)  # the pane is gone or tmux is unreachable: the script's own PID
             if pid is not None:
                 victims = process_tree(pid)
         if pane is not None:
-            self._save_scrollback(sock, name, session_dir)
+            self._save_scrollback(sock, name, session.dir)
         terminate_tree(victims)
         if pane is not None:
             self._run(sock, "kill-session", "-t", f"={name}", check=False)
@@ -279,9 +277,7 @@ class TmuxRuntime:
         """Close an exited session's kept pane (``ao forget``)."""
         self.kill(session)
 
-    def logs(
-        self, session: SessionRecord, session_dir: Path, lines: int | None, max_bytes: int | None = None
-    ) -> tuple[str, bool]:
+    def logs(self, session: SessionRecord, lines: int | None, max_bytes: int | None = None) -> tuple[str, bool]:
         """The pane's scrollback (bounded by tmux's history), else what was saved when it closed."""
         sock = self._sock(session)
         name = session_name(session)
@@ -296,4 +292,4 @@ class TmuxRuntime:
             if lines is not None:
                 text = "\n".join(text.splitlines()[-lines:])
             return clip(text + "\n", max_bytes)
-        return tail(session_dir / SCROLLBACK_FILE, lines, max_bytes)
+        return tail(session.dir.scrollback, lines, max_bytes)

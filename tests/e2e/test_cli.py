@@ -301,13 +301,13 @@ def test_kill_seen_first_by_another_poller_is_still_a_kill(bed: Bed) -> None:
     sid = bed.ao("spawn", "my-project", "wait [[sleep:60]]", env=env, check=True).stdout.strip()
     code = (
         "import json, threading\n"
-        "from ao_server.orchestrator import Orchestrator, KILLED_MARKER\n"
+        "from ao_server.orchestrator import Orchestrator\n"
         "from ao_server.config import load_config\n"
         "from ao_server.store import default_state_dir\n"
         "from ao_server.protocol import to_wire\n"
         "killer, poller = (Orchestrator(load_config(), default_state_dir()) for _ in range(2))\n"
         "rec = killer.resolve('agent-1')\n"
-        "(killer.session_dir(rec) / KILLED_MARKER).write_text('')\n"
+        "rec.dir.mark_killed()\n"
         "killer.runtime(rec.runtime).kill(rec)\n"  # the agent is gone, kill has not recorded it yet
         "seen = poller.status(session='agent-1').sessions[0]\n"
         "print(json.dumps(to_wire([seen, killer.kill('agent-1')])))\n"

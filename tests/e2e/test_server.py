@@ -29,6 +29,7 @@ from pytest_lsp.protocol import LanguageClientProtocol
 
 from ao_server.protocol import METHODS, STATUS_CHANGED
 from tests.support.bed import Bed
+from tests.support.contract import check_notification, check_result
 
 pytestmark = pytest.mark.e2e
 
@@ -84,7 +85,7 @@ class Changes:
         self.items: list[dict[str, Any]] = []
 
     def add(self, params: Any) -> None:
-        self.items.append(params)
+        self.items.append(check_notification(STATUS_CHANGED, params))
 
     async def wait(
         self,
@@ -155,14 +156,16 @@ async def server(bed: Bed) -> AsyncIterator[tuple[LanguageClient, Changes, types
 
 
 async def req(client: LanguageClient, method: str, params: Any = None, timeout: float = 60) -> Any:
-    return await asyncio.wait_for(client.protocol.send_request_async(method, params), timeout)
+    """A request; its result must match docs/protocol.schema.json."""
+    return check_result(method, await asyncio.wait_for(client.protocol.send_request_async(method, params), timeout))
 
 
 async def cmd(client: LanguageClient, command: str, params: Any = None, timeout: float = 60) -> Any:
     args = None if params is None else [params]
-    return await asyncio.wait_for(
+    result = await asyncio.wait_for(
         client.workspace_execute_command_async(types.ExecuteCommandParams(command=command, arguments=args)), timeout
     )
+    return check_result(command, result)
 
 
 async def error_of(call: Any) -> JsonRpcException:

@@ -52,6 +52,10 @@ LUA_TYPES = {
 }
 
 
+def assert_same_fields(name: str, have: set[str], want: set[str]) -> None:
+    assert have == want, f"{name}: missing {sorted(want - have)}, extra {sorted(have - want)}"
+
+
 def enum_values(prop: dict[str, Any]) -> set[str] | None:
     values = prop.get("enum")
     return None if values is None else {v for v in values if v is not None}
@@ -118,7 +122,7 @@ def test_typescript_types_match_the_schema(ts_name: str, def_name: str) -> None:
     assert ts_name in interfaces, f"protocol.ts has no interface {ts_name}"
     fields = interfaces[ts_name]
     props = DEFS[def_name]["properties"]
-    assert set(fields) == set(props), f"{ts_name}: missing {set(props) - set(fields)}, extra {set(fields) - set(props)}"
+    assert_same_fields(ts_name, set(fields), set(props))
     for name, prop in props.items():
         want = enum_values(prop)
         if want is not None:
@@ -151,7 +155,7 @@ def test_lua_annotations_match_the_schema(lua_name: str, def_name: str) -> None:
     assert lua_name in classes, f"no ---@class {lua_name} in editors/nvim/lua/ao"
     fields = classes[lua_name]
     props = DEFS[def_name]["properties"]
-    assert set(fields) == set(props), f"{lua_name}: missing {set(props) - set(fields)}, extra {set(fields) - set(props)}"
+    assert_same_fields(lua_name, set(fields), set(props))
     for name, prop in props.items():
         want = enum_values(prop)
         if want is not None:

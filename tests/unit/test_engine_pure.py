@@ -12,7 +12,8 @@ from ao_server.config import embedded_default, find_config, parse_config
 from ao_server.errors import ConfigError, UsageError
 from ao_server.model import LaunchSpec, Outcome, Result, parse_session_ref
 from ao_server.orchestrator import exit_outcome, validate_prompt
-from ao_server.runtimes.common import read_exit_code, write_script
+from ao_server.runtimes.common import write_script
+from ao_server.sessiondir import SessionDir
 
 
 @pytest.mark.parametrize("text,num,project", [
@@ -102,12 +103,12 @@ def test_launch_script_quotes_everything(tmp_path: Path) -> None:
     prompt.write_text("$(touch pwned) 'quoted' \"dq\"\n")
     spec = LaunchSpec(argv=["/bin/sh", "-c", 'cat; echo "$AO_X"', "arg with spaces"], env={"AO_X": "a'b $(c)"},
                       cwd=evil, stdin_file=prompt)
-    script = write_script(tmp_path, "run-1.sh", spec, title="p/agent-1", terminal=False)
+    script = write_script(SessionDir(tmp_path), 1, spec, title="p/agent-1", terminal=False)
     out = subprocess.run(["/bin/sh", str(script)], capture_output=True, text=True, timeout=10)
     assert out.returncode == 0
     assert out.stdout.startswith("$(touch pwned) 'quoted' \"dq\"\na'b $(c)\n")
     assert not (evil / "pwned").exists()
-    assert read_exit_code(tmp_path) == 0
+    assert SessionDir(tmp_path).exit_code() == 0
 
 
 def test_agent_environment_is_exactly_the_spawners(tmp_path: Path) -> None:
@@ -119,7 +120,7 @@ def test_agent_environment_is_exactly_the_spawners(tmp_path: Path) -> None:
         env={"PATH": os.environ["PATH"], "SECRET_KEY": "s3cr3t 'q' $(x)", "AO_SESSION_ID": "agent-1"},
         cwd=tmp_path,
     )
-    script = write_script(tmp_path, "run-1.sh", spec, title="p/agent-1", terminal=True, umask=0o022)
+    script = write_script(SessionDir(tmp_path), 1, spec, title="p/agent-1", terminal=True, umask=0o022)
     runner_env = {"PATH": os.environ["PATH"], "LEAKED_FROM_TMUX": "1", "TERM": "screen", "TMUX": "/tmp/x,1,0"}
     old = os.umask(0)
     try:
