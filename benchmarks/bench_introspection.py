@@ -12,7 +12,8 @@ The schema is the real one: if the ``opencode`` binary is found it creates the
 database itself (one untimed ``session list`` on the empty data dir); otherwise
 the DDL is copied from ``--schema-from`` (an existing OpenCode database, read
 only), or from ``$XDG_DATA_HOME/opencode/opencode.db`` when that variable is
-set, else taken from the DDL embedded in :mod:`ao_server.agents.opencode_db`.
+set, else taken from the 1.18.33 DDL kept with the test fixtures
+(``tests/support/opencode_fixture.py``, whose writer also fills the database).
 
 The binary is ``$AO_OPENCODE_BIN``, else what scripts/install-opencode.sh installs
 (``~/.cache/ao-server/opencode-1.18.33/node_modules/.bin/opencode``), else ``opencode`` on ``PATH``.
@@ -40,15 +41,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ao_server.agents.opencode_db import (
-    REFERENCE_SCHEMA_SQL,
-    Binding,
-    OpenCodeDB,
-    SessionInfo,
-)
+from ao_server.agents.opencode_db import Binding, OpenCodeDB, SessionInfo
+from tests.support.opencode_fixture import REFERENCE_SCHEMA_SQL, OpenCodeWriter, add_project
 
-VERSION = "1.18.33"
-PROJECT = "global"
 MODEL = {"providerID": "fake", "modelID": "fake-model"}
 PERMISSION = [
     {"permission": "question", "pattern": "*", "action": "deny"},
@@ -111,121 +106,22 @@ def copy_schema(src: Path, dst: sqlite3.Connection) -> None:
         conn.close()
 
 
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+class Writer(OpenCodeWriter):
+    """The shared fixture writer (no event_sequence row per event: :meth:`flush_sequences` writes them)."""
 
-
-class Ids:
-    """Ids shaped like OpenCode's: ascending for messages and parts, descending for sessions."""
-
-    def __init__(self) -> None:
-        self.n = 0
-
-    def asc(self, prefix: str) -> str:
-        self.n += 1
-        return f"{prefix}_{0x2120000000 + self.n:010x}001{self.n:014d}"
-
-    def desc(self, prefix: str) -> str:
-        self.n += 1
-        return f"{prefix}_{0xDEDDFFFFFF - self.n:010x}ffe{self.n:014d}"
-
-
-class Writer:
-    """Writes sessions, messages, parts and their event log the way OpenCode 1.18.33 does."""
-
-    def __init__(self, conn: sqlite3.Connection, ids: Ids) -> None:
-        self.conn = conn
-        self.ids = ids
-        self.seq: dict[str, int] = {}
-        self.info: dict[str, dict[str, Any]] = {}
-
-    def event(self, sid: str, type_: str, data: dict[str, Any]) -> None:
-        seq = self.seq.get(sid, -1) + 1
-        self.seq[sid] = seq
-        self.conn.execute(
-            "INSERT INTO event (id, aggregate_id, seq, type, data) VALUES (?,?,?,?,?)",
-            (self.ids.asc("evt"), sid, seq, type_, dumps(data)),
-        )
-
-    def flush_sequences(self) -> None:
-        self.conn.executemany(
-            "INSERT OR REPLACE INTO event_sequence (aggregate_id, seq) VALUES (?,?)", list(self.seq.items())
-        )
-
-    def session(self, title: str, directory: str, t: int, parent: str | None = None) -> str:
-        sid = self.ids.desc("ses")
-        slug = f"bench-{sid[-6:]}"
-        self.conn.execute(
-            "INSERT INTO session (id, project_id, parent_id, slug, directory, path, title, version, permission, "
-            "time_created, time_updated) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (sid, PROJECT, parent, slug, directory, "", title, VERSION, dumps(PERMISSION), t, t),
-        )
-        info = {
-            "id": sid,
-            "slug": slug,
-            "projectID": PROJECT,
-            "directory": directory,
-            "path": "",
-            "cost": 0,
-            "tokens": {"input": 0, "output": 0, "reasoning": 0, "cache": {"read": 0, "write": 0}},
-            "title": title,
-            "version": VERSION,
-            "time": {"created": t, "updated": t},
-            "permission": PERMISSION,
-        }
-        if parent:
-            info["parentID"] = parent
-        self.info[sid] = info
-        self.event(sid, "session.created.1", {"sessionID": sid, "info": info})
-        self.event(sid, "session.updated.1", {"sessionID": sid, "info": info})
-        return sid
-
-    def session_updated(self, sid: str, t: int, cost: float, tin: int, tout: int) -> None:
-        info = self.info[sid]
-        info["time"]["updated"] = t
-        info["cost"] = round(info["cost"] + cost, 8)
-        info["tokens"]["input"] += tin
-        info["tokens"]["output"] += tout
-        info["summary"] = {"additions": 3, "deletions": 1, "files": 1}
-        info["agent"] = "build"
-        info["model"] = {"id": "fake-model", "providerID": "fake", "variant": "default"}
-        self.conn.execute(
-            "UPDATE session SET cost=?, tokens_input=?, tokens_output=?, summary_additions=3, summary_deletions=1, "
-            "summary_files=1, time_updated=? WHERE id=?",
-            (info["cost"], info["tokens"]["input"], info["tokens"]["output"], t, sid),
-        )
-        self.event(sid, "session.updated.1", {"sessionID": sid, "info": info})
-
-    def message(self, sid: str, mid: str, t_created: int, data: dict[str, Any], t: int) -> None:
-        self.conn.execute(
-            "INSERT OR REPLACE INTO message (id, session_id, time_created, time_updated, data) VALUES (?,?,?,?,?)",
-            (mid, sid, t_created, t, dumps(data)),
-        )
-        self.event(sid, "message.updated.1", {"sessionID": sid, "info": {"id": mid, "sessionID": sid, **data}})
-
-    def part(self, sid: str, mid: str, pid: str, data: dict[str, Any], t: int, t_created: int) -> None:
-        self.conn.execute(
-            "INSERT OR REPLACE INTO part (id, message_id, session_id, time_created, time_updated, data) "
-            "VALUES (?,?,?,?,?,?)",
-            (pid, mid, sid, t_created, t, dumps(data)),
-        )
-        self.event(
-            sid,
-            "message.part.updated.1",
-            {"sessionID": sid, "part": {"id": pid, "sessionID": sid, "messageID": mid, **data}, "time": t},
-        )
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        super().__init__(conn, eager_sequences=False)
 
     def turn(
         self, sid: str, t: int, prompt: str, rng: random.Random, *, tool: bool = True, pr_url: str | None = None
     ) -> int:
         """One user prompt and the assistant's answer (one step, optionally with a bash call); returns the end."""
-        uid = self.ids.asc("msg")
+        uid = self.new_id("msg")
         user = {"role": "user", "time": {"created": t}, "agent": "build", "model": MODEL}
-        self.message(sid, uid, t, user, t)
-        self.part(sid, uid, self.ids.asc("prt"), {"type": "text", "text": prompt}, t + 5, t + 5)
-        aid = self.ids.asc("msg")
+        self.message(sid, uid, user, t)
+        self.part(uid, {"type": "text", "text": prompt}, t + 5)
+        aid = self.new_id("msg")
         t += 20
-        t_created = t
         assistant: dict[str, Any] = {
             "parentID": uid,
             "role": "assistant",
@@ -238,100 +134,69 @@ class Writer:
             "providerID": "fake",
             "time": {"created": t},
         }
-        self.message(sid, aid, t_created, assistant, t)
-        self.part(sid, aid, self.ids.asc("prt"), {"type": "step-start", "snapshot": "0" * 40}, t + 50, t + 50)
+        t_created = t
+        self.message(sid, aid, assistant, t)
+        self.part(aid, {"type": "step-start", "snapshot": "0" * 40}, t + 50)
         t += 60
         if tool:
-            pid = self.ids.asc("prt")
+            pid = self.new_id("prt")
             call = f"call_{rng.getrandbits(32):08x}"
             command = "gh pr create --fill" if pr_url else "pytest -q"
             inp = {"command": command, "description": "Run it"}
-            self.part(
-                sid,
-                aid,
-                pid,
-                {
-                    "type": "tool",
-                    "tool": "bash",
-                    "callID": call,
-                    "state": {"status": "pending", "input": {}, "raw": ""},
-                },
-                t,
-                t,
-            )
-            self.part(
-                sid,
-                aid,
-                pid,
-                {
-                    "type": "tool",
-                    "tool": "bash",
-                    "callID": call,
-                    "state": {"status": "running", "input": inp, "time": {"start": t + 5}},
-                },
-                t + 5,
-                t,
-            )
+            pending = {"status": "pending", "input": {}, "raw": ""}
+            self.part(aid, {"type": "tool", "tool": "bash", "callID": call, "state": pending}, t, pid)
+            running = {"status": "running", "input": inp, "time": {"start": t + 5}}
+            self.part(aid, {"type": "tool", "tool": "bash", "callID": call, "state": running}, t + 5, pid, created=t)
             output = pr_url or (LOREM * rng.randint(1, 4))
+            completed = {
+                "status": "completed",
+                "input": inp,
+                "output": output,
+                "title": "Run it",
+                "metadata": {"output": output, "exit": 0, "description": "Run it", "truncated": False},
+                "time": {"start": t + 5, "end": t + 300},
+            }
             self.part(
-                sid,
-                aid,
-                pid,
-                {
-                    "type": "tool",
-                    "tool": "bash",
-                    "callID": call,
-                    "state": {
-                        "status": "completed",
-                        "input": inp,
-                        "output": output,
-                        "title": "Run it",
-                        "metadata": {"output": output, "exit": 0, "description": "Run it", "truncated": False},
-                        "time": {"start": t + 5, "end": t + 300},
-                    },
-                },
-                t + 300,
-                t,
+                aid, {"type": "tool", "tool": "bash", "callID": call, "state": completed}, t + 300, pid, created=t
             )
             t += 310
-        tid = self.ids.asc("prt")
-        self.part(sid, aid, tid, {"type": "text", "text": "", "time": {"start": t}}, t, t)
+        tid = self.new_id("prt")
+        self.part(aid, {"type": "text", "text": "", "time": {"start": t}}, t, tid)
         text = LOREM * rng.randint(1, 3)
-        self.part(sid, aid, tid, {"type": "text", "text": text, "time": {"start": t, "end": t + 40}}, t + 40, t)
+        self.part(aid, {"type": "text", "text": text, "time": {"start": t, "end": t + 40}}, t + 40, tid, created=t)
         t += 50
         tokens = {"total": 1200, "input": 1000, "output": 200, "reasoning": 0, "cache": {"read": 0, "write": 0}}
-        self.part(
-            sid,
-            aid,
-            self.ids.asc("prt"),
-            {"type": "step-finish", "reason": "stop", "snapshot": "0" * 40, "cost": 0.0014, "tokens": tokens},
-            t,
-            t,
-        )
+        finish = {"type": "step-finish", "reason": "stop", "snapshot": "0" * 40, "cost": 0.0014, "tokens": tokens}
+        self.part(aid, finish, t)
         assistant.update(cost=0.0014, tokens=tokens, finish="stop")
-        self.message(sid, aid, t_created, assistant, t + 5)
+        self.message(sid, aid, assistant, t + 5)
         assistant["time"] = {"created": t_created, "completed": t + 10}
-        self.message(sid, aid, t_created, assistant, t + 10)
-        self.session_updated(sid, t + 15, 0.0014, 1000, 200)
+        self.message(sid, aid, assistant, t + 10)
+        info = self.info[sid]
+        self.session_updated(
+            sid,
+            t + 15,
+            cost=round(info["cost"] + 0.0014, 8),
+            tokens=(info["tokens"]["input"] + 1000, info["tokens"]["output"] + 200),
+            summary=(3, 1, 1),
+            agent="build",
+            model={"id": "fake-model", "providerID": "fake", "variant": "default"},
+        )
         return t + 20
 
 
 def build(
     conn: sqlite3.Connection, n_sessions: int, n_messages: int, dirs: list[str], t0: int, rng: random.Random
 ) -> tuple[Writer, list[Binding]]:
-    ids = Ids()
-    w = Writer(conn, ids)
-    conn.execute(
-        "INSERT OR IGNORE INTO project (id, worktree, time_created, time_updated, sandboxes) VALUES (?,?,?,?,?)",
-        (PROJECT, "/", t0, t0, "[]"),
-    )
+    w = Writer(conn)
+    add_project(conn, t0)
     bindings: list[Binding] = []
     for i in range(n_sessions):
         ao_id = f"agent-{i + 1}"
         directory = dirs[i % len(dirs)]
         t = t0 + i * 1000
         bindings.append(Binding(ao_id=ao_id, directory=directory, created_ms=t - 500))
-        sid = w.session(f"AO:{ao_id}", directory, t)
+        sid = w.session(f"AO:{ao_id}", directory, t, permission=PERMISSION)
         t += 100
         for turn in range(n_messages // 2):
             pr = f"https://github.com/acme/widgets/pull/{i + 1}" if turn == n_messages // 4 else None
@@ -339,7 +204,7 @@ def build(
                 sid, t, f"Task {ao_id} step {turn}: " + LOREM, rng, tool=turn % 3 != 2 or pr is not None, pr_url=pr
             )
     for j in range(max(1, n_sessions // 5)):  # sessions that are not AO's
-        sid = w.session(f"Fix the flaky test #{j}", dirs[j % len(dirs)], t0 + j * 777)
+        sid = w.session(f"Fix the flaky test #{j}", dirs[j % len(dirs)], t0 + j * 777, permission=PERMISSION)
         w.turn(sid, t0 + j * 777 + 100, "fix it", rng)
     w.flush_sequences()
     return w, bindings

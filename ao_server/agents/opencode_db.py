@@ -64,7 +64,6 @@ from .opencode_schema import IntrospectionUnavailable, check_schema, default_db_
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "REFERENCE_SCHEMA_SQL",
     "Binding",
     "EventState",
     "IntrospectionUnavailable",
@@ -78,110 +77,6 @@ TITLE_PREFIX = "AO:"
 BIND_SLACK_MS = 5000
 #: A session whose event log moved further than this past its cursor is re-seeded, not replayed.
 REPLAY_LIMIT = 5000
-#: DDL of the tables this module reads, verbatim from an OpenCode 1.18.33 database (the
-#: ``project``/``event_sequence``/``permission`` tables they reference are included).
-#: Tests and benchmarks build fixture databases from it when no real database is at hand.
-REFERENCE_SCHEMA_SQL = """
-CREATE TABLE `project` (
-  `id` text PRIMARY KEY,
-  `worktree` text NOT NULL,
-  `vcs` text,
-  `name` text,
-  `icon_url` text,
-  `icon_url_override` text,
-  `icon_color` text,
-  `time_created` integer NOT NULL,
-  `time_updated` integer NOT NULL,
-  `time_initialized` integer,
-  `sandboxes` text NOT NULL,
-  `commands` text
-);
-CREATE TABLE `event_sequence` (
-  `aggregate_id` text PRIMARY KEY,
-  `seq` integer NOT NULL,
-  `owner_id` text
-);
-CREATE TABLE `event` (
-  `id` text PRIMARY KEY,
-  `aggregate_id` text NOT NULL,
-  `seq` integer NOT NULL,
-  `type` text NOT NULL,
-  `data` text NOT NULL,
-  CONSTRAINT `fk_event_aggregate_id_event_sequence_aggregate_id_fk` FOREIGN KEY (`aggregate_id`)
-    REFERENCES `event_sequence`(`aggregate_id`) ON DELETE CASCADE
-);
-CREATE TABLE `permission` (
-  `id` text PRIMARY KEY,
-  `project_id` text NOT NULL,
-  `action` text NOT NULL,
-  `resource` text NOT NULL,
-  `time_created` integer NOT NULL,
-  `time_updated` integer NOT NULL,
-  CONSTRAINT `fk_permission_project_id_project_id_fk` FOREIGN KEY (`project_id`) REFERENCES `project`(`id`)
-    ON DELETE CASCADE
-);
-CREATE TABLE `message` (
-  `id` text PRIMARY KEY,
-  `session_id` text NOT NULL,
-  `time_created` integer NOT NULL,
-  `time_updated` integer NOT NULL,
-  `data` text NOT NULL,
-  CONSTRAINT `fk_message_session_id_session_id_fk` FOREIGN KEY (`session_id`) REFERENCES `session`(`id`)
-    ON DELETE CASCADE
-);
-CREATE TABLE `part` (
-  `id` text PRIMARY KEY,
-  `message_id` text NOT NULL,
-  `session_id` text NOT NULL,
-  `time_created` integer NOT NULL,
-  `time_updated` integer NOT NULL,
-  `data` text NOT NULL,
-  CONSTRAINT `fk_part_message_id_message_id_fk` FOREIGN KEY (`message_id`) REFERENCES `message`(`id`)
-    ON DELETE CASCADE
-);
-CREATE TABLE `session` (
-  `id` text PRIMARY KEY,
-  `project_id` text NOT NULL,
-  `workspace_id` text,
-  `parent_id` text,
-  `slug` text NOT NULL,
-  `directory` text NOT NULL,
-  `path` text,
-  `title` text NOT NULL,
-  `version` text NOT NULL,
-  `share_url` text,
-  `summary_additions` integer,
-  `summary_deletions` integer,
-  `summary_files` integer,
-  `summary_diffs` text,
-  `metadata` text,
-  `cost` real DEFAULT 0 NOT NULL,
-  `tokens_input` integer DEFAULT 0 NOT NULL,
-  `tokens_output` integer DEFAULT 0 NOT NULL,
-  `tokens_reasoning` integer DEFAULT 0 NOT NULL,
-  `tokens_cache_read` integer DEFAULT 0 NOT NULL,
-  `tokens_cache_write` integer DEFAULT 0 NOT NULL,
-  `revert` text,
-  `permission` text,
-  `agent` text,
-  `model` text,
-  `time_created` integer NOT NULL,
-  `time_updated` integer NOT NULL,
-  `time_compacting` integer,
-  `time_archived` integer,
-  CONSTRAINT `fk_session_project_id_project_id_fk` FOREIGN KEY (`project_id`) REFERENCES `project`(`id`)
-    ON DELETE CASCADE
-);
-CREATE UNIQUE INDEX `event_aggregate_seq_idx` ON `event` (`aggregate_id`,`seq`);
-CREATE INDEX `event_aggregate_type_seq_idx` ON `event` (`aggregate_id`,`type`,`seq`);
-CREATE UNIQUE INDEX `permission_project_action_resource_idx` ON `permission` (`project_id`,`action`,`resource`);
-CREATE INDEX `message_session_time_created_id_idx` ON `message` (`session_id`,`time_created`,`id`);
-CREATE INDEX `part_message_id_id_idx` ON `part` (`message_id`,`id`);
-CREATE INDEX `part_session_idx` ON `part` (`session_id`);
-CREATE INDEX `session_project_idx` ON `session` (`project_id`);
-CREATE INDEX `session_workspace_idx` ON `session` (`workspace_id`);
-CREATE INDEX `session_parent_idx` ON `session` (`parent_id`);
-"""
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """Unit tests of ao_server.agents.opencode_db against small fixture databases.
 
 The fixtures use OpenCode 1.18.33's schema and write rows and events shaped
-exactly like those a real OpenCode run leaves behind (see ``FakeOpenCode``).
+exactly like those a real OpenCode run leaves behind (see ``FakeOpenCode`` and
+:mod:`tests.support.opencode_fixture`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typing import Any
 import pytest
 
 from ao_server.agents.opencode_db import (
-    REFERENCE_SCHEMA_SQL,
     Binding,
     EventState,
     IntrospectionUnavailable,
@@ -24,6 +24,7 @@ from ao_server.agents.opencode_db import (
     default_db_path,
 )
 from ao_server.agents.opencode_events import PendingRequest, RunningTool
+from tests.support.opencode_fixture import REFERENCE_SCHEMA_SQL, OpenCodeWriter, dumps, new_database
 
 T0 = 1_795_600_000_000
 DIR_A = "/work/proj-a"
@@ -35,131 +36,38 @@ PROVIDER_ERROR = {
 }
 
 
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"))
-
-
-class FakeOpenCode:
-    """Writes a database the way OpenCode 1.18.33 does: rows in session/message/part plus the event log."""
+class FakeOpenCode(OpenCodeWriter):
+    """A fixture database of its own, written the way OpenCode 1.18.33 does, with shorthands for a turn's steps."""
 
     def __init__(self, path: Path) -> None:
+        super().__init__(new_database(path, T0))
         self.path = path
-        self.conn = sqlite3.connect(path, isolation_level=None)
-        self.conn.executescript(REFERENCE_SCHEMA_SQL)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute(
-            "INSERT INTO project (id, worktree, time_created, time_updated, sandboxes) "
-            "VALUES ('global', '/', ?, ?, '[]')",
-            (T0, T0),
-        )
-        self.n = 0
-        self.seq: dict[str, int] = {}
-        self.info: dict[str, dict[str, Any]] = {}
-        self.msgs: dict[str, dict[str, Any]] = {}
-        self.msg_session: dict[str, str] = {}
 
     def close(self) -> None:
         self.conn.close()
 
-    def _id(self, prefix: str) -> str:
-        self.n += 1
-        return f"{prefix}_{0x2121000000 + self.n:010x}001{self.n:014d}"
-
-    def event(self, sid: str, type_: str, data: dict[str, Any]) -> int:
-        seq = self.seq.get(sid, -1) + 1
-        self.seq[sid] = seq
-        self.conn.execute(
-            "INSERT INTO event (id, aggregate_id, seq, type, data) VALUES (?,?,?,?,?)",
-            (self._id("evt"), sid, seq, type_, dumps(data)),
-        )
-        self.conn.execute("INSERT OR REPLACE INTO event_sequence (aggregate_id, seq) VALUES (?,?)", (sid, seq))
-        return seq
-
-    # ---------------------------------------------------------------- sessions
-
-    def session(
-        self,
-        title: str,
-        directory: str = DIR_A,
-        t: int = T0,
-        *,
-        parent: str | None = None,
-        cost: float = 0.0,
-        tokens: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0),
-        summary: tuple[int, int, int] | None = None,
-    ) -> str:
-        self.n += 1
-        sid = f"ses_{0xDEDE000000 - self.n:010x}ffe{self.n:014d}"
-        self.conn.execute(
-            "INSERT INTO session (id, project_id, parent_id, slug, directory, path, title, version, cost, "
-            "tokens_input, tokens_output, tokens_reasoning, tokens_cache_read, tokens_cache_write, summary_additions, "
-            "summary_deletions, summary_files, time_created, time_updated) "
-            "VALUES (?, 'global', ?, 'slug', ?, '', ?, '1.18.33', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (sid, parent, directory, title, cost, *tokens, *(summary or (None, None, None)), t, t),
-        )
-        info = {
-            "id": sid,
-            "slug": "slug",
-            "projectID": "global",
-            "directory": directory,
-            "path": "",
-            "cost": cost,
-            "tokens": {
-                "input": tokens[0],
-                "output": tokens[1],
-                "reasoning": tokens[2],
-                "cache": {"read": tokens[3], "write": tokens[4]},
-            },
-            "title": title,
-            "version": "1.18.33",
-            "time": {"created": t, "updated": t},
-        }
-        if parent:
-            info["parentID"] = parent
-        self.info[sid] = info
-        self.event(sid, "session.created.1", {"sessionID": sid, "info": info})
-        self.event(sid, "session.updated.1", {"sessionID": sid, "info": info})
-        return sid
-
-    def session_updated(self, sid: str, t: int, *, cost: float | None = None) -> None:
-        info = self.info[sid]
-        info["time"]["updated"] = t
-        if cost is not None:
-            info["cost"] = cost
-            self.conn.execute("UPDATE session SET cost=? WHERE id=?", (cost, sid))
-        self.conn.execute("UPDATE session SET time_updated=? WHERE id=?", (t, sid))
-        self.event(sid, "session.updated.1", {"sessionID": sid, "info": info})
-
     # ---------------------------------------------------------------- messages and parts
 
     def _message(self, mid: str, t: int) -> None:
-        sid = self.msg_session[mid]
-        data = self.msgs[mid]
-        self.conn.execute(
-            "INSERT OR REPLACE INTO message (id, session_id, time_created, time_updated, data) VALUES (?,?,?,?,?)",
-            (mid, sid, data["time"]["created"], t, dumps(data)),
-        )
-        self.event(sid, "message.updated.1", {"sessionID": sid, "info": {"id": mid, "sessionID": sid, **data}})
+        self.message(self.msg_session[mid], mid, self.msgs[mid], t)
 
     def user(self, sid: str, text: str, t: int, *, synthetic_first: bool = False) -> str:
-        mid = self._id("msg")
-        self.msg_session[mid] = sid
-        self.msgs[mid] = {
+        mid = self.new_id("msg")
+        data = {
             "role": "user",
             "time": {"created": t},
             "agent": "build",
             "model": {"providerID": "fake", "modelID": "fake-model"},
         }
-        self._message(mid, t)
+        self.message(sid, mid, data, t)
         if synthetic_first:
             self.part(mid, {"type": "text", "text": "<file contents>", "synthetic": True}, t)
         self.part(mid, {"type": "text", "text": text}, t + 1)
         return mid
 
     def assistant(self, sid: str, t: int) -> str:
-        mid = self._id("msg")
-        self.msg_session[mid] = sid
-        self.msgs[mid] = {
+        mid = self.new_id("msg")
+        data = {
             "role": "assistant",
             "mode": "build",
             "agent": "build",
@@ -169,7 +77,7 @@ class FakeOpenCode:
             "providerID": "fake",
             "time": {"created": t},
         }
-        self._message(mid, t)
+        self.message(sid, mid, data, t)
         return mid
 
     def finish(self, mid: str, t: int, finish: str | None = "stop", error: dict[str, Any] | None = None) -> None:
@@ -181,21 +89,6 @@ class FakeOpenCode:
             data["error"] = error
         data["time"] = {"created": data["time"]["created"], "completed": t}
         self._message(mid, t)
-
-    def part(self, mid: str, data: dict[str, Any], t: int, pid: str | None = None) -> str:
-        sid = self.msg_session[mid]
-        pid = pid or self._id("prt")
-        self.conn.execute(
-            "INSERT OR REPLACE INTO part (id, message_id, session_id, time_created, time_updated, data) "
-            "VALUES (?,?,?,?,?,?)",
-            (pid, mid, sid, t, t, dumps(data)),
-        )
-        self.event(
-            sid,
-            "message.part.updated.1",
-            {"sessionID": sid, "part": {"id": pid, "sessionID": sid, "messageID": mid, **data}, "time": t},
-        )
-        return pid
 
     def tool(
         self,
