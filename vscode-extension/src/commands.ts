@@ -175,7 +175,7 @@ export function projectForFile(projects: ProjectInfo[], file: string): string | 
     let best: ProjectInfo | undefined;
     for (const p of projects) {
         if (p.path && (samePath(file) === samePath(p.path) || samePath(file).startsWith(samePath(p.path) + path.sep))) {
-            if (!best || (best.path ?? '').length < p.path.length) {
+            if (!best || best.path.length < p.path.length) {
                 best = p;
             }
         }
@@ -215,7 +215,7 @@ class AoCommands {
             return undefined;
         }
         const listed = await api.list();
-        const projects = listed.projects ?? [];
+        const projects = listed.projects;
         let project = projectOf(arg) ?? (context ? projectForFile(projects, context.file) : undefined);
         if (!project) {
             project = projects.length === 1 ? projects[0]!.name : await this.pickProject(projects);

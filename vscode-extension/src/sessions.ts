@@ -30,8 +30,10 @@ export class SessionStore implements vscode.Disposable {
      * session object (the caller should then fetch it with `ao/status`).
      */
     apply(change: StatusChanged): boolean {
-        if (change.session && change.session.sessionId === change.sessionId) {
-            this.upsert(change.session);
+        // Always sent by this version's server; an older one may leave it out.
+        const session = change.session as Session | undefined;
+        if (session?.sessionId === change.sessionId) {
+            this.upsert(session);
             return true;
         }
         const known = this.sessions.get(change.sessionId);

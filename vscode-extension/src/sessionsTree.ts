@@ -114,7 +114,7 @@ function summaryRows(summary: Session['summary']): [string, string | undefined][
     if (!summary) {
         return [];
     }
-    const changes = summary.files ? `${summary.files} files, +${summary.additions ?? 0} −${summary.deletions ?? 0}` : undefined;
+    const changes = summary.files ? `${summary.files} files, +${summary.additions} −${summary.deletions}` : undefined;
     return [
         ['Title', typeof summary.title === 'string' ? truncate(summary.title, 200) : undefined],
         ['Changes', changes],
