@@ -18,7 +18,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -266,7 +265,6 @@ def test_server_errors_are_readable_messages(bed: Bed, nvim: Nvim) -> None:
 
 
 def test_checkhealth_reports_ok(bed: Bed, nvim: Nvim) -> None:
-    started = time.monotonic()
     nvim.cmd("checkhealth ao", timeout=90)
     lines: list[str] = nvim.lua("return vim.api.nvim_buf_get_lines(0, 0, -1, false)")
     text = "\n".join(lines)
@@ -276,7 +274,6 @@ def test_checkhealth_reports_ok(bed: Bed, nvim: Nvim) -> None:
                      "opencode", "config found: " + str(bed.project / "agent-orchestrator.yaml"),
                      "config valid: projects my-project"):
         assert any(expected in line for line in oks), f"no OK line with {expected!r}:\n{text}"
-    assert time.monotonic() - started < 60
 
 
 def test_checkhealth_says_how_to_install_a_missing_server(bed: Bed, nvim: Nvim) -> None:
