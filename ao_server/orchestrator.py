@@ -183,10 +183,10 @@ class Orchestrator:
     def _launch(self, rec: SessionRecord, rt: Runtime, spec: LaunchSpec, prompt: str, run: int) -> None:
         """Write run ``run``'s prompt and script, record the handle, start it, then mark the record running.
 
-        The handle is recorded BEFORE the start (the runtime's plan, the session folder
-        and the run's start time), so kill and status find an agent whose spawner died
-        half-way. ``rec`` is ``starting`` in the store; it ends ``running``, unless another
-        process finished it meanwhile (a kill), in which case what was started is stopped.
+        The handle is recorded BEFORE the start (the runtime's plan and the run's start
+        time), so kill and status find an agent whose spawner died half-way. ``rec`` is
+        ``starting`` in the store; it ends ``running``, unless another process finished it
+        meanwhile (a kill): then what was started is stopped and ``rec`` says how it ended.
         """
         if spec.stdin_file is not None:
             write_private(spec.stdin_file, prompt)
@@ -200,8 +200,17 @@ class Orchestrator:
         _fault_pause("after-start")
         rec.handle = {**planned, **handle}
         if not self.store.update(rec.num, expect=STARTING, status=STATUS_RUNNING, handle=rec.handle):
+            # Another process finished it meanwhile (a kill): its record stands; nothing of ours may run on.
             rt.kill(rec)
-            raise StateError(f"{rec.display_id} was stopped by another process while it started")
+            self.store.update(rec.num, handle=rec.handle)
+            fresh = self.store.get(rec.num)
+            rec.status, rec.exit_code, rec.outcome, rec.ended_at = (
+                fresh.status,
+                fresh.exit_code,
+                fresh.outcome,
+                fresh.ended_at,
+            )
+            return
         rec.status = STATUS_RUNNING
 
     def projects(self, cwd: Path | None) -> list[ProjectInfo]:

@@ -15,6 +15,7 @@ umask (SQLite gives its WAL and SHM files the database file's mode).
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import logging
@@ -23,6 +24,7 @@ import shutil
 import sqlite3
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -147,8 +149,12 @@ class Store:
             make_private_dir(state_dir)
             make_private_dir(self.sessions_dir)
             probe = state_dir / f".probe-{os.getpid()}-{threading.get_ident()}"
-            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-            probe.unlink()
+            try:
+                os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+                probe.unlink()
+            except OSError as e:
+                if e.errno not in (errno.ENOSPC, errno.EDQUOT):  # a full disk can still be read
+                    raise
             # SQLite creates -wal and -shm with the database file's mode: make that 0600 first.
             os.close(os.open(self.db_path, os.O_RDWR | os.O_CREAT, 0o600))
             for suffix in ("", "-wal", "-shm"):
@@ -162,7 +168,20 @@ class Store:
             ) from None
         _retry_locked(self._init_schema)
 
+    def _schema_current(self) -> bool:
+        """Whether the store already has this version's schema (then opening it writes nothing)."""
+        try:
+            with self._connect(read=True) as db:
+                have = {row[1] for row in db.execute("PRAGMA table_info(sessions)")}
+                row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        except (StateError, sqlite3.Error):
+            return False
+        # WAL mode is persistent: set when the schema was first made, so a current schema has it.
+        return set(COLUMNS) <= have and row is not None and row[0] == str(SCHEMA_VERSION)
+
     def _init_schema(self) -> None:
+        if self._schema_current():
+            return
         with self._connect() as db:
             # Once per database (the mode is persistent), and only when needed: asking for WAL on
             # every connection can fail at once with "database is locked" under concurrent openers.
@@ -177,13 +196,31 @@ class Store:
             db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('next_num', '1')")
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def _connect(self, read: bool = False) -> Iterator[sqlite3.Connection]:
+        """A connection; with ``read``, one that still works when the disk is full.
+
+        Opening a WAL database creates its ``-shm`` file when no other connection has it
+        open; on a full filesystem that fails ("disk I/O error"). Reads then open the
+        database file as it is (``immutable``): with no other connection open, the last
+        one to close has already checkpointed everything into it.
+        """
         try:
             db = sqlite3.connect(self.db_path, timeout=30.0, isolation_level=None)
+            db.execute("PRAGMA synchronous=NORMAL")
+            if read:
+                db.execute("PRAGMA schema_version").fetchone()  # touches the WAL index
+        except sqlite3.OperationalError as e:
+            if _is_locked(e):
+                raise  # retried whole by @_retrying
+            if not (read and "disk I/O" in str(e) and self.db_path.exists()):
+                raise self._failure(e) from None
+            db.close()
+            log.info("reading %s as it is on disk: %s", self.db_path, e)
+            uri = f"file:{urllib.parse.quote(str(self.db_path))}?mode=ro&immutable=1"
+            db = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None)
         except sqlite3.Error as e:
             raise StateError(f"cannot open the session store {self.db_path}: {e}") from None
         try:
-            db.execute("PRAGMA synchronous=NORMAL")
             yield db
         except sqlite3.OperationalError as e:
             if _is_locked(e):
@@ -195,10 +232,10 @@ class Store:
             db.close()
 
     def _failure(self, e: sqlite3.Error) -> StateError:
-        if "full" in str(e):
+        if "full" in str(e) or "disk I/O" in str(e):
             return StateError(
-                f"no space left for the session store {self.db_path} ({e}); free some space on that "
-                "filesystem or set AO_STATE_DIR elsewhere (nothing was changed)"
+                f"the session store {self.db_path} cannot be written ({e}); is its filesystem full? Free some "
+                "space there or set AO_STATE_DIR elsewhere (nothing was changed)"
             )
         return StateError(
             f"the session store {self.db_path} failed: {e}; if it is corrupt, move it aside "
@@ -309,7 +346,7 @@ class Store:
 
     @_retrying
     def get(self, num: int) -> SessionRecord:
-        with self._connect() as db:
+        with self._connect(read=True) as db:
             row = db.execute(f"SELECT {','.join(COLUMNS)} FROM sessions WHERE num=?", (num,)).fetchone()
         if row is None:
             raise UnknownSession(f"no session agent-{num} (see `ao list`)")
@@ -348,7 +385,7 @@ class Store:
 
     @_retrying
     def max_num(self) -> int:
-        with self._connect() as db:
+        with self._connect(read=True) as db:
             return int(db.execute("SELECT COALESCE(MAX(num), 0) FROM sessions").fetchone()[0])
 
     @_retrying
@@ -367,7 +404,7 @@ class Store:
         if limit is not None:
             q = f"SELECT * FROM ({q} ORDER BY num DESC LIMIT ?)"
             args = (*args, limit)
-        with self._connect() as db:
+        with self._connect(read=True) as db:
             rows = db.execute(q + " ORDER BY num", args).fetchall()
         out, bad = [], []
         for row in rows:
