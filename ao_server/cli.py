@@ -214,14 +214,13 @@ def run(args: argparse.Namespace) -> int:
             _more(page.next_cursor)
         return 0
     if c == "list":
-        page = orch.status(project=args.project, **_page(args))
-        _warn(page.warnings)
+        briefs, warnings, more = orch.brief(project=args.project, **_page(args))
+        _warn(warnings)
         if args.json:
-            print(json.dumps([{"sessionId": v.session_id, "status": v.status.value} for v in page.sessions], indent=2))
+            print(json.dumps([{"sessionId": v.session_id, "status": v.status.value} for v in briefs], indent=2))
         else:
-            for v in page.sessions:
-                print(f"{v.session_id}\t{v.status}")
-            _more(page.next_cursor)
+            print("\n".join(f"{v.session_id}\t{v.status.value}" for v in briefs))
+            _more(more)
         return 0
     if c == "attach":
         info = orch.attach(args.session)

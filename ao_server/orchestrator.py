@@ -37,6 +37,7 @@ from .model import (
     ProjectInfo,
     Result,
     Session,
+    SessionBrief,
     SessionRecord,
     Status,
     StatusPage,
@@ -373,15 +374,57 @@ class Orchestrator:
             if limit is not None and limit < 1:
                 raise UsageError("the limit must be a positive number")
             records, bad, more = self.store.query(project, running=running, limit=limit, before=before)
-            unknown = project is not None and project not in self.config.projects
-            if unknown and not records and not bad and not self.store.query(project, limit=1)[0]:
-                self.config.project(str(project))  # raises UnknownProject with a did-you-mean hint
+            self._check_project(project, found=bool(records or bad))
             snap = self.snapshot(records=records)
             snap.warnings[:0] = [str(b) for b in bad]
         views = [self.view(r, snap.live.get(r.id), snap.intro.get(r.id)) for r in snap.records]
         if details:  # one git call per live worktree, only when asked
             views = [self._with_worktree_status(v) for v in views]
         return StatusPage(sessions=views, warnings=snap.warnings, next_cursor=None if more is None else str(more))
+
+    def brief(
+        self,
+        project: str | None = None,
+        *,
+        running: bool = False,
+        limit: int | None = None,
+        before: int | None = None,
+    ) -> tuple[list[SessionBrief], list[str], str | None]:
+        """A page of sessions as ``ao/list`` shows them: exited ones straight from the store (no
+        prompt, no JSON), the others through one snapshot. Returns briefs, warnings, next cursor."""
+        rows, bad, more = self.store.brief(project, running=running, limit=limit, before=before)
+        self._check_project(project, found=bool(rows or bad))
+        warnings: list[str] = [str(b) for b in bad]
+        live: list[SessionRecord] = []
+        for row in rows:
+            if row.status != STATUS_EXITED:
+                try:
+                    live.append(self.store.get(row.num))
+                except StateError as e:
+                    warnings.append(str(e))
+        snap = self.snapshot(records=live)
+        views = {r.num: self.view(r, snap.live.get(r.id), snap.intro.get(r.id)) for r in snap.records}
+        briefs = []
+        for row in rows:
+            v = views.get(row.num)
+            briefs.append(
+                SessionBrief(
+                    session_id=f"{row.project}/agent-{row.num}",
+                    project=row.project,
+                    status=Status.EXITED if v is None else v.status,
+                    activity=Activity.EXITED if v is None else v.activity,
+                    exit_code=row.exit_code if v is None else v.exit_code,
+                    created_at=iso(row.created_at),
+                )
+            )
+        return briefs, warnings + snap.warnings, None if more is None else str(more)
+
+    def _check_project(self, project: str | None, *, found: bool) -> None:
+        """A project filter that matched nothing must at least name a project (configured, or with sessions)."""
+        if project is None or found or project in self.config.projects:
+            return
+        if not any(self.store.brief(project, limit=1)[:2]):
+            self.config.project(project)  # raises UnknownProject with a did-you-mean hint
 
     @staticmethod
     def _with_worktree_status(v: Session) -> Session:

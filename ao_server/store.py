@@ -28,7 +28,7 @@ import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 from cattrs.errors import ClassValidationError
 
@@ -134,6 +134,14 @@ def _retrying(method: Callable[P, R]) -> Callable[P, R]:
         return _retry_locked(lambda: method(*args, **kwargs))
 
     return wrapper
+
+
+class BriefRow(NamedTuple):
+    num: int
+    project: str
+    status: str
+    exit_code: int | None
+    created_at: float
 
 
 class CorruptRow(StateError):
@@ -384,6 +392,42 @@ class Store:
         return recs, bad, more
 
     @_retrying
+    def brief(
+        self, project: str | None = None, *, running: bool = False, limit: int | None = None, before: int | None = None
+    ) -> tuple[list[BriefRow], list[CorruptRow], int | None]:
+        """Like :meth:`query` but only ``(num, project, status, exit_code, created_at)`` per row: no
+        prompt, no JSON decoded in Python (SQLite checks it is well-formed), so listing thousands
+        of sessions stays cheap."""
+        where, args = ["1"], list[Any]()
+        if running:
+            where.append("status != 'exited'")
+        if before is not None:
+            where.append("num < ?")
+            args.append(before)
+        if project is not None:
+            where.append("project = ?")
+            args.append(project)
+        ok = " AND ".join(
+            ["json_valid(handle)", "status IN ('starting', 'running', 'exited')"]
+            + [f"({c} IS NULL OR json_valid({c}))" for c in JSON_COLUMNS if c != "handle"]
+        )
+        q = f"SELECT num, project, status, exit_code, created_at, {ok} FROM sessions WHERE {' AND '.join(where)}"
+        q += " ORDER BY num DESC"
+        if limit is not None:
+            q += " LIMIT ?"
+            args.append(limit + 1)
+        with self._connect(read=True) as db:
+            found = db.execute(q, args).fetchall()
+        more = None
+        if limit is not None and len(found) > limit:
+            found = found[:limit]
+            more = found[-1][0]
+        found.reverse()
+        rows = [BriefRow(*r[:5]) for r in found if r[5]]
+        bad = [self._corrupt(r[0], "a field is not valid JSON or the status is unknown") for r in found if not r[5]]
+        return rows, bad, more
+
+    @_retrying
     def max_num(self) -> int:
         with self._connect(read=True) as db:
             return int(db.execute("SELECT COALESCE(MAX(num), 0) FROM sessions").fetchone()[0])
@@ -481,11 +525,14 @@ class Store:
                 folder=self.session_dir(int(num)),
             )
         except (ValueError, TypeError, KeyError, ClassValidationError) as e:
-            raise CorruptRow(
-                f"session agent-{num} has a corrupt record in {self.db_path} ({e}); "
-                f"remove it with `ao forget agent-{num}`",
-                session=f"agent-{num}",
-            ) from None
+            raise self._corrupt(num, str(e)) from None
+
+    def _corrupt(self, num: int, why: str) -> CorruptRow:
+        return CorruptRow(
+            f"session agent-{num} has a corrupt record in {self.db_path} ({why}); "
+            f"remove it with `ao forget agent-{num}`",
+            session=f"agent-{num}",
+        )
 
 
 def _corrupt_num(e: CorruptRow) -> int:

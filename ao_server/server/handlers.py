@@ -84,19 +84,8 @@ async def list_sessions(ls: AoServer, q: m.ListParams) -> m.SessionList:
     """Session ids with their state, and the configured projects, for pickers."""
 
     def run(o: Orchestrator) -> m.SessionList:
-        page = o.status(project=q.project, **_page(q))
-        briefs = [
-            m.SessionBrief(
-                session_id=v.session_id,
-                project=v.project,
-                status=v.status,
-                activity=v.activity,
-                exit_code=v.exit_code,
-                created_at=v.created_at,
-            )
-            for v in page.sessions
-        ]
-        return m.SessionList(briefs, o.projects(ls.root), page.warnings, page.next_cursor)
+        briefs, warnings, more = o.brief(project=q.project, **_page(q))
+        return m.SessionList(briefs, o.projects(ls.root), warnings, more)
 
     return await ls.engine(run)
 
