@@ -298,6 +298,8 @@ class Orchestrator:
             outcome = exit_outcome(
                 code, info.outcome if info else None, spawn_died=r.status == STARTING and code is None, reason=lv.reason
             )
+            if code not in (0, None) and outcome.error == f"the agent exited with code {code}":
+                outcome = replace(outcome, error=self._printed_error(r) or outcome.error)
         facts = facts_of(info) or r.facts
         if self.store.finish(r.num, code, outcome, now, facts):
             r.status, r.exit_code, r.outcome, r.ended_at, r.facts = STATUS_EXITED, code, outcome, now, facts
@@ -310,6 +312,16 @@ class Orchestrator:
                 fresh.ended_at,
                 fresh.facts,
             )
+
+    def _printed_error(self, r: SessionRecord) -> str | None:
+        """The agent's own error line from the end of its output: a failure before any turn
+        (an unknown model, a provider it cannot reach) leaves no record but what it printed."""
+        try:
+            text, _ = self.runtime(r.runtime).logs(r, 60, 64 * 1024)
+            return self.agent(r.agent).error_from_output(text)
+        except Exception:  # the outcome stays the exit code's
+            log.debug("reading %s's output failed", r.display_id, exc_info=True)
+            return None
 
     def _introspect(self, records: list[SessionRecord], now: float, warnings: list[str]) -> dict[str, Introspection]:
         if not records:

@@ -39,6 +39,10 @@ class Agent(Protocol):
 
     def is_agent_process(self, name: str, cmdline: list[str]) -> bool: ...
 
+    def error_from_output(self, text: str) -> str | None:
+        """The agent's own error message in the end of its output, if it printed one."""
+        ...
+
     def introspect(self, sessions: list[SessionRecord], now: float) -> Mapping[str, Introspection]:
         """Per-session facts keyed by session id (``agent-<n>``); may raise AoError when unavailable."""
         ...

@@ -15,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -31,6 +32,21 @@ INSTALL_HINT = (
     "install it with `npm install -g opencode-ai` (https://opencode.ai), "
     "or set AO_OPENCODE_BIN to the opencode executable"
 )
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_ERROR_LINE = re.compile(r"\b\w*Error\b")
+
+
+def error_line(text: str) -> str | None:
+    """OpenCode's last error line in some output (``Error: ...``, ``UnknownError ...``), colours removed,
+    at most 300 characters; None when it printed none."""
+    lines = [line.strip() for line in _ANSI.sub("", text).splitlines() if line.strip()]
+    found = [line for line in lines if _ERROR_LINE.search(line)]
+    if not found:
+        return None
+    said = found[-1]
+    return said if len(said) <= 300 else said[:297] + "..."
 
 
 PREPARE_TIMEOUT = 150.0  # longer than the one `opencode session list` that another spawner may be running
@@ -137,6 +153,10 @@ class OpenCodeAgent:
         except AoError:
             binary = "opencode"
         return [binary, "--session", session.opencode_session_id]
+
+    def error_from_output(self, text: str) -> str | None:
+        """What went wrong, from the end of the agent's output (when no turn recorded an error)."""
+        return error_line(text)
 
     def is_agent_process(self, name: str, cmdline: list[str]) -> bool:
         if name.startswith("opencode"):

@@ -81,4 +81,7 @@ def test_unknown_model_still_spawns_and_opencode_says_why(bed: Bed) -> None:
     done = bed.wait_exited(sid)
     assert done["model"] == "nope/not-a-model"
     assert done["exitCode"] == 1 and done["outcome"]["result"] == "error", done
-    assert "Error:" in bed.ao("logs", sid, check=True).stdout  # OpenCode's own words, in the agent's pane
+    logs = bed.ao("logs", sid, check=True).stdout
+    assert "Error:" in logs  # OpenCode's own words, in the agent's pane
+    said = done["outcome"]["error"]  # ... and in the outcome an editor shows
+    assert said != "the agent exited with code 1" and "Error" in said and said in logs, said

@@ -139,3 +139,13 @@ def test_agent_environment_is_exactly_the_spawners(tmp_path: Path) -> None:
         mode = (tmp_path / name).stat().st_mode & 0o777
         assert mode & 0o077 == 0, f"{name} is {mode:o}"
     assert (tmp_path / "agent-made").stat().st_mode & 0o777 == 0o644
+
+
+def test_opencodes_printed_error_line() -> None:
+    from ao_server.agents.opencode import error_line
+
+    out = "\x1b[91m\x1b[1mError: \x1b[0mModel not found: nope/not-a-model\nmore\n\n"
+    assert error_line(out) == "Error: Model not found: nope/not-a-model"
+    assert error_line("UnknownError Unexpected server error\n") == "UnknownError Unexpected server error"
+    assert error_line("all fine\n") is None
+    assert error_line("Error: " + "x" * 1000).endswith("...")  # type: ignore[union-attr]
