@@ -88,17 +88,6 @@ def fill_store(state_dir: Path, project: Path, n: int) -> float:
     return time.perf_counter() - start
 
 
-def stop_everything(tmp: Path) -> int:
-    """Every process whose environment points into the temp dir (agents, servers), by PID."""
-    me, mark, procs = os.getpid(), str(tmp), []
-    for p in psutil.process_iter(["pid", "environ"]):
-        env = p.info.get("environ") or {}
-        if p.info["pid"] != me and any(mark in v for v in env.values()):
-            procs.append(p)
-    bed.terminate_all(procs)
-    return len(procs)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--exited", type=int, default=10_000, help="exited sessions in the store (default 10000)")
@@ -211,7 +200,7 @@ def main() -> int:
     finally:
         if conn is not None:
             conn.close()
-        stopped = stop_everything(tmp)
+        stopped = bed.stop_processes_under(tmp)
         log.close()
         print(f"cleanup: stopped {stopped} processes by PID" + (f"; kept {tmp}" if args.keep else ""))
         if not args.keep:

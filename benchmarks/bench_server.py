@@ -20,9 +20,7 @@ started is killed by PID at the end.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -49,30 +47,6 @@ def pct(values: list[float], q: float) -> float:
 def isolated_env(tmp: Path) -> dict[str, str]:
     (tmp / "exits").mkdir(parents=True, exist_ok=True)
     return bed.isolated_env(tmp, AO_OPENCODE_BIN=str(STANDIN), AO_STANDIN_EXITLOG=str(tmp / "exits"))
-
-
-def kill_agents(state_dir: Path) -> int:
-    """Kill every agent this run started: the PIDs (and process groups) recorded in its own store."""
-    db = state_dir / "sessions.db"
-    if not db.exists():
-        return 0
-    con = sqlite3.connect(db)
-    handles = [json.loads(h) for (h,) in con.execute("SELECT handle FROM sessions") if h]
-    con.close()
-    procs: list[psutil.Process] = []
-    for h in handles:
-        pid = h.get("pid")
-        if not isinstance(pid, int):
-            continue
-        try:
-            p = psutil.Process(pid)
-            if abs(p.create_time() - float(h.get("create_time") or 0)) > 0.05:
-                continue  # not ours any more
-            procs += [p, *p.children(recursive=True)]
-        except psutil.Error:
-            continue
-    bed.terminate_all(procs)
-    return len(procs)
 
 
 def main() -> int:
@@ -172,7 +146,7 @@ def main() -> int:
         try:
             conn.close()
         finally:
-            killed = kill_agents(Path(env["AO_STATE_DIR"]))
+            killed = bed.stop_processes_under(tmp)  # by PID: agents and anything else of this run
             log.close()
             print(f"cleanup: stopped the server and {killed} agent processes" + (f"; kept {tmp}" if args.keep else ""))
             if not args.keep:

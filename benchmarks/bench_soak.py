@@ -15,7 +15,6 @@ runtime. Everything lives in a temp dir and is stopped by PID at the end.
 from __future__ import annotations
 
 import argparse
-import os
 import queue
 import shutil
 import sys
@@ -100,16 +99,6 @@ class Cycler:
         return ids, bad
 
 
-def stop_everything(tmp: Path) -> int:
-    me, mark, procs = os.getpid(), str(tmp), []
-    for p in psutil.process_iter(["pid", "environ"]):
-        env = p.info.get("environ") or {}
-        if p.info["pid"] != me and any(mark in v for v in env.values()):
-            procs.append(p)
-    bed.terminate_all(procs)
-    return len(procs)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cycles", type=int, default=500, help="spawn/exit cycles measured (default 500)")
@@ -155,7 +144,7 @@ def main() -> int:
         try:
             conn.close()
         finally:
-            stopped = stop_everything(tmp)
+            stopped = bed.stop_processes_under(tmp)
             log.close()
             kept = f"; kept {tmp}" if args.keep else ""
             print(f"cleanup: stopped the server and {stopped} processes by PID{kept}")

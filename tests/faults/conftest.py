@@ -19,7 +19,7 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.support.bed import ROOT, Bed, terminate_all, wait_for
+from tests.support.bed import ROOT, Bed, processes_under, terminate_all, wait_for
 
 sys.path.insert(0, str(ROOT / "editors" / "jsonrpc"))
 from ao_client import Connection, RpcError  # the standard-library client drives the servers
@@ -41,18 +41,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def processes_of(root: Path) -> list[psutil.Process]:
     """Live processes (not zombies) whose environment or command line points into ``root``."""
-    me = os.getpid()
-    mark = str(root)
-    found = []
-    for p in psutil.process_iter(["pid", "cmdline", "environ", "status"]):
-        info = p.info
-        if info["pid"] == me or info.get("status") == psutil.STATUS_ZOMBIE:
-            continue
-        env = info.get("environ") or {}
-        cmd = info.get("cmdline") or []
-        if any(mark in v for v in env.values()) or any(mark in a for a in cmd):
-            found.append(p)
-    return found
+    return processes_under(root)
 
 
 def describe(procs: list[psutil.Process]) -> list[str]:

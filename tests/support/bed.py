@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 
 import psutil
 
+from ao_server.runtimes.common import terminate_tree
+
 from .fake_model import FakeModelServer, opencode_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,18 +48,29 @@ def opencode_binary() -> str:
 
 
 def terminate_all(procs: list[psutil.Process], timeout: float = 5.0) -> None:
-    """SIGTERM these processes (by PID), wait up to ``timeout``, then SIGKILL whatever is left."""
-    for p in procs:
-        try:
-            p.terminate()
-        except psutil.Error:
-            pass
-    _, alive = psutil.wait_procs(procs, timeout=timeout)
-    for p in alive:
-        try:
-            p.kill()
-        except psutil.Error:
-            pass
+    """SIGTERM these processes (by PID), wait up to ``timeout``, then SIGKILL whatever is left (the product's own
+    terminate-wait-kill)."""
+    terminate_tree(procs, timeout)
+
+
+def processes_under(root: Path) -> list[psutil.Process]:
+    """Live processes (not zombies, not this one) whose environment or command line points into ``root``."""
+    me, mark, found = os.getpid(), str(root), []
+    for p in psutil.process_iter(["pid", "cmdline", "environ", "status"]):
+        info = p.info
+        if info["pid"] == me or info.get("status") == psutil.STATUS_ZOMBIE:
+            continue
+        env = info.get("environ") or {}
+        if any(mark in v for v in env.values()) or any(mark in a for a in info.get("cmdline") or []):
+            found.append(p)
+    return found
+
+
+def stop_processes_under(root: Path) -> int:
+    """Stop (by PID) every process a test or benchmark started under ``root``; how many there were."""
+    procs = processes_under(root)
+    terminate_all(procs)
+    return len(procs)
 
 
 def wait_for(pred: Callable[[], T], timeout: float = 60.0, interval: float = 0.2, what: str = "condition") -> T:
