@@ -1,11 +1,12 @@
 /**
  * The notification shown when a session exits: "my-project/agent-3 finished" or
- * "my-project/agent-3 failed: <error>", with the buttons Attach and Show Logs.
+ * "my-project/agent-3 failed: <error>", with the buttons Attach and Show Logs; an error notification when
+ * ao stopped it over budget. And the warning, once, when a session's budget reaches 80 %.
  */
 import * as vscode from 'vscode';
 import { Commands } from './common/constants';
-import { StatusChanged } from './common/protocol';
-import { exitMessage } from './sessions';
+import { BudgetState, StatusChanged } from './common/protocol';
+import { exitMessage, formatLimit, formatUsd } from './sessions';
 
 export const ATTACH = 'Attach';
 export const SHOW_LOGS = 'Show Logs';
@@ -24,7 +25,8 @@ export async function notifyExit(change: StatusChanged): Promise<string | undefi
     const result = change.outcome?.result;
     const bad = result === 'error' || result === 'incomplete'
         || (result !== 'success' && result !== 'killed' && change.exitCode !== null && change.exitCode !== 0);
-    const show = bad ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
+    const show = result === 'over_budget' ? vscode.window.showErrorMessage
+        : bad ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
     const pick = await show(text, ATTACH, SHOW_LOGS);
     if (pick === ATTACH) {
         await vscode.commands.executeCommand(Commands.attach, change.sessionId);
@@ -32,4 +34,58 @@ export async function notifyExit(change: StatusChanged): Promise<string | undefi
         await vscode.commands.executeCommand(Commands.logs, change.sessionId);
     }
     return pick;
+}
+
+/** The server sends `ao/statusChanged` when a budget crosses this fraction (and again at 1, when it stops). */
+export const BUDGET_WARN_FRACTION = 0.8;
+
+/**
+ * The 80 % warning, once per budget: once per session for a session budget, once per project (or per day)
+ * for a shared one, however many sessions and later changes report it. An over-budget exit is the exit
+ * notification's error instead.
+ */
+export class BudgetWarnings {
+    private readonly warned = new Set<string>();
+
+    /** Shows the warning when this change is the first to report the budget at 80 % or more. */
+    notify(change: StatusChanged): Thenable<string | undefined> | undefined {
+        const budget = change.budget ?? (change.session as StatusChanged['session'] | undefined)?.budget;
+        if (!budget || !(budget.fraction >= BUDGET_WARN_FRACTION) || change.outcome?.result === 'over_budget') {
+            return undefined;
+        }
+        const key = budgetKey(change, budget);
+        if (this.warned.has(key)) {
+            return undefined;
+        }
+        this.warned.add(key);
+        return vscode.window.showWarningMessage(budgetWarning(change.sessionId, change.project, budget));
+    }
+}
+
+function budgetKey(change: StatusChanged, budget: BudgetState): string {
+    switch (budget.scope) {
+        case 'project':
+            return `project:${change.project}:${budget.limit}`;
+        case 'day': {
+            const d = new Date();
+            return `day:${d.getFullYear()}-${d.getMonth() + 1}-${d.getDate()}:${budget.limit}`;
+        }
+        default:
+            return `session:${change.sessionId}`;
+    }
+}
+
+/** "AO: my-project/agent-3 has spent $1.62, 81% of its $2.00 session budget; ao stops it at $2.00." */
+export function budgetWarning(sessionId: string, project: string, budget: BudgetState): string {
+    const pct = `${Math.floor(budget.fraction * 100)}%`;
+    const spent = formatUsd(budget.usd) ?? '?';
+    const limit = formatLimit(budget.limit);
+    switch (budget.scope) {
+        case 'project':
+            return `AO: project ${project} has spent ${spent}, ${pct} of its ${limit} budget; ao stops its agents at ${limit}.`;
+        case 'day':
+            return `AO: today's spend is ${spent}, ${pct} of the ${limit} daily budget; ao stops agents at ${limit}.`;
+        default:
+            return `AO: ${sessionId} has spent ${spent}, ${pct} of its ${limit} session budget; ao stops it at ${limit}.`;
+    }
 }

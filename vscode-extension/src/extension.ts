@@ -9,7 +9,7 @@ import { InstallError, Installer, versionAdvice } from './common/install';
 import { ServerManager, describeError } from './common/server';
 import { Argv, CommandChoice, MANAGED_SOURCE, pythonInterpreterFromExtension } from './common/settings';
 import { CommandContext, registerCommands } from './commands';
-import { isExit, notifyExit } from './exitNotifier';
+import { BudgetWarnings, isExit, notifyExit } from './exitNotifier';
 import { SessionStore } from './sessions';
 import { SessionsTreeProvider } from './sessionsTree';
 import { SessionsStatusBar } from './statusBar';
@@ -37,7 +37,9 @@ export function activate(context: vscode.ExtensionContext): AoExtension {
     const output = vscode.window.createOutputChannel(OUTPUT_CHANNEL_NAME);
     const store = new SessionStore();
     const tree = new SessionsTreeProvider(store);
-    const statusBar = new SessionsStatusBar(store);
+    // Today's spend in its tooltip: asked of the running server only (never starts one).
+    const statusBar = new SessionsStatusBar(store, () => server.ready());
+    const budgetWarnings = new BudgetWarnings();
     const changes: StatusChanged[] = [];
 
     const refresh = async (api?: AoApi): Promise<void> => {
@@ -172,6 +174,7 @@ export function activate(context: vscode.ExtensionContext): AoExtension {
                     output.appendLine(`[ao] ${change.sessionId} exited: ${change.outcome?.result ?? change.exitCode}`);
                     void notifyExit(change);
                 }
+                void budgetWarnings.notify(change);
             },
         },
     });

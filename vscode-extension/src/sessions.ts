@@ -3,7 +3,7 @@
  * The tree view and the status bar render it; nothing here talks to VS Code's UI.
  */
 import * as vscode from 'vscode';
-import { Session, StatusChanged } from './common/protocol';
+import { BudgetState, Session, StatusChanged } from './common/protocol';
 
 export class SessionStore implements vscode.Disposable {
     private readonly sessions = new Map<string, Session>();
@@ -46,6 +46,7 @@ export class SessionStore implements vscode.Disposable {
             activity: change.activity,
             exitCode: change.exitCode,
             outcome: change.outcome,
+            budget: 'budget' in change ? change.budget : known.budget, // an older server leaves it out
         });
         return true;
     }
@@ -107,7 +108,11 @@ function compareSessions(a: Session, b: Session): number {
 
 /** "$0.0123" (cents and below get 4 decimals), or undefined without a cost. */
 export function formatCost(session: Session): string | undefined {
-    const usd = session.cost?.usd;
+    return formatUsd(session.cost?.usd);
+}
+
+/** "$1.23", "$0.0123" (below a dollar: 4 decimals), "<$0.0001"; undefined for anything not an amount. */
+export function formatUsd(usd: unknown): string | undefined {
     if (typeof usd !== 'number' || !Number.isFinite(usd) || usd < 0) {
         return undefined;
     }
@@ -118,6 +123,20 @@ export function formatCost(session: Session): string | undefined {
         return '<$0.0001';
     }
     return usd >= 1 ? `$${usd.toFixed(2)}` : `$${usd.toFixed(4)}`;
+}
+
+/** A budget limit: "$2.00", "$0.50" (limits are round amounts; two decimals unless they need more). */
+export function formatLimit(limit: number): string {
+    return Number.isInteger(limit * 100) || limit >= 1 ? `$${limit.toFixed(2)}` : `$${String(limit)}`;
+}
+
+/** "60% of $2.00 session budget" (floored: 99.9 % is not yet the limit), or undefined without a budget. */
+export function budgetText(budget: BudgetState | null | undefined): string | undefined {
+    if (!budget || typeof budget.fraction !== 'number' || !Number.isFinite(budget.fraction) || typeof budget.limit !== 'number') {
+        return undefined;
+    }
+    const scope = budget.scope === 'day' ? 'daily' : budget.scope;
+    return `${Math.floor(budget.fraction * 100)}% of ${formatLimit(budget.limit)} ${scope} budget`;
 }
 
 /** "42s", "3m", "2h", "5d" since an ISO time. */
@@ -154,6 +173,8 @@ export function stateWord(session: Session): string {
                 return 'killed';
             case 'incomplete':
                 return 'stopped mid-task';
+            case 'over_budget':
+                return 'over budget';
             default:
                 return typeof session.exitCode === 'number' ? `exited (${session.exitCode})` : 'exited';
         }
@@ -164,9 +185,10 @@ export function stateWord(session: Session): string {
     return session.activity === 'waiting_input' ? 'waiting for input' : session.activity;
 }
 
-/** "active · $0.0123 · 3m" */
+/** "active · $0.0123 · 3m"; with a budget "active · $1.20 · 60% of $2.00 session budget · 3m". */
 export function describeSession(session: Session, now: number = Date.now()): string {
-    return [stateWord(session), formatCost(session), formatAge(session.createdAt, now)].filter(Boolean).join(' · ');
+    return [stateWord(session), formatCost(session), budgetText(session.budget), formatAge(session.createdAt, now)]
+        .filter(Boolean).join(' · ');
 }
 
 export function sessionIcon(session: Session): vscode.ThemeIcon {
@@ -175,6 +197,7 @@ export function sessionIcon(session: Session): vscode.ThemeIcon {
             case 'success':
                 return new vscode.ThemeIcon('pass', new vscode.ThemeColor('testing.iconPassed'));
             case 'error':
+            case 'over_budget':
                 return new vscode.ThemeIcon('error', new vscode.ThemeColor('testing.iconFailed'));
             case 'killed':
                 return new vscode.ThemeIcon('circle-slash');
@@ -209,6 +232,9 @@ export function exitMessage(sessionId: string, outcome: StatusChanged['outcome']
             return `${sessionId} was killed`;
         case 'incomplete':
             return `${sessionId} stopped before finishing${errorText(outcome.error) ? `: ${errorText(outcome.error)}` : ''}`;
+        case 'over_budget':
+            // "my-project/agent-3 was stopped: over budget: $2.03 of $2.00 (session)"
+            return `${sessionId} was stopped: ${errorText(outcome.error) ?? 'over budget'}`;
         default:
             return exitCode !== null && exitCode !== 0 ? `${sessionId} failed: exit code ${exitCode}` : `${sessionId} exited`;
     }

@@ -4,7 +4,7 @@
 import * as vscode from 'vscode';
 import { ContextValues } from './common/constants';
 import { Session } from './common/protocol';
-import { SessionStore, describeSession, errorText, formatAge, formatCost, sessionIcon, stateWord } from './sessions';
+import { SessionStore, budgetText, describeSession, errorText, formatAge, formatCost, sessionIcon, stateWord } from './sessions';
 
 export interface ProjectNode {
     kind: 'project';
@@ -98,6 +98,7 @@ export function sessionTooltip(session: Session, now: number): vscode.MarkdownSt
         ['Model', session.model ?? undefined],
         ['Runtime', session.runtime],
         ['Cost', formatCost(session)],
+        ['Budget', budgetText(session.budget)],
         ['Started', session.createdAt ? `${formatAge(session.createdAt, now)} ago` : undefined],
         ['Prompt', session.prompt ? truncate(session.prompt, 300) : undefined],
         ...summaryRows(session.summary),

@@ -1,27 +1,99 @@
 /**
- * The status bar item: running/exited counts; a click opens the Sessions view.
+ * The status bar item: running/exited counts; a click opens the Sessions view. Its tooltip also says what
+ * was spent today (`ao/cost {since: "today"}`, asked again when sessions change, at most every few seconds).
  */
 import * as vscode from 'vscode';
-import { Commands } from './common/constants';
+import { Commands, ErrorCodes } from './common/constants';
+import { AoApi, CostReport, isWireError } from './common/protocol';
 import { ServerState } from './common/server';
-import { SessionStore } from './sessions';
+import { SessionStore, formatLimit, formatUsd } from './sessions';
+
+/** The least time between two `ao/cost` requests of the status bar. */
+export const SPEND_INTERVAL_MS = 5_000;
+/** How long a burst of changes is gathered before asking. */
+export const SPEND_DEBOUNCE_MS = 500;
+
+/** "Today: $1.23", with " of $50.00" when a daily budget is set; undefined without a report. */
+export function spendText(report: CostReport | undefined): string | undefined {
+    const usd = formatUsd(report?.total.usd);
+    if (!report || !usd) {
+        return undefined;
+    }
+    const day = report.limits.day;
+    return `Today: ${usd}${typeof day === 'number' ? ` of ${formatLimit(day)}` : ''}`;
+}
 
 export class SessionsStatusBar implements vscode.Disposable {
     readonly item: vscode.StatusBarItem;
     private state: ServerState = 'stopped';
     private readonly subscriptions: vscode.Disposable[] = [];
+    /** Today's spend, the last answer (kept while a new one is asked). */
+    private spend: CostReport | undefined;
+    private spendTimer: ReturnType<typeof setTimeout> | undefined;
+    private lastAsked = 0;
+    /** The running server has no ao/cost (an older ao-server): stop asking until it restarts. */
+    private noCost = false;
+    private disposed = false;
 
-    constructor(private readonly store: SessionStore) {
+    /** `api`: the running server's API (only called while the server runs). */
+    constructor(private readonly store: SessionStore, private readonly api?: () => Promise<AoApi | undefined>) {
         this.item = vscode.window.createStatusBarItem('ao.sessions', vscode.StatusBarAlignment.Left, 50);
         this.item.name = 'AO Sessions';
-        this.subscriptions.push(store.onDidChange(() => this.render()));
+        this.subscriptions.push(store.onDidChange(() => {
+            this.render();
+            this.refreshSpend();
+        }));
         this.render();
         this.item.show();
     }
 
     setServerState(state: ServerState): void {
+        if (state !== this.state && state === 'running') {
+            this.noCost = false;
+            this.refreshSpend();
+        }
         this.state = state;
         this.render();
+    }
+
+    /** Asks for today's spend soon: after a short pause, and never sooner than {@link SPEND_INTERVAL_MS} after
+     * the last request. Changes in between are covered by the one request. */
+    refreshSpend(): void {
+        if (!this.api || this.spendTimer || this.disposed) {
+            return;
+        }
+        const wait = Math.max(SPEND_DEBOUNCE_MS, this.lastAsked + SPEND_INTERVAL_MS - Date.now());
+        this.spendTimer = setTimeout(() => {
+            void this.askSpend().finally(() => {
+                this.spendTimer = undefined;
+            });
+        }, wait);
+    }
+
+    /** Today's spend as last asked (for tests and other parts). */
+    get todaySpend(): CostReport | undefined {
+        return this.spend;
+    }
+
+    private async askSpend(): Promise<void> {
+        if (!this.api || this.state !== 'running' || this.noCost || this.disposed) {
+            return;
+        }
+        this.lastAsked = Date.now();
+        try {
+            const api = await this.api();
+            if (!api) {
+                return;
+            }
+            this.spend = await api.cost({ since: 'today' });
+        } catch (e) {
+            // An older server without ao/cost; anything else (a restart) is asked again on the next change.
+            if (isWireError(e) && e.code === ErrorCodes.methodNotFound) {
+                this.noCost = true;
+                this.spend = undefined;
+            }
+        }
+        this.render(); // a disposed item ignores it
     }
 
     render(): void {
@@ -37,10 +109,16 @@ export class SessionsStatusBar implements vscode.Disposable {
         this.item.command = Commands.focusSessions;
         const spin = running > 0 ? '$(sync~spin)' : '$(hubot)';
         this.item.text = `${spin} AO: ${running} running, ${exited} exited`;
-        this.item.tooltip = `${running} running, ${exited} exited agent sessions${this.state === 'starting' ? ' (ao-server is starting)' : ''}. Click to open the Sessions view.`;
+        const today = spendText(this.spend);
+        this.item.tooltip = `${running} running, ${exited} exited agent sessions${this.state === 'starting' ? ' (ao-server is starting)' : ''}.` +
+            `${today ? `\n${today}` : ''}\nClick to open the Sessions view.`;
     }
 
     dispose(): void {
+        this.disposed = true;
+        if (this.spendTimer) {
+            clearTimeout(this.spendTimer);
+        }
         this.subscriptions.forEach((d) => {
             d.dispose();
         });

@@ -14,6 +14,7 @@ export namespace Methods {
     export const resume = 'ao/resume';
     export const logs = 'ao/logs';
     export const models = 'ao/models';
+    export const cost = 'ao/cost';
 }
 
 /** Server -> client notifications. */
@@ -24,6 +25,8 @@ export namespace Notifications {
 /** Error codes ao-server answers with (ao_server/errors.py and ao_server/protocol.py). */
 export namespace ErrorCodes {
     export const invalidParams = -32602;
+    /** JSON-RPC's: an older ao-server without this method. */
+    export const methodNotFound = -32601;
     export const usage = -32001;
     export const config = -32002;
     export const unknownProject = -32003;
@@ -31,6 +34,8 @@ export namespace ErrorCodes {
     export const agentNotInstalled = -32005;
     export const runtimeUnavailable = -32006;
     export const notResumable = -32009;
+    /** ao/spawn or ao/resume refused: a project or day budget is already spent (data.kind BudgetExceeded). */
+    export const budgetExceeded = -32012;
 }
 
 /** This extension's own command ids (package.json `contributes.commands`). */

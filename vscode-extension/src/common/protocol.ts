@@ -9,7 +9,8 @@ import { Methods } from './constants';
 
 export type SessionStatus = 'running' | 'exited';
 export type Activity = 'active' | 'ready' | 'idle' | 'waiting_input' | 'blocked' | 'exited' | 'unknown';
-export type OutcomeResult = 'success' | 'error' | 'killed' | 'incomplete' | 'unknown';
+export type OutcomeResult = 'success' | 'error' | 'killed' | 'incomplete' | 'over_budget' | 'unknown';
+export type BudgetScope = 'session' | 'project' | 'day';
 
 export interface Outcome {
     result: OutcomeResult;
@@ -44,6 +45,15 @@ export interface Cost {
     tokens: Tokens;
 }
 
+/** The tightest budget that applies to a session: its spend against the limit. */
+export interface BudgetState {
+    usd: number;
+    limit: number;
+    scope: BudgetScope;
+    /** usd / limit: at 0.8 the server warns (ao/statusChanged), at 1 it stops the agent. */
+    fraction: number;
+}
+
 /** A session's git worktree (workspace: worktree). */
 export interface Workspace {
     path: string;
@@ -74,6 +84,8 @@ export interface Session {
     workspace: Workspace | null;
     opencodeSessionId: string | null;
     cost: Cost | null;
+    /** The tightest budget that applies; null when none does or the cost is unknown. */
+    budget: BudgetState | null;
     summary: SessionSummary | null;
     outcome: Outcome | null;
     runs: number;
@@ -92,6 +104,7 @@ export interface StatusChanged {
     activity: Activity | null;
     exitCode: number | null;
     outcome: Outcome | null;
+    budget: BudgetState | null;
     at: string;
     /** The session object, its prompt cut to 200 characters. */
     session: Session;
@@ -163,6 +176,47 @@ export interface LogsResult {
     truncated: boolean;
 }
 
+export type CostGrouping = 'project' | 'model' | 'day' | 'session';
+
+export interface CostParams {
+    project?: string;
+    /** "today", "24h", "7d" or a date like "2026-11-01". */
+    since?: string;
+    /** Default "project". */
+    by?: CostGrouping;
+}
+
+export interface CostTotal {
+    usd: number;
+    tokens: Tokens;
+    sessions: number;
+}
+
+export interface CostGroup {
+    /** The project, model, day (YYYY-MM-DD) or session id. */
+    key: string;
+    usd: number;
+    tokens: Tokens;
+    sessions: number;
+}
+
+/** The configured budgets (of the project asked about, else the top-level ones); null: no limit. */
+export interface CostLimits {
+    session: number | null;
+    project: number | null;
+    day: number | null;
+}
+
+/** ao/cost: what was spent since a time, grouped. */
+export interface CostReport {
+    /** ISO time, or null for all time. */
+    since: string | null;
+    by: CostGrouping;
+    total: CostTotal;
+    groups: CostGroup[];
+    limits: CostLimits;
+}
+
 /** What the wrapper needs from a connection; LanguageClient and vscode-jsonrpc's MessageConnection fit. */
 export interface RequestSender {
     sendRequest<R>(method: string, params: unknown): Promise<R>;
@@ -202,6 +256,11 @@ export class AoApi {
     /** The models OpenCode offers the project (cached by the server; `refresh` asks OpenCode again). */
     models(params: { project?: string; refresh?: boolean } = {}): Promise<ModelsResult> {
         return this.conn.sendRequest<ModelsResult>(Methods.models, params);
+    }
+
+    /** Spend since a time, grouped by project, model, day or session, with the configured limits. */
+    cost(params: CostParams = {}): Promise<CostReport> {
+        return this.conn.sendRequest<CostReport>(Methods.cost, params);
     }
 
     logs(sessionId: string, lines?: number): Promise<LogsResult> {

@@ -5,16 +5,17 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ContextValues, Views } from '../common/constants';
-import { Cost, Outcome, OutcomeResult, ProjectInfo, Session, SessionSummary, StatusChanged } from '../common/protocol';
+import { BudgetState, Cost, CostReport, Outcome, OutcomeResult, ProjectInfo, Session, SessionSummary, StatusChanged } from '../common/protocol';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Installer, InstallError, versionAdvice } from '../common/install';
 import { isMissingServer, lastMeaningfulLine, quoteArgv, startFailureMessage } from '../common/server';
 import { chooseServerCommand, initializationOptions, parseCommand, splitCommandLine } from '../common/settings';
-import { isExit, notifyExit } from '../exitNotifier';
-import { SessionStore, describeSession, exitMessage, formatAge, formatCost } from '../sessions';
+import { BudgetWarnings, isExit, notifyExit } from '../exitNotifier';
+import { SessionStore, budgetText, describeSession, exitMessage, formatAge, formatCost } from '../sessions';
 import { SessionsTreeProvider } from '../sessionsTree';
+import { spendText } from '../statusBar';
 import { projectForFile, sessionIdOf, withSelection } from '../commands';
 import { MarkdownString, TreeItem, double } from './vscodeDouble';
 
@@ -37,6 +38,7 @@ function session(over: Partial<Session> & { sessionId: string }): Session {
         workspace: null,
         opencodeSessionId: null,
         cost: null,
+        budget: null,
         summary: null,
         outcome: null,
         runs: 1,
@@ -178,7 +180,7 @@ describe('messages', () => {
     it('the exit notification: only on a change into exited, with Attach and Show Logs', async () => {
         const change: StatusChanged = {
             sessionId: 'p/agent-1', project: 'p', previous: 'running', previousActivity: 'active', status: 'exited',
-            activity: 'exited', exitCode: 0, outcome: outcome('success', null), at: '2026-01-01T00:00:00Z',
+            activity: 'exited', exitCode: 0, outcome: outcome('success', null), budget: null, at: '2026-01-01T00:00:00Z',
             session: session({ sessionId: 'p/agent-1', status: 'exited', exitCode: 0 }),
         };
         assert.equal(isExit(change), true);
@@ -219,6 +221,86 @@ describe('messages', () => {
     });
 });
 
+function budget(usd: number, limit: number, scope: BudgetState['scope'] = 'session'): BudgetState {
+    return { usd, limit, scope, fraction: usd / limit };
+}
+
+function report(usd: number, day: number | null): CostReport {
+    const tokens = { input: 0, output: 0, reasoning: 0, cacheRead: 0, cacheWrite: 0 };
+    return {
+        since: '2026-11-26T00:00:00+00:00', by: 'project', total: { usd, tokens, sessions: 2 },
+        groups: [{ key: 'p', usd, tokens, sessions: 2 }], limits: { session: 2, project: null, day },
+    };
+}
+
+describe('spending', () => {
+    it('the status bar tooltip: today\'s spend, and the daily budget when one is set', () => {
+        assert.equal(spendText(report(1.234, 50)), 'Today: $1.23 of $50.00');
+        assert.equal(spendText(report(1.234, null)), 'Today: $1.23');
+        assert.equal(spendText(report(0, null)), 'Today: $0.00');
+        assert.equal(spendText(report(0.0123, 0.5)), 'Today: $0.0123 of $0.50');
+        assert.equal(spendText(undefined), undefined);
+    });
+
+    it('a session with a budget: its cost and the fraction of the budget, in the view and its tooltip', () => {
+        const now = Date.parse('2026-01-01T01:00:00Z');
+        const s = session({ sessionId: 'p/agent-1', activity: 'active', cost: cost(1.2), budget: budget(1.2, 2), createdAt: '2026-01-01T00:58:00Z' });
+        assert.equal(budgetText(s.budget), '60% of $2.00 session budget');
+        assert.equal(describeSession(s, now), 'active · $1.20 · 60% of $2.00 session budget · 2m');
+        assert.equal(budgetText(budget(45, 50, 'day')), '90% of $50.00 daily budget');
+        assert.equal(budgetText(budget(1.999, 2, 'project')), '99% of $2.00 project budget', 'not 100 % before the limit');
+        assert.equal(describeSession({ ...s, budget: null }, now), 'active · $1.20 · 2m');
+
+        const store = new SessionStore();
+        const tree = new SessionsTreeProvider(store, () => now);
+        store.replaceAll([s]);
+        const item = tree.getTreeItem(tree.getChildren(tree.getChildren()[0])[0]!) as unknown as TreeItem;
+        assert.equal(item.description, 'active · $1.20 · 60% of $2.00 session budget · 2m');
+        assert.match((item.tooltip as MarkdownString).value, /Cost: \$1\.20 {2}\nBudget: 60% of \$2\.00 session budget/);
+    });
+
+    it('the 80 % warning: once per session, not at each later change; a shared budget warns once', async () => {
+        const change = (sid: string, b: BudgetState | null): StatusChanged => ({
+            sessionId: sid, project: 'p', previous: 'running', previousActivity: 'active', status: 'running',
+            activity: 'active', exitCode: null, outcome: null, budget: b, at: '2026-01-01T00:00:00Z',
+            session: session({ sessionId: sid, budget: b }),
+        });
+        double.resetUi();
+        const warnings = new BudgetWarnings();
+        await warnings.notify(change('p/agent-1', budget(1.0, 2)));
+        assert.equal(double.messages.length, 0, 'below 80 %: nothing');
+        await warnings.notify(change('p/agent-1', budget(1.62, 2)));
+        await warnings.notify(change('p/agent-1', budget(1.7, 2)));
+        await warnings.notify(change('p/agent-1', budget(1.9, 2)));
+        await warnings.notify(change('p/agent-2', budget(40, 50, 'project')));
+        await warnings.notify(change('p/agent-3', budget(41, 50, 'project')));
+        assert.deepEqual(double.messages.map((m) => [m.level, m.message]), [
+            ['warning', 'AO: p/agent-1 has spent $1.62, 81% of its $2.00 session budget; ao stops it at $2.00.'],
+            ['warning', 'AO: project p has spent $40.00, 80% of its $50.00 budget; ao stops its agents at $50.00.'],
+        ]);
+        double.resetUi();
+    });
+
+    it('an over-budget exit is an error notification with the outcome\'s words', async () => {
+        const stopped: StatusChanged = {
+            sessionId: 'p/agent-1', project: 'p', previous: 'running', previousActivity: 'active', status: 'exited',
+            activity: 'exited', exitCode: 143, outcome: { result: 'over_budget', error: 'over budget: $2.03 of $2.00 (session)', finish: null, exitCode: 143 },
+            budget: budget(2.03, 2), at: '2026-01-01T00:00:00Z',
+            session: session({ sessionId: 'p/agent-1', status: 'exited', exitCode: 143 }),
+        };
+        double.resetUi();
+        const warnings = new BudgetWarnings();
+        await warnings.notify(stopped);
+        await notifyExit(stopped);
+        assert.deepEqual(double.messages.map((m) => [m.level, m.message, m.items]), [
+            ['error', 'p/agent-1 was stopped: over budget: $2.03 of $2.00 (session)', ['Attach', 'Show Logs']],
+        ]);
+        const s = session({ sessionId: 'p/agent-1', status: 'exited', exitCode: 143, outcome: stopped.outcome, cost: cost(2.03), budget: budget(2.03, 2) });
+        assert.match(describeSession(s), /^over budget · \$2\.03 · 101% of \$2\.00 session budget · /);
+        double.resetUi();
+    });
+});
+
 describe('the Sessions tree', () => {
     it('groups by project, newest first, icons and context values by state', () => {
         const store = new SessionStore();
@@ -256,7 +338,7 @@ describe('the Sessions tree', () => {
         store.replaceAll([session({ sessionId: 'p/agent-1', activity: 'active' })]);
         const base: StatusChanged = {
             sessionId: 'p/agent-1', project: 'p', previous: 'running', previousActivity: 'active', status: 'exited',
-            activity: 'exited', exitCode: 0, outcome: outcome('success', null), at: '2026-01-01T00:00:00Z',
+            activity: 'exited', exitCode: 0, outcome: outcome('success', null), budget: null, at: '2026-01-01T00:00:00Z',
             session: session({ sessionId: 'p/agent-1', status: 'exited', exitCode: 0 }),
         };
         assert.equal(store.apply(base), true);
