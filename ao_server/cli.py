@@ -20,9 +20,9 @@ from typing import Any, NoReturn
 from . import __version__
 from .config import load_config
 from .errors import AoError, UsageError
-from .model import Activity, Cost, Session, Status, Workspace
+from .model import Activity, BudgetState, Cost, CostReport, Session, Status, Workspace
 from .models import models_for
-from .orchestrator import Orchestrator
+from .orchestrator import Orchestrator, usd
 from .protocol import to_wire
 from .store import default_state_dir
 
@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", help="model for OpenCode's --model (default: agentConfig.model)")
     s.add_argument("--issue", metavar="ID", help="issue id, exported to the agent as AO_ISSUE_ID")
     s.add_argument("--runtime", help="tmux or process (default: plugins.runtime)")
+    s.add_argument(
+        "--budget", type=float, metavar="USD", help="stop this session when it has cost USD (default: budget.session)"
+    )
     s.add_argument("--json", action="store_true", help="print the session as JSON")
 
     s = cmd("status", "show sessions (one id: just its status)")
@@ -119,6 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = cmd("forget", "remove an exited (or corrupt) session's record and files")
     s.add_argument("session")
+
+    s = cmd("cost", "what the sessions ao started cost, from OpenCode's own records")
+    s.add_argument("--project", help="only this project's sessions")
+    s.add_argument("--since", metavar="WHEN", help="today, 24h, 7d or a date like 2026-11-01 (default: all time)")
+    s.add_argument("--by", choices=("project", "model", "day", "session"), default="project", help="group by")
+    s.add_argument("--json", action="store_true", help="print JSON")
 
     s = cmd("projects", "list the configured projects")
     s.add_argument("--json", action="store_true", help="print JSON")
@@ -195,7 +204,14 @@ def run(args: argparse.Namespace) -> int:
                 raise UsageError(f"cannot read --prompt-file {args.prompt_file}: {e}") from None
         elif prompt is not None:
             prompt = _read_text(prompt)
-        view = orch.spawn(project=project, prompt=prompt, model=args.model, issue_id=args.issue, runtime=args.runtime)
+        view = orch.spawn(
+            project=project,
+            prompt=prompt,
+            model=args.model,
+            issue_id=args.issue,
+            runtime=args.runtime,
+            budget=args.budget,
+        )
         print(wire_json(view) if args.json else view.session_id)
         return 0
     if c == "status":
@@ -261,6 +277,13 @@ def run(args: argparse.Namespace) -> int:
         for what in left:
             print(f"ao: left behind: {what}", file=sys.stderr)
         return 0
+    if c == "cost":
+        report = orch.cost(project=args.project, since=args.since, by=args.by)
+        if args.json:
+            print(wire_json(report))
+        else:
+            print_cost(report)
+        return 0
     if c == "projects":
         projs = orch.projects(Path.cwd())
         if args.json:
@@ -313,10 +336,27 @@ def age(iso_ts: str | None, now: float | None = None) -> str:
     return f"{secs}s"
 
 
-def cost_text(cost: Cost | None) -> str:
+def cost_text(cost: Cost | None, budget: BudgetState | None = None) -> str:
     if cost is None:
         return "-"
-    return f"${cost.usd:.2f}" if cost.usd >= 0.01 or cost.usd == 0 else f"${cost.usd:.5f}"
+    text = f"${cost.usd:.2f}" if cost.usd >= 0.01 or cost.usd == 0 else f"${cost.usd:.5f}"
+    if budget is not None:
+        text += f" ({100 * budget.fraction:.0f}% of {usd(budget.limit)} {budget.scope})"
+    return text
+
+
+def print_cost(report: CostReport) -> None:
+    tok = report.total.tokens
+    since = f" since {report.since}" if report.since else ""
+    rows = [(report.by.upper(), "SESSIONS", "COST", "INPUT", "OUTPUT")]
+    rows += [(g.key, str(g.sessions), usd(g.usd), str(g.tokens.input), str(g.tokens.output)) for g in report.groups]
+    rows.append(("total", str(report.total.sessions), usd(report.total.usd), str(tok.input), str(tok.output)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    lim = report.limits
+    limits = [f"{k} {usd(v)}" for k, v in (("session", lim.session), ("project", lim.project), ("day", lim.day)) if v]
+    print(f"# {report.total.sessions} sessions{since}" + (f"; budgets: {', '.join(limits)}" if limits else ""))
 
 
 def workspace_text(ws: Workspace | None) -> str:
@@ -354,7 +394,7 @@ def print_table(views: list[Session], introspection_error: str | None = None) ->
                 v.activity or "-",
                 v.runtime,
                 age(v.created_at),
-                cost_text(v.cost),
+                cost_text(v.cost, v.budget),
                 *ws,
                 prompt,
             )

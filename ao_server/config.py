@@ -30,6 +30,30 @@ PROJECT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 WORKSPACE_MODES = ("none", "worktree")
 
 
+BUDGET_SCOPES = ("session", "project", "day")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Spending limits in USD; None where there is none.
+
+    ``session``: one session's cost; ``project``: everything the project's sessions cost;
+    ``day``: what the project's sessions started today (local time) cost.
+    """
+
+    session: float | None = None
+    project: float | None = None
+    day: float | None = None
+
+    def over(self, defaults: Budget) -> Budget:
+        """These limits, with ``defaults`` where this one sets none."""
+        return Budget(
+            session=self.session if self.session is not None else defaults.session,
+            project=self.project if self.project is not None else defaults.project,
+            day=self.day if self.day is not None else defaults.day,
+        )
+
+
 @dataclass(frozen=True)
 class AgentConfig:
     model: str | None = None
@@ -45,6 +69,7 @@ class Project:
     workspace: str = "none"
     worktree_dir: Path | None = None
     base_branch: str | None = None
+    budget: Budget = field(default_factory=Budget)  # the project's own limits (see Config.budget_of)
 
 
 @dataclass(frozen=True)
@@ -56,6 +81,12 @@ class Config:
     opencode_db: Path | None = None
     idle_threshold: float = 300.0
     source: Path | None = None  # None: the embedded default
+    budget: Budget = field(default_factory=Budget)  # top-level limits: the defaults of every project
+
+    def budget_of(self, project: str) -> Budget:
+        """A project's limits: its own, else the top-level ones."""
+        proj = self.projects.get(project)
+        return proj.budget.over(self.budget) if proj is not None else self.budget
 
     def project(self, name: str) -> Project:
         from .errors import UnknownProject
@@ -197,6 +228,21 @@ class _V:
                     return v
         raise self.err(node, key, "expected a non-negative number of seconds")
 
+    def money(self, node: Node, key: str) -> float:
+        if isinstance(node, ScalarNode) and not node.tag.endswith(":bool"):
+            try:
+                v = float(node.value)
+            except ValueError:
+                pass
+            else:
+                if v > 0 and v != float("inf"):
+                    return v
+        raise self.err(node, key, f"expected a positive amount of US dollars like 2.50, got {_kind(node)}")
+
+    def budget(self, node: Node, key: str) -> Budget:
+        b = self.mapping(node, key, BUDGET_SCOPES)
+        return Budget(**{scope: self.money(b[scope], f"{key}.{scope}") for scope in BUDGET_SCOPES if scope in b})
+
     def choice(self, node: Node, key: str, choices: tuple[str, ...]) -> str:
         v = self.string(node, key, optional=False)
         assert v is not None
@@ -235,7 +281,8 @@ def parse_config(text: str, path: Path) -> Config:
     if root is None:
         raise ConfigError(f"{path}: the file is empty; it needs at least a 'projects' list")
     v = _V(path)
-    top = v.mapping(root, "", ("plugins", "projects", "runtime", "opencode", "defaults"))
+    top = v.mapping(root, "", ("plugins", "projects", "runtime", "opencode", "defaults", "budget"))
+    budget = v.budget(top["budget"], "budget") if "budget" in top else Budget()
     agent, runtime = "opencode", default_runtime()
     if "plugins" in top:
         plugins = v.mapping(top["plugins"], "plugins", ("agent", "runtime"))
@@ -271,7 +318,7 @@ def parse_config(text: str, path: Path) -> Config:
     for i, item in enumerate(pnode.value):
         key = f"projects[{i}]"
         fields = v.mapping(
-            item, key, ("name", "path", "agentConfig", "runtime", "workspace", "worktreeDir", "baseBranch")
+            item, key, ("name", "path", "agentConfig", "runtime", "workspace", "worktreeDir", "baseBranch", "budget")
         )
         if "name" not in fields:
             raise v.err(item, f"{key}.name", "missing; every project needs a name")
@@ -312,6 +359,7 @@ def parse_config(text: str, path: Path) -> Config:
             workspace=ws,
             worktree_dir=wdir,
             base_branch=base,
+            budget=v.budget(fields["budget"], f"{key}.budget") if "budget" in fields else Budget(),
         )
     if not projects:
         raise v.err(pnode, "projects", "the list is empty; add at least one project")
@@ -323,6 +371,7 @@ def parse_config(text: str, path: Path) -> Config:
         opencode_db=opencode_db,
         idle_threshold=idle,
         source=path.resolve(),
+        budget=budget,
     )
 
 

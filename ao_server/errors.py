@@ -84,3 +84,9 @@ class WorkspaceError(AoError):
     """A git worktree could not be made or removed (not a repo, dirty base, branch exists, ...)."""
 
     code = -32011
+
+
+class BudgetExceeded(AoError):
+    """A project's or a day's spending limit is already reached: no new spawn or resume."""
+
+    code = -32012

@@ -52,8 +52,17 @@ class Result(StrEnum):
     SUCCESS = "success"
     ERROR = "error"
     KILLED = "killed"
+    OVER_BUDGET = "over_budget"  # ao stopped it at its spending limit
     INCOMPLETE = "incomplete"
     UNKNOWN = "unknown"
+
+
+class Scope(StrEnum):
+    """What a spending limit counts (agent-orchestrator.yaml ``budget``)."""
+
+    SESSION = "session"  # one session's cost
+    PROJECT = "project"  # everything the project's sessions cost
+    DAY = "day"  # what the project's sessions started today cost
 
 
 STATUS_RUNNING = State.RUNNING
@@ -138,6 +147,16 @@ class Workspace:
 
 
 @dataclass(frozen=True)
+class BudgetState:
+    """The tightest spending limit that applies to a session, and how much of it is spent."""
+
+    usd: float  # what counts against the limit
+    limit: float
+    scope: Scope
+    fraction: float  # usd / limit: a warning from 0.8, the agent is stopped at 1.0
+
+
+@dataclass(frozen=True)
 class Facts:
     """What is kept of a session's introspection in its record, so an exited one needs no re-reading."""
 
@@ -173,6 +192,7 @@ class Session:
     runs: int
     introspection_stale: bool = False  # OpenCode's records could not be read just now: the last ones seen
     prompt_truncated: bool = False  # the prompt was cut (in ao/statusChanged)
+    budget: BudgetState | None = None  # null: no limit applies, or the cost is unknown
 
 
 @dataclass(frozen=True)
@@ -247,6 +267,7 @@ class StatusChange:
     outcome: Outcome | None
     at: str
     session: Session
+    budget: BudgetState | None = None
 
 
 @dataclass
@@ -272,6 +293,7 @@ class SessionRecord:
     workspace: Workspace | None = None
     runs: int = 1
     facts: Facts | None = None  # cost, summary and activity as last seen, kept when the session ends
+    budget: float | None = None  # this session's own limit in USD (spawn --budget)
     folder: Path = Path()  # sessions/agent-<n>/ in the state dir, set by the store (not stored)
 
     @property
@@ -346,6 +368,7 @@ class SpawnParams:
     model: str | None = _param("name")
     issue_id: str | None = _param("name")
     runtime: str | None = _param("name")
+    budget: float | None = _param("money")  # this session's limit in USD (default: the project's)
     work_done_token: int | str | None = _param("token")
 
 
@@ -406,3 +429,44 @@ class Models:
     default: str | None
     cached: bool
     fetched_at: str
+
+
+@dataclass(frozen=True)
+class CostParams:
+    project: str | None = _param("name")
+    since: str | None = _param("since")  # "today", "24h", "7d" or a date like 2026-11-01 (default: all time)
+    by: str | None = _param("by")  # project (default), model, day or session
+    work_done_token: int | str | None = _param("token")
+
+
+@dataclass(frozen=True)
+class CostTotal:
+    usd: float
+    tokens: Tokens
+    sessions: int
+
+
+@dataclass(frozen=True)
+class CostGroup:
+    key: str  # the project, model, day (YYYY-MM-DD) or session id
+    usd: float
+    tokens: Tokens
+    sessions: int
+
+
+@dataclass(frozen=True)
+class CostLimits:
+    session: float | None
+    project: float | None
+    day: float | None
+
+
+@dataclass(frozen=True)
+class CostReport:
+    """``ao/cost``: what the sessions ao started cost, from OpenCode's own records."""
+
+    since: str | None  # ISO 8601; null: all time
+    by: str
+    total: CostTotal
+    groups: list[CostGroup]
+    limits: CostLimits  # the budgets of the project asked about, else the top-level ones

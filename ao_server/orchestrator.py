@@ -14,13 +14,22 @@ import re
 import shlex
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from . import workspace
 from .config import Config, Project
-from .errors import AoError, NotResumable, PluginError, SpawnFailed, StateError, UnknownSession, UsageError
+from .errors import (
+    AoError,
+    BudgetExceeded,
+    NotResumable,
+    PluginError,
+    SpawnFailed,
+    StateError,
+    UnknownSession,
+    UsageError,
+)
 from .model import (
     STARTING,
     STATUS_EXITED,
@@ -28,6 +37,11 @@ from .model import (
     Activity,
     Attach,
     AttachInfo,
+    BudgetState,
+    CostGroup,
+    CostLimits,
+    CostReport,
+    CostTotal,
     Facts,
     Introspection,
     LaunchSpec,
@@ -36,23 +50,26 @@ from .model import (
     Outcome,
     ProjectInfo,
     Result,
+    Scope,
     Session,
     SessionBrief,
     SessionRecord,
     Status,
     StatusPage,
+    Tokens,
     parse_session_ref,
 )
 from .plugins import Agent, Runtime
 from .registry import load_agent_class, load_runtime_class
 from .runtimes.common import write_private, write_script
-from .store import CorruptRow, Store
+from .store import CorruptRow, CostRow, Store
 
 log = logging.getLogger(__name__)
 
 MAX_PROMPT = 100_000
 DEFAULT_RESUME_PROMPT = "Continue where you left off."  # `ao resume ID` without a follow-up
 KILLED_EXIT_CODE = 143  # 128 + SIGTERM, what a shell reports
+OVER_BUDGET_MARK = "over_budget\n"  # the kill marker's text when ao stopped an agent at its limit
 STARTING_GRACE = 60.0  # a row still 'starting' after this long belongs to a spawn that died
 FAULT_PAUSE_ENV = "AO_FAULT_PAUSE"  # tests only: "after-start:SECONDS" pauses a spawn mid-way
 ISSUE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.#:/-]{0,99}$")
@@ -67,6 +84,10 @@ class Snapshot:
     live: dict[str, Liveness]
     intro: dict[str, Introspection]
     warnings: list[str]
+    budgets: dict[str, BudgetState] = field(default_factory=dict)
+
+    def view(self, orch: Orchestrator, r: SessionRecord) -> Session:
+        return orch.view(r, self.live.get(r.id), self.intro.get(r.id), self.budgets.get(r.id))
 
 
 class Orchestrator:
@@ -113,8 +134,12 @@ class Orchestrator:
         issue_id: str | None = None,
         runtime: str | None = None,
         cwd: Path | None = None,
+        budget: float | None = None,
     ) -> Session:
         proj = self._pick_project(project, cwd)
+        if budget is not None and not 0 < budget < float("inf"):
+            raise UsageError(f"invalid budget {budget!r}: give a positive amount of US dollars, like 0.50")
+        self.check_budget_room(proj.name)
         text = prompt if prompt is not None else proj.agent_config.prompt
         text = validate_prompt(text, proj)
         model = model if model is not None else proj.agent_config.model
@@ -148,6 +173,7 @@ class Orchestrator:
             created_at=time.time(),
             model=model,
             issue_id=issue_id,
+            budget=budget,
         )
         try:
             rec = self.store.create(rec)
@@ -279,6 +305,7 @@ class Orchestrator:
                 warnings.append(f"{r.display_id}: status unknown: {reason}")
         asked = [r for r in records if r.status != STATUS_EXITED or (exited_facts and r.facts is None)]
         intro = self._introspect(asked, now, warnings)
+        budgets = self._budgets(records, intro, warnings)
         checked = {x.id for recs in by_rt.values() for x in recs}
         for r in records:
             lv = live.get(r.id)
@@ -288,12 +315,126 @@ class Orchestrator:
                 r.status = STATUS_RUNNING
             if r.status != STATUS_EXITED and lv is not None and lv.alive is False:
                 self._finalize(r, lv, intro.get(r.id), now)
-        return Snapshot(records=records, live=live, intro=intro, warnings=warnings)
+            state = budgets.get(r.id)
+            if r.status != STATUS_EXITED and state is not None and state.fraction >= 1.0:
+                self._stop_over_budget(r, state, intro.get(r.id), now)
+                live[r.id] = Liveness(alive=False, exit_code=r.exit_code)
+        return Snapshot(records=records, live=live, intro=intro, warnings=warnings, budgets=budgets)
+
+    # --- budgets ------------------------------------------------------------------------
+
+    def _budgets(
+        self, records: list[SessionRecord], intro: dict[str, Introspection], warnings: list[str]
+    ) -> dict[str, BudgetState]:
+        """Each session's tightest spending limit and how much of it is spent (sums from the store, whose
+        facts the introspection just brought up to date). A session whose cost is unknown gets none."""
+        out: dict[str, BudgetState] = {}
+        sums: dict[tuple[str, Scope], float] = {}
+        for r in records:
+            limits = self.config.budget_of(r.project)
+            session_limit = r.budget if r.budget is not None else limits.session
+            if session_limit is None and limits.project is None and limits.day is None:
+                continue
+            info = intro.get(r.id)
+            cost = (info.cost if info is not None else None) or (r.facts.cost if r.facts else None)
+            if cost is None:
+                if r.status != STATUS_EXITED:
+                    warnings.append(f"{r.display_id}: its budget cannot be enforced: its cost is unknown")
+                continue
+            spent: list[tuple[float, float, Scope]] = []
+            if session_limit is not None:
+                spent.append((cost.usd, session_limit, Scope.SESSION))
+            for scope, limit in ((Scope.PROJECT, limits.project), (Scope.DAY, limits.day)):
+                if limit is not None:
+                    key = (r.project, scope)
+                    if key not in sums:
+                        sums[key] = self.store.spend(r.project, since=day_start() if scope == Scope.DAY else None)
+                    spent.append((sums[key], limit, scope))
+            usd, limit, scope = max(spent, key=lambda x: x[0] / x[1])
+            out[r.id] = BudgetState(usd=usd, limit=limit, scope=scope, fraction=usd / limit)
+        return out
+
+    def _stop_over_budget(self, r: SessionRecord, state: BudgetState, info: Introspection | None, now: float) -> None:
+        """Stop an agent at its limit; its outcome says by how much and which limit."""
+        text = f"over budget: {usd(state.usd)} of {usd(state.limit)} ({state.scope})"
+        log.info("%s: %s", r.display_id, text)
+        r.dir.mark_killed(OVER_BUDGET_MARK + text)
+        try:
+            self.runtime(r.runtime).kill(r)
+        except Exception:
+            log.warning("stopping %s over budget failed", r.display_id, exc_info=True)
+            return
+        self._finalize(r, Liveness(alive=False, exit_code=KILLED_EXIT_CODE), info, now)
+
+    def cost(self, project: str | None = None, since: str | None = None, by: str | None = None) -> CostReport:
+        """What the sessions ao started cost (their kept facts; live ones read afresh first), grouped ``by``."""
+        by = by or "project"
+        if by not in ("project", "model", "day", "session"):
+            raise UsageError(f"invalid --by {by!r}: one of project, model, day, session")
+        start = parse_since(since)
+        if project is not None:
+            self._check_project(project, found=False)
+        live, _, _ = self.store.query(project, running=True)
+        self.snapshot(records=live)  # brings the running sessions' costs up to date in the store
+        groups: dict[str, list[CostRow]] = {}
+        rows = self.store.costs(project, start)
+        for row in rows:
+            if by == "project":
+                key = row.project
+            elif by == "model":
+                key = row.model or "(default)"
+            elif by == "day":
+                key = time.strftime("%Y-%m-%d", time.localtime(row.created_at))
+            else:
+                key = f"{row.project}/agent-{row.num}"
+            groups.setdefault(key, []).append(row)
+        limits = self.config.budget_of(project) if project is not None else self.config.budget
+
+        def total(items: list[CostRow]) -> tuple[float, Tokens]:
+            t = [r.cost.tokens for r in items]
+            tokens = Tokens(
+                input=sum(x.input for x in t),
+                output=sum(x.output for x in t),
+                reasoning=sum(x.reasoning for x in t),
+                cache_read=sum(x.cache_read for x in t),
+                cache_write=sum(x.cache_write for x in t),
+            )
+            return sum(r.cost.usd for r in items), tokens
+
+        all_usd, all_tokens = total(rows)
+        return CostReport(
+            since=iso(start) if start is not None else None,
+            by=by,
+            total=CostTotal(usd=all_usd, tokens=all_tokens, sessions=len(rows)),
+            groups=[
+                CostGroup(key=k, usd=u, tokens=t, sessions=len(items))
+                for k, items in sorted(groups.items())
+                for u, t in [total(items)]
+            ],
+            limits=CostLimits(session=limits.session, project=limits.project, day=limits.day),
+        )
+
+    def check_budget_room(self, project: str) -> None:
+        """Refuse work for a project whose project or day limit is already reached."""
+        limits = self.config.budget_of(project)
+        for scope, limit, since in ((Scope.PROJECT, limits.project, None), (Scope.DAY, limits.day, day_start())):
+            if limit is None:
+                continue
+            spent = self.store.spend(project, since=since)
+            if spent >= limit:
+                what = "today" if scope == Scope.DAY else "so far"
+                raise BudgetExceeded(
+                    f"project {project} has spent {usd(spent)} {what}, its {scope} budget is {usd(limit)}; "
+                    f"raise budget.{scope} in {self.config.describe_source()} to go on",
+                    scope=str(scope),
+                    spent=spent,
+                    limit=limit,
+                )
 
     def _finalize(self, r: SessionRecord, lv: Liveness, info: Introspection | None, now: float) -> None:
         code = lv.exit_code
         if r.dir.killed():  # only stat'ed for sessions seen ending
-            code, outcome = code if code is not None else KILLED_EXIT_CODE, killed_outcome()
+            code, outcome = code if code is not None else KILLED_EXIT_CODE, killed_outcome(r.dir.killed_reason())
         else:
             outcome = exit_outcome(
                 code, info.outcome if info else None, spawn_died=r.status == STARTING and code is None, reason=lv.reason
@@ -389,7 +530,7 @@ class Orchestrator:
             self._check_project(project, found=bool(records or bad))
             snap = self.snapshot(records=records)
             snap.warnings[:0] = [str(b) for b in bad]
-        views = [self.view(r, snap.live.get(r.id), snap.intro.get(r.id)) for r in snap.records]
+        views = [snap.view(self, r) for r in snap.records]
         if details:  # one git call per live worktree, only when asked
             views = [self._with_worktree_status(v) for v in views]
         return StatusPage(sessions=views, warnings=snap.warnings, next_cursor=None if more is None else str(more))
@@ -415,7 +556,7 @@ class Orchestrator:
                 except StateError as e:
                     warnings.append(str(e))
         snap = self.snapshot(records=live)
-        views = {r.num: self.view(r, snap.live.get(r.id), snap.intro.get(r.id)) for r in snap.records}
+        views = {r.num: snap.view(self, r) for r in snap.records}
         briefs = []
         for row in rows:
             v = views.get(row.num)
@@ -446,7 +587,9 @@ class Orchestrator:
         st = workspace.status(ws)
         return replace(v, workspace=replace(ws, ahead=st.ahead if st else None, dirty=st.dirty if st else None))
 
-    def view(self, r: SessionRecord, lv: Liveness | None, info: Introspection | None) -> Session:
+    def view(
+        self, r: SessionRecord, lv: Liveness | None, info: Introspection | None, budget: BudgetState | None = None
+    ) -> Session:
         """The session object of the protocol (docs/protocol.md)."""
         exited = r.status == STATUS_EXITED
         facts = r.facts or Facts()
@@ -486,6 +629,7 @@ class Orchestrator:
             outcome=r.outcome if exited else (info.outcome if info else None),
             runs=r.runs,
             introspection_stale=bool(info is not None and info.stale),
+            budget=budget,
         )
 
     # --- attach / logs / kill / forget ----------------------------------------------
@@ -597,6 +741,7 @@ class Orchestrator:
             )
         proj = self.config.projects.get(rec.project)
         text = validate_prompt(prompt, proj) if prompt is not None else DEFAULT_RESUME_PROMPT
+        self.check_budget_room(rec.project)
         agent = self.agent(rec.agent)
         binary = agent.check_installed()
         rt = self.runtime(rec.runtime)
@@ -633,6 +778,24 @@ class Orchestrator:
         return self.view(rec, Liveness(alive=True), snap.intro.get(rec.id))
 
 
+def parse_since(text: str | None, now: float | None = None) -> float | None:
+    """``today``, ``24h``, ``7d`` or ``2026-11-01`` (local time) as an epoch time; None for all time."""
+    if text is None:
+        return None
+    now = time.time() if now is None else now
+    if text == "today":
+        return day_start(now)
+    m = re.fullmatch(r"([1-9][0-9]{0,4})([hd])", text)
+    if m:
+        return now - int(m.group(1)) * (3600 if m.group(2) == "h" else 86400)
+    try:
+        return time.mktime(time.strptime(text, "%Y-%m-%d"))
+    except ValueError:
+        raise UsageError(
+            f'invalid --since {text!r}: use "today", a duration like 24h or 7d, or a date like 2026-11-01'
+        ) from None
+
+
 def facts_of(info: Introspection | None) -> Facts | None:
     """What is kept of a session's introspection in its record: cost, summary, activity."""
     if info is None or info.stale or (info.cost is None and info.summary is None):
@@ -651,8 +814,22 @@ def _fault_pause(point: str) -> None:
             pass
 
 
-def killed_outcome() -> Outcome:
+def killed_outcome(reason: str = "") -> Outcome:
+    """A kill's outcome; ``reason`` is what the kill marker says (an over-budget stop)."""
+    if reason.startswith(OVER_BUDGET_MARK):
+        return Outcome(result=Result.OVER_BUDGET, error=reason.removeprefix(OVER_BUDGET_MARK))
     return Outcome(result=Result.KILLED)
+
+
+def usd(amount: float) -> str:
+    """Dollars as people read them: cents, or four decimals below one cent."""
+    return f"${amount:.2f}" if amount >= 0.01 or amount == 0 else f"${amount:.4f}"
+
+
+def day_start(now: float | None = None) -> float:
+    """Local midnight of today (the ``day`` budget and ``ao cost --since today``)."""
+    t = time.localtime(now)
+    return time.mktime((t.tm_year, t.tm_mon, t.tm_mday, 0, 0, 0, 0, 0, -1))
 
 
 def validate_prompt(text: str | None, proj: Project | None) -> str:

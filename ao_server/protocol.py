@@ -37,7 +37,8 @@ KILL = "ao/kill"
 RESUME = "ao/resume"
 LOGS = "ao/logs"
 MODELS = "ao/models"
-METHODS: tuple[str, ...] = (SPAWN, STATUS, ATTACH, LIST, KILL, RESUME, LOGS, MODELS)
+COST = "ao/cost"
+METHODS: tuple[str, ...] = (SPAWN, STATUS, ATTACH, LIST, KILL, RESUME, LOGS, MODELS, COST)
 """Request methods; each is also a ``workspace/executeCommand`` command with ``arguments: [params]``."""
 
 STATUS_CHANGED = "ao/statusChanged"
@@ -55,6 +56,9 @@ SERVER_NOT_INITIALIZED = -32002  # LSP's code (data.kind "ServerNotInitialized" 
 
 MAX_NAME = 1000  # sessionId, project, model, issueId, runtime: far above any valid value
 MAX_LOG_CHARS = 1_000_000  # ao/logs keeps the tail beyond this (bytes of UTF-8)
+MAX_MONEY = 1_000_000.0
+SINCE_RE = re.compile(r"today|[1-9][0-9]{0,4}[hd]|[0-9]{4}-[0-9]{2}-[0-9]{2}")
+COST_GROUPS = ("project", "model", "day", "session")
 PROMPT_PREVIEW = 200  # characters of the prompt in ao/statusChanged
 MAX_PAGE = 10_000  # sessions per ao/status or ao/list page
 DEFAULT_PAGE = 1_000  # when no limit is given
@@ -112,6 +116,7 @@ PARAMS: dict[str, type[Any]] = {
     RESUME: m.ResumeParams,
     LOGS: m.LogsParams,
     MODELS: m.ModelsParams,
+    COST: m.CostParams,
 }
 """The params type of each method (typed values of :mod:`ao_server.model`)."""
 
@@ -124,6 +129,7 @@ RESULTS: dict[str, Any] = {
     RESUME: m.Session,
     LOGS: m.Logs,
     MODELS: m.Models,
+    COST: m.CostReport,
 }
 """The result type of each method."""
 
@@ -187,6 +193,18 @@ def check_field(key: str, kind: str, value: object) -> Any:
         if not isinstance(value, str) or not value.isdigit() or len(value) > 12:
             raise ParamsError(key, "the nextCursor of an earlier result", value)
         return value
+    if kind == "money":
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= MAX_MONEY:
+            raise ParamsError(key, f"a positive amount of US dollars (at most {MAX_MONEY:g})", value)
+        return float(value)
+    if kind == "since":
+        if not isinstance(value, str) or not SINCE_RE.fullmatch(value):
+            raise ParamsError(key, '"today", a duration like "24h" or "7d", or a date like "2026-11-01"', value)
+        return value
+    if kind == "by":
+        if value not in COST_GROUPS:
+            raise ParamsError(key, "one of " + ", ".join(COST_GROUPS), value)
+        return value
     if kind == "flag":
         if not isinstance(value, bool):
             raise ParamsError(key, "true or false", value)
@@ -218,7 +236,7 @@ def _structure_fn(cls: type[Any]) -> Any:
     return make_dict_structure_fn(cls, CONVERTER, **renames)  # type: ignore[arg-type]
 
 
-for _enum in (m.Status, m.State, m.Activity, m.Result):
+for _enum in (m.Status, m.State, m.Activity, m.Result, m.Scope):
     CONVERTER.register_unstructure_hook(_enum, lambda v: v.value)
 CONVERTER.register_unstructure_hook_factory(dataclasses.is_dataclass, _unstructure_fn)
 CONVERTER.register_structure_hook_factory(dataclasses.is_dataclass, _structure_fn)
@@ -364,11 +382,19 @@ def classify(data: object) -> Envelope:
 
 # --- the poller's diff --------------------------------------------------------------------
 
-Tracked = tuple[m.Status, m.Activity | None, int | None, m.Outcome | None]  # what a change is
+Tracked = tuple[m.Status, m.Activity | None, int | None, m.Outcome | None, int]  # what a change is
+BUDGET_WARNING = 0.8  # a session's budget fraction from which editors warn
+
+
+def budget_level(budget: m.BudgetState | None) -> int:
+    """0 below the warning, 1 from 80 % of a limit, 2 at the limit: a crossing is a change."""
+    if budget is None or budget.fraction < BUDGET_WARNING:
+        return 0
+    return 2 if budget.fraction >= 1.0 else 1
 
 
 def tracked(session: m.Session) -> Tracked:
-    return (session.status, session.activity, session.exit_code, session.outcome)
+    return (session.status, session.activity, session.exit_code, session.outcome, budget_level(session.budget))
 
 
 def status_changed(session: m.Session, previous: Tracked | None, at: str) -> m.StatusChange:
@@ -384,6 +410,7 @@ def status_changed(session: m.Session, previous: Tracked | None, at: str) -> m.S
         outcome=session.outcome,
         at=at,
         session=preview(session),
+        budget=session.budget,
     )
 
 

@@ -67,11 +67,17 @@ class SessionDir:
     def killed(self) -> bool:
         return self.killed_marker.exists()
 
-    def mark_killed(self) -> None:
+    def mark_killed(self, reason: str = "") -> None:
         try:
-            self.killed_marker.write_text("")
+            self.killed_marker.write_text(reason)
         except OSError:
             pass
+
+    def killed_reason(self) -> str:
+        try:
+            return self.killed_marker.read_text()
+        except OSError:
+            return ""
 
     def clear_run(self) -> None:
         """Forget the last run's exit code, PID and kill before another run starts."""

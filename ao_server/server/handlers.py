@@ -52,7 +52,13 @@ async def spawn(ls: AoServer, q: m.SpawnParams) -> m.Session:
     try:
         view = await ls.engine(
             lambda o: o.spawn(
-                project=q.project, prompt=q.prompt, model=q.model, issue_id=q.issue_id, runtime=q.runtime, cwd=ls.root
+                project=q.project,
+                prompt=q.prompt,
+                model=q.model,
+                issue_id=q.issue_id,
+                runtime=q.runtime,
+                cwd=ls.root,
+                budget=q.budget,
             )
         )
         message = f"spawned {view.session_id}"
@@ -120,6 +126,12 @@ async def models(ls: AoServer, q: m.ModelsParams) -> m.Models:
     return await ls.engine(lambda o: models_for(o, q.project, ls.root, refresh=bool(q.refresh)))
 
 
+@handler(p.COST)
+async def cost(ls: AoServer, q: m.CostParams) -> m.CostReport:
+    """What the sessions ao started cost, grouped by project, model, day or session."""
+    return await ls.engine(lambda o: o.cost(project=q.project, since=q.since, by=q.by))
+
+
 def summary(method: str, result: Any) -> str | None:
     """A one-line message for clients that asked for ``showMessages`` (e.g. Helix, which shows no results)."""
     if isinstance(result, m.Session):
@@ -132,6 +144,8 @@ def summary(method: str, result: Any) -> str | None:
         return "; ".join(f"{s.session_id} {s.activity or s.status}" for s in result.sessions[:20])
     if isinstance(result, m.Attach):
         return f"attach with: {result.command}"
+    if isinstance(result, m.CostReport):
+        return f"spent ${result.total.usd:.2f} in {result.total.sessions} sessions"
     if isinstance(result, m.Models):
         return f"{len(result.models)} models for {result.project}"
     return None

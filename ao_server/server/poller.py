@@ -56,7 +56,7 @@ class Poller:
             if problem:
                 log.warning("status: %s", problem)
             self._last_problem = problem
-        return [orch.view(r, snap.live.get(r.id), snap.intro.get(r.id)) for r in snap.records]
+        return [snap.view(orch, r) for r in snap.records]
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()

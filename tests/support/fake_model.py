@@ -12,6 +12,9 @@ model through the prompt it gives the agent:
 ``[[tokens:I,O]]``  report I prompt tokens and O completion tokens in usage
 ``[[write:P:T]]``   first turn: a tool call that writes text T to file P
 ``[[bash:CMD]]``    first turn: a tool call that runs CMD with OpenCode's bash tool
+``[[steps:N]]``     N steps in one turn: a bash tool call (``echo step K``) while fewer than N tool
+                    results are in the conversation, then the reply; each step reports the usage and
+                    takes the ``[[slow:S]]`` time
 
 Every request is appended as one JSON line to ``--log`` (if given), with the
 exact user text received, so tests can check prompts arrive byte-for-byte.
@@ -32,7 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-DIRECTIVE = re.compile(r"\[\[(slow|fail|tokens|write|bash):?([^\]]*)\]\]")
+DIRECTIVE = re.compile(r"\[\[(slow|fail|tokens|write|bash|steps):?([^\]]*)\]\]")
 REPLY = "Done. I looked at the task and it is complete."
 
 
@@ -84,6 +87,10 @@ class Handler(BaseHTTPRequestHandler):
         first_user = _text_of(users[0].get("content")) if users else ""
         has_tool_result = bool(messages) and messages[-1].get("role") == "tool"
         directives = parse_directives(last_user)
+        prompt_tokens, completion_tokens = 10, 5
+        if "tokens" in directives:
+            a, _, b = directives["tokens"].partition(",")
+            prompt_tokens, completion_tokens = int(a or 10), int(b or 5)
         self.server.record(
             {
                 "time": time.time(),
@@ -93,16 +100,13 @@ class Handler(BaseHTTPRequestHandler):
                 "first_user": first_user,
                 "n_messages": len(messages),
                 "tools": [t.get("function", {}).get("name") for t in body.get("tools") or []],
+                "usage": None if "fail" in directives else [prompt_tokens, completion_tokens],
             }
         )
         if "fail" in directives:
             self._json(400, {"error": {"message": "fake provider failure (requested by [[fail]])",
                                        "type": "invalid_request_error"}})
             return
-        prompt_tokens, completion_tokens = 10, 5
-        if "tokens" in directives:
-            a, _, b = directives["tokens"].partition(",")
-            prompt_tokens, completion_tokens = int(a or 10), int(b or 5)
         slow = float(directives.get("slow") or 0)
         tool_call = None
         if "write" in directives and not has_tool_result:
@@ -110,6 +114,10 @@ class Handler(BaseHTTPRequestHandler):
             tool_names = [t.get("function", {}).get("name") for t in body.get("tools") or []]
             if "write" in tool_names:
                 tool_call = {"name": "write", "arguments": json.dumps({"filePath": path, "content": text})}
+        done_steps = sum(1 for m in messages if m.get("role") == "tool")
+        if "steps" in directives and done_steps < int(directives["steps"] or 1):
+            tool_call = {"name": "bash", "arguments": json.dumps({"command": f"echo step {done_steps + 1}",
+                                                                  "description": "one step"})}
         if "bash" in directives and not has_tool_result:
             tool_call = {"name": "bash", "arguments": json.dumps({"command": directives["bash"],
                                                                   "description": "run a command"})}
@@ -153,6 +161,8 @@ class Handler(BaseHTTPRequestHandler):
         try:
             chunk({"role": "assistant", "content": ""})
             if tool_call:
+                if slow:
+                    time.sleep(slow)
                 chunk({"tool_calls": [{"index": 0, "id": "call_" + uuid.uuid4().hex[:8], "type": "function",
                                        "function": {"name": tool_call["name"], "arguments": ""}}]})
                 chunk({"tool_calls": [{"index": 0, "function": {"arguments": tool_call["arguments"]}}]})

@@ -39,6 +39,11 @@ TS_TYPES = {
     "StatusResult": "StatusPage",
     "ModelsResult": "Models",
     "LogsResult": "Logs",
+    "BudgetState": "BudgetState",
+    "CostReport": "CostReport",
+    "CostGroup": "CostGroup",
+    "CostTotal": "CostTotal",
+    "CostLimits": "CostLimits",
 }
 LUA_TYPES = {
     "ao.Session": "Session",
@@ -49,6 +54,7 @@ LUA_TYPES = {
     "ao.Workspace": "Workspace",
     "ao.StatusChanged": "StatusChange",
     "ao.AttachInfo": "Attach",
+    "ao.BudgetState": "BudgetState",
 }
 
 

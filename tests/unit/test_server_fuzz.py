@@ -201,6 +201,9 @@ GOOD = {
     "running": st.sampled_from([True, False, 1]),
     "limit": st.sampled_from([1, 50, 0, 10**6]),
     "cursor": st.sampled_from(["1", "999", "agent-1", ""]),
+    "budget": st.sampled_from([0.5, 2, 0, -1, 1e9, "1"]),
+    "since": st.sampled_from(["today", "7d", "24h", "2026-13-45", "yesterday", ""]),
+    "by": st.sampled_from(["project", "model", "day", "session", "week"]),
 }
 
 
