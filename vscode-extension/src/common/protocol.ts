@@ -125,6 +125,8 @@ export interface SpawnParams {
     model?: string;
     issueId?: string;
     runtime?: string;
+    /** USD: this session's own limit instead of the configured `budget.session`. */
+    budget?: number;
 }
 
 export interface AttachInfo {

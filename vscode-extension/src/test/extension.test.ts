@@ -12,6 +12,7 @@ import * as assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Commands, ContextValues, Views } from '../common/constants';
 import { Session, StatusChanged } from '../common/protocol';
+import { formatUsd } from '../sessions';
 import { SessionsTreeNode, SessionsTreeProvider } from '../sessionsTree';
 import { Activated, activateExtension, alive, deactivateExtension, run, skipReason, testEnv, useWorkspace } from './helpers';
 import { ShownMessage, TreeItem, Uri, double } from './vscodeDouble';
@@ -354,5 +355,45 @@ describe('the extension against the real ao-server', { skip }, () => {
         assert.equal(pick.options.title, 'Spawn an agent: project');
         assert.deepEqual(pick.items.map((i: { label: string; description: string }) => `${i.label}: ${i.description}`),
             ['my-project: this workspace · tmux', 'other: this workspace · tmux', 'other-lib: tmux']);
+    });
+
+    it('budgets: a warning once at 80 %, an error when ao stops the agent, the spend in the view and the status bar', async () => {
+        assert.ok(env);
+        useWorkspace(env.workspace);
+        const config = path.join(env.workspace, 'agent-orchestrator.yaml');
+        fs.writeFileSync(config, fs.readFileSync(config, 'utf8') + 'budget:\n  session: 0.10\n  day: 5\n');
+        assert.ok(await active.ext.server.restart());
+        // $1 / $2 per million input / output tokens: each step costs $0.03, so the fourth crosses $0.10.
+        double.pickAnswers.push('fake/fake-model');
+        double.inputAnswers.push('spend [[steps:12]] [[tokens:20000,5000]] [[slow:1.5]]');
+        const spender = await exec<Session>(Commands.spawn);
+        const sid = spender.sessionId;
+
+        const warning = await waitMessage(new RegExp(`^AO: ${sid} has spent \\$0\\.\\d+, (8|9)\\d% of its \\$0\\.10 session budget; ao stops it at \\$0\\.10\\.$`));
+        assert.equal(warning.level, 'warning');
+        const stopped = await waitMessage(new RegExp(`^${sid} was stopped: over budget: \\$0\\.1\\d of \\$0\\.10 \\(session\\)$`));
+        assert.equal(stopped.level, 'error');
+        assert.deepEqual(stopped.items, ['Attach', 'Show Logs']);
+        const about = double.messages.filter((m) => m.message.includes(sid));
+        assert.equal(about.filter((m) => m.level === 'warning').length, 1, JSON.stringify(about));
+
+        const exit = active.ext.changes.find((c) => c.sessionId === sid && c.status === 'exited');
+        assert.equal(exit?.outcome?.result, 'over_budget');
+        assert.equal(exit.budget?.scope, 'session');
+        const item = sessionItem(sid);
+        assert.ok(item);
+        assert.equal(item.iconPath?.id, 'error');
+        assert.match(String(item.description), /^over budget · \$0\.1\d+ · 1\d\d% of \$0\.10 session budget · \d+[smh]$/);
+        assert.match((item.tooltip as unknown as { value: string }).value, /Budget: 1\d\d% of \$0\.10 session budget/);
+
+        // The tooltip says what ao/cost says about today, with the daily budget.
+        const api = (await active.ext.server.ready())!;
+        const today = await api.cost({ since: 'today' });
+        assert.equal(today.limits.day, 5);
+        assert.ok(today.total.usd >= 0.1, JSON.stringify(today.total));
+        const want = `Today: ${formatUsd(today.total.usd) ?? '?'} of $5.00`;
+        const tooltip = () => active.ext.statusBar.item.tooltip as string;
+        await double.waitFor(() => tooltip().includes(want), 30_000, `the status bar tooltip to say "${want}" (it says ${JSON.stringify(tooltip())})`);
+        assert.match(tooltip(), /^0 running, \d+ exited agent sessions\.\nToday: \$0\.\d{4} of \$5\.00\nClick to open the Sessions view\.$/);
     });
 });
