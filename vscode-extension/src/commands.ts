@@ -16,7 +16,7 @@ export const LOGS_SCHEME = 'ao-logs';
 export interface CommandContext {
     server: { ready(): Promise<AoApi | undefined>; restart(): Promise<AoApi | undefined> };
     store: SessionStore;
-    output: vscode.OutputChannel;
+    output: vscode.LogOutputChannel;
     /** Re-fetch every session (`ao/status`). */
     refresh(): Promise<void>;
 }
@@ -103,9 +103,9 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
     ];
 }
 
-function reportError(output: vscode.OutputChannel, name: string, e: unknown): void {
+function reportError(output: vscode.LogOutputChannel, name: string, e: unknown): void {
     const text = isWireError(e) ? e.message : describeError(e);
-    output.appendLine(`[ao] ${name} failed: ${text}${isWireError(e) ? ` (code ${e.code})` : ''}`);
+    output.error(`${name} failed: ${text}${isWireError(e) ? ` (code ${e.code})` : ''}`);
     void vscode.window.showErrorMessage(`AO: ${text}`, 'Show Output').then((pick) => {
         if (pick) {
             output.show(true);
@@ -241,7 +241,7 @@ class AoCommands {
         const task = context ? withSelection(prompt, context) : prompt.trim() === '' ? undefined : prompt;
         const session = await api.spawn({ project, model: model || undefined, prompt: task });
         this.ctx.store.upsert(session);
-        this.ctx.output.appendLine(`[ao] spawned ${session.sessionId}`);
+        this.ctx.output.info(`spawned ${session.sessionId}`);
         void vscode.window.showInformationMessage(`Spawned ${session.sessionId}`, 'Attach').then((pick) => {
             if (pick === 'Attach') {
                 void vscode.commands.executeCommand(Commands.attach, session.sessionId);
@@ -335,7 +335,7 @@ class AoCommands {
             offered = await api.models(refresh ? { project, refresh } : { project });
         } catch (e) {
             failed = true;
-            this.ctx.output.appendLine(`[ao] ao/models failed, offering the default model only: ${describeError(e)}`);
+            this.ctx.output.warn(`ao/models failed, offering the default model only: ${describeError(e)}`);
         }
         const configured = info?.model ?? undefined;
         const fallbackDefault = configured ?? offered?.default ?? undefined;
@@ -476,7 +476,7 @@ class AoCommands {
         });
         this.terminals.set(sessionId, terminal);
         terminal.show();
-        this.ctx.output.appendLine(`[ao] attached to ${info.sessionId}: ${info.command}`);
+        this.ctx.output.info(`attached to ${info.sessionId}: ${info.command}`);
         return terminal;
     }
 
@@ -500,7 +500,7 @@ class AoCommands {
         }
         const session = await api.kill(sessionId);
         this.ctx.store.upsert(session);
-        this.ctx.output.appendLine(`[ao] killed ${session.sessionId}`);
+        this.ctx.output.info(`killed ${session.sessionId}`);
         return session;
     }
 
@@ -524,7 +524,7 @@ class AoCommands {
         }
         const session = await api.resume(sessionId, prompt.trim() === '' ? undefined : prompt);
         this.ctx.store.upsert(session);
-        this.ctx.output.appendLine(`[ao] resumed ${session.sessionId}`);
+        this.ctx.output.info(`resumed ${session.sessionId}`);
         void vscode.window.showInformationMessage(`Resumed ${session.sessionId}`);
         return session;
     }

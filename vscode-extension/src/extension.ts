@@ -1,5 +1,5 @@
 /**
- * Entry point: the "AO" output channel, the session store, the Sessions view, the status bar item, the
+ * Entry point: the "AO" log output channel, the session store, the Sessions view, the status bar item, the
  * commands, and one ao-server for the window whose `ao/statusChanged` notifications keep them current.
  */
 import * as vscode from 'vscode';
@@ -23,7 +23,8 @@ export interface AoExtension {
     store: SessionStore;
     tree: SessionsTreeProvider;
     statusBar: SessionsStatusBar;
-    output: vscode.OutputChannel;
+    /** The "AO" log: the extension's messages, the language client's and the server's stderr. */
+    output: vscode.LogOutputChannel;
     /** Resolves when the first start attempt is over (true when the server runs). */
     started: Promise<boolean>;
     /** Every `ao/statusChanged` received, in order (bounded). */
@@ -34,7 +35,7 @@ export interface AoExtension {
 let current: ServerManager | undefined;
 
 export function activate(context: vscode.ExtensionContext): AoExtension {
-    const output = vscode.window.createOutputChannel(OUTPUT_CHANNEL_NAME);
+    const output = vscode.window.createOutputChannel(OUTPUT_CHANNEL_NAME, { log: true });
     const store = new SessionStore();
     const tree = new SessionsTreeProvider(store);
     // Today's spend in its tooltip: asked of the running server only (never starts one).
@@ -78,13 +79,13 @@ export function activate(context: vscode.ExtensionContext): AoExtension {
             void vscode.window.showErrorMessage('AO: this window cannot install ao-server (no extension storage); set "ao.server.command".');
             return false;
         }
-        output.appendLine(`[ao] ${upgrade ? 'upgrading' : 'installing'} ao-server into ${installer.venvDir}`);
+        output.info(`${upgrade ? 'upgrading' : 'installing'} ao-server into ${installer.venvDir}`);
         try {
             await vscode.window.withProgress(
                 { location: vscode.ProgressLocation.Notification, title: upgrade ? 'AO: Upgrading ao-server' : 'AO: Installing ao-server', cancellable: false },
                 async (progress) => {
                     await installer.install((message) => {
-                        output.appendLine(`[ao] ${message}`);
+                        output.info(message);
                         progress.report({ message });
                     }, upgrade);
                     progress.report({ message: 'starting ao-server' });
@@ -93,7 +94,7 @@ export function activate(context: vscode.ExtensionContext): AoExtension {
             );
         } catch (e) {
             const text = e instanceof InstallError ? e.message : describeError(e);
-            output.appendLine(`[ao] installing ao-server failed: ${text}`);
+            output.error(`installing ao-server failed: ${text}`);
             void vscode.window.showErrorMessage(`AO: installing ao-server failed: ${text}.`, 'Show Output', 'Retry').then((pick) => {
                 if (pick === 'Show Output') {
                     output.show(true);
@@ -118,7 +119,7 @@ export function activate(context: vscode.ExtensionContext): AoExtension {
         const why = [...choice.skipped.slice(0, 1), reason.replace(/^it exited with code \d+: /, '')].join('; ');
         const text = `AO: ao-server is not installed (${why}). Install the ao-server that comes with this extension? ` +
             'It goes into a private Python environment of the extension; nothing else on the system changes.';
-        output.appendLine(`[ao] ${text}`);
+        output.warn(text);
         void vscode.window.showWarningMessage(text, 'Install ao-server', 'Open Settings', 'Show Output').then((pick) => {
             offered = false;
             if (pick === 'Install ao-server') {
@@ -141,7 +142,7 @@ export function activate(context: vscode.ExtensionContext): AoExtension {
         if (!advice) {
             return;
         }
-        output.appendLine(`[ao] ${advice.message}`);
+        output.warn(advice.message);
         if (!installer) {
             return;
         }
@@ -159,7 +160,7 @@ export function activate(context: vscode.ExtensionContext): AoExtension {
         hooks: {
             onReady: (api) => {
                 checkVersion();
-                refresh(api).catch((e: unknown) => output.appendLine(`[ao] ao/status failed: ${describeError(e)}`));
+                refresh(api).catch((e: unknown) => output.error(`ao/status failed: ${describeError(e)}`));
             },
             onStateChanged: (state) => statusBar.setServerState(state),
             onStatusChanged: (change) => {
@@ -168,10 +169,10 @@ export function activate(context: vscode.ExtensionContext): AoExtension {
                     changes.splice(0, changes.length - 1000);
                 }
                 if (!store.apply(change)) {
-                    refresh().catch((e: unknown) => output.appendLine(`[ao] ao/status failed: ${describeError(e)}`));
+                    refresh().catch((e: unknown) => output.error(`ao/status failed: ${describeError(e)}`));
                 }
                 if (isExit(change)) {
-                    output.appendLine(`[ao] ${change.sessionId} exited: ${change.outcome?.result ?? change.exitCode}`);
+                    output.info(`${change.sessionId} exited: ${change.outcome?.result ?? change.exitCode}`);
                     void notifyExit(change);
                 }
                 void budgetWarnings.notify(change);
@@ -201,12 +202,12 @@ export function activate(context: vscode.ExtensionContext): AoExtension {
         vscode.commands.registerCommand(Commands.installServer, () => install(installer?.serverArgv() !== undefined)),
         { dispose: () => clearInterval(timer) },
         vscode.workspace.onDidChangeWorkspaceFolders(() => {
-            output.appendLine('[ao] workspace folders changed: restarting ao-server for their projects');
+            output.info('workspace folders changed: restarting ao-server for their projects');
             void server.restart();
         }),
         vscode.workspace.onDidChangeConfiguration((e) => {
             if (e.affectsConfiguration(CONFIG_SECTION)) {
-                output.appendLine('[ao] settings changed: restarting ao-server');
+                output.info('settings changed: restarting ao-server');
                 void server.restart();
             }
         }),

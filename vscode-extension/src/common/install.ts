@@ -33,7 +33,7 @@ export interface InstallerOptions {
     storageDir: string;
     /** The extension's own folder (holds bundled/). */
     extensionDir: string;
-    output: vscode.OutputChannel;
+    output: vscode.LogOutputChannel;
     /** The Python extension's interpreter, if any. */
     pythonInterpreter(): Promise<Argv | undefined>;
     /** PATH look-up. */
@@ -47,7 +47,7 @@ export interface RunResult {
 }
 
 /** Runs argv to its end (at most `timeoutMs`), its output copied to `output` line by line. */
-export function runLogged(argv: Argv, timeoutMs: number, output?: vscode.OutputChannel, env: NodeJS.ProcessEnv = process.env): Promise<RunResult> {
+export function runLogged(argv: Argv, timeoutMs: number, output?: vscode.LogOutputChannel, env: NodeJS.ProcessEnv = process.env): Promise<RunResult> {
     const [program, ...args] = argv;
     return new Promise((resolve) => {
         let child: cp.ChildProcess;
@@ -62,7 +62,7 @@ export function runLogged(argv: Argv, timeoutMs: number, output?: vscode.OutputC
         const log = (text: string) => {
             for (const line of text.split(/\r?\n/)) {
                 if (line.trim() !== '') {
-                    output?.appendLine(`[ao]   ${line}`);
+                    output?.info(`  ${line}`);
                 }
             }
         };
@@ -176,7 +176,7 @@ export class Installer {
             if (fresh) {
                 progress('looking for Python 3.11 or newer');
                 const python = await this.findPython();
-                out.appendLine(`[ao] installing ao-server: Python ${python.version} at ${python.argv.join(' ')} (${python.source})`);
+                out.info(`installing ao-server: Python ${python.version} at ${python.argv.join(' ')} (${python.source})`);
                 progress(`creating a virtual environment with Python ${python.version}`);
                 fs.mkdirSync(this.options.storageDir, { recursive: true });
                 const venv = await runLogged([...python.argv, '-m', 'venv', this.venvDir], VENV_TIMEOUT_MS, out);
@@ -211,7 +211,7 @@ export class Installer {
                 throw new InstallError(`the installed ao-server does not run: ${lastLine(check.stderr) || `exit code ${check.code}`}`);
             }
             fs.writeFileSync(path.join(this.venvDir, '.ao-installed'), `${path.basename(wheel)}\n`);
-            out.appendLine(`[ao] installed ${check.stdout.trim()} in ${this.venvDir}`);
+            out.info(`installed ${check.stdout.trim()} in ${this.venvDir}`);
             return argv;
         } catch (e) {
             if (fresh) {

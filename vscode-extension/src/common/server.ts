@@ -1,26 +1,36 @@
 /**
- * Starting, restarting and stopping ao-server through vscode-languageclient.
+ * Starting, restarting and stopping ao-server through vscode-languageclient's own lifecycle.
  *
- * We spawn the process ourselves (ServerOptions as a function) so that a server that cannot start is
- * understood: not found, not executable, exited with a code and a last stderr line, or silent. Its
- * stderr goes to the "AO" output channel (the language client pipes it there); the client never shows
- * its own error popups, we show one actionable message instead.
+ * The language client owns the connection: `start()`, `stop()`, `restart()`, its state
+ * (`onDidChangeState`) and its restart policy (`createDefaultErrorHandler(maxRestartCount)`: a server that
+ * dies after it ran is started again, at most MAX_RESTARTS times in 3 minutes). This module only adds what
+ * the client cannot know:
+ *
+ * - which command to run (ServerOptions is a function that picks it and spawns it), so a server that
+ *   cannot start is understood: not found, not executable, exited with a code and a last stderr line, or
+ *   silent past START_TIMEOUT_MS; the user gets one actionable message naming what was tried and the
+ *   setting, never the client's own popups;
+ * - the "AO" log output channel: the client's notices, the server's stderr (by its logging level) and
+ *   ours, each at its level.
  */
 import * as cp from 'child_process';
 import * as os from 'os';
 import * as vscode from 'vscode';
 import {
     CloseAction,
+    CloseHandlerResult,
     ErrorAction,
+    ErrorHandler,
     LanguageClient,
     LanguageClientOptions,
     RevealOutputChannelOn,
+    ServerOptions,
     State,
+    StreamInfo,
 } from 'vscode-languageclient/node';
 import { Commands, Notifications, SERVER_ID, SERVER_NAME } from './constants';
 import { AoApi, StatusChanged } from './protocol';
 import {
-    AoSettings,
     Argv,
     CommandChoice,
     CommandLookups,
@@ -34,39 +44,45 @@ import {
 
 /** How long the server may take to answer `initialize`. */
 export const START_TIMEOUT_MS = 30_000;
+/** How many times a server that ran and died is started again within 3 minutes (the client's own policy). */
+export const MAX_RESTARTS = 3;
+/** How long `shutdown`/`exit` may take before the client gives up on a server. */
+const STOP_TIMEOUT_MS = 3000;
 
-/** The language client, with every client-side error kept in the output channel instead of a popup. */
+/**
+ * The language client with its notices in the "AO" log at their level and no popups of its own (the
+ * ServerManager decides what the user sees).
+ */
 class AoLanguageClient extends LanguageClient {
-    override error(message: string, data?: unknown, _showNotification?: boolean | 'force'): void {
-        super.error(message, data, false);
+    constructor(serverOptions: ServerOptions, clientOptions: LanguageClientOptions, private readonly log: vscode.LogOutputChannel) {
+        super(SERVER_ID, SERVER_NAME, serverOptions, clientOptions);
     }
 
-    /** Never rejects: the client calls `void this.stop()` itself after a failed initialize, even when it
-     * is not running, which would be an unhandled rejection. */
+    override error(message: string, data?: unknown, _showNotification?: boolean | 'force'): void {
+        this.log.error(withData(message, data));
+    }
+
+    override warn(message: string, data?: unknown, _showNotification?: boolean): void {
+        this.log.warn(withData(message, data));
+    }
+
+    override info(message: string, data?: unknown, _showNotification?: boolean): void {
+        this.log.info(withData(message, data));
+    }
+
+    override debug(message: string, data?: unknown, _showNotification?: boolean): void {
+        this.log.debug(withData(message, data));
+    }
+
+    /** Never rejects: after a failed `initialize` the client calls `void this.stop()` itself while it is
+     * still starting, which rejects ("not running") with nobody to see it. */
     override async stop(timeout?: number): Promise<void> {
         try {
             await super.stop(timeout);
         } catch (e) {
-            this.outputChannel.appendLine(`[ao] stopping the client: ${describeError(e)}`);
+            this.log.debug(`stopping the client: ${describeError(e)}`);
         }
     }
-}
-
-// vscode-languageclient 9.0.1: when the server dies while starting, start() returns its reset `_onStart`
-// (undefined) and the promise it then rejects is observed by nobody: an unhandled rejection. Observe it;
-// ServerManager reads the client's state instead.
-type StartPromise = [Promise<void>, () => void, (error: unknown) => void];
-const createOnStartPromise = (LanguageClient.prototype as unknown as {
-    createOnStartPromise: (this: LanguageClient) => StartPromise;
-}).createOnStartPromise;
-if (typeof createOnStartPromise === 'function') {
-    Object.defineProperty(AoLanguageClient.prototype, 'createOnStartPromise', {
-        value: function (this: LanguageClient): StartPromise {
-            const made = createOnStartPromise.call(this);
-            made[0].catch(() => undefined);
-            return made;
-        },
-    });
 }
 
 /** Why a start failed, in words for the message. */
@@ -91,7 +107,7 @@ export interface ServerHooks {
 }
 
 export interface ServerManagerOptions {
-    output: vscode.OutputChannel;
+    output: vscode.LogOutputChannel;
     hooks: ServerHooks;
     /**
      * Called instead of the start-failure message when no server was configured and none was found
@@ -112,12 +128,15 @@ export interface ServerManagerOptions {
  * shown once (per attempt) as a message naming what was tried and how to set `ao.server.command`.
  */
 export class ServerManager implements vscode.Disposable {
-    private client: LanguageClient | undefined;
+    /** The client; kept across restarts, replaced only after a start that failed. */
+    private client: AoLanguageClient | undefined;
     private api: AoApi | undefined;
+    /** The process of the current connection. */
     private proc: ProcessInfo = { stderr: '' };
     private starting: Promise<AoApi | undefined> | undefined;
     private _state: ServerState = 'stopped';
-    private crashes: number[] = [];
+    /** The client's restart policy, counted afresh on every start the user asked for. */
+    private policy: ErrorHandler | undefined;
     private disposed = false;
     /** The last start failure message (also shown to the user). */
     lastFailure: string | undefined;
@@ -141,21 +160,21 @@ export class ServerManager implements vscode.Disposable {
     }
 
     start(): Promise<AoApi | undefined> {
-        if (!this.starting) {
-            this.starting = this.doStart().finally(() => {
-                this.starting = undefined;
-            });
-        }
+        this.starting ??= this.doStart(false).finally(() => {
+            this.starting = undefined;
+        });
         return this.starting;
     }
 
+    /** Stops the server and starts it again (settings or folders changed, or the user asked). */
     async restart(): Promise<AoApi | undefined> {
         if (this.starting) {
             await this.starting;
         }
-        await this.stop();
-        this.crashes = [];
-        return this.start();
+        this.starting ??= this.doStart(true).finally(() => {
+            this.starting = undefined;
+        });
+        return this.starting;
     }
 
     async stop(): Promise<void> {
@@ -164,18 +183,7 @@ export class ServerManager implements vscode.Disposable {
         this.client = undefined;
         this.api = undefined;
         if (client) {
-            try {
-                if (client.state !== State.Stopped) {
-                    await client.stop(3000);
-                }
-            } catch (e) {
-                this.options.output.appendLine(`[ao] stopping the server: ${describeError(e)}`);
-            }
-            try {
-                await client.dispose(1000);
-            } catch {
-                // already stopped
-            }
+            await client.dispose(STOP_TIMEOUT_MS).catch(() => undefined); // stop() never rejects
         }
         killLater(proc);
         this.setState('stopped');
@@ -197,13 +205,137 @@ export class ServerManager implements vscode.Disposable {
         return this.options.folder ? this.options.folder() : vscode.workspace.workspaceFolders?.[0];
     }
 
-    private async doStart(): Promise<AoApi | undefined> {
+    private timeoutMs(): number {
+        return this.options.startTimeoutMs ?? START_TIMEOUT_MS;
+    }
+
+    /** Starts the client (a new one unless `restart` and the current one runs, which restarts instead). */
+    private async doStart(restart: boolean): Promise<AoApi | undefined> {
         if (this.disposed) {
             return undefined;
         }
-        if (this.client) {
-            await this.stop();
+        let client = this.client;
+        if (client?.isRunning() && !restart) {
+            return this.api;
         }
+        if (client && !(client.isRunning() || client.state === State.Starting)) {
+            await this.stop(); // a client that failed or gave up is not started again: a new one is
+            client = undefined;
+        }
+        if (!client || restart) {
+            client ??= this.client = this.createClient();
+            this.policy = client.createDefaultErrorHandler(MAX_RESTARTS); // a fresh count of crashes
+        }
+        this.setState('starting');
+        const previous = this.proc;
+        let timer: NodeJS.Timeout | undefined;
+        try {
+            const timeout = new Promise<never>((_, reject) => {
+                timer = setTimeout(
+                    () => reject(new StartFailure(`it did not answer \`initialize\` within ${Math.round(this.timeoutMs() / 1000)} s`)),
+                    this.timeoutMs(),
+                );
+            });
+            const starting = restart && client.isRunning() ? client.restart() : client.start();
+            starting.catch(() => undefined); // the race below may leave it unobserved
+            await Promise.race([starting, timeout]);
+            if (restart) {
+                killLater(previous);
+            }
+            if (!client.isRunning()) {
+                throw new Error('the connection to the server closed while starting');
+            }
+        } catch (e) {
+            await this.startFailed(client, e);
+            return undefined;
+        } finally {
+            clearTimeout(timer);
+        }
+        return this.client === client ? this.api : undefined; // undefined: stopped while starting
+    }
+
+    /** A start (ours or the client's own restart) failed: say why, once, and drop the client. */
+    private async startFailed(client: AoLanguageClient, error: unknown): Promise<void> {
+        const output = this.options.output;
+        const proc = this.proc;
+        const reason = await this.failureReason(error, proc);
+        const choice = this.choice ?? { command: { argv: ['ao-server'], source: 'the default' }, skipped: [] };
+        const message = startFailureMessage(choice, reason);
+        this.lastFailure = message;
+        output.error(message);
+        if (this.client === client) {
+            this.client = undefined;
+            this.api = undefined;
+        }
+        proc.child?.kill('SIGTERM'); // one that never answered; a no-op for one that is gone
+        await client.dispose(1000).catch(() => undefined);
+        this.setState('failed');
+        if (this.options.onMissing && choice.command.source !== SETTING_SOURCE && isMissingServer(reason)) {
+            this.options.onMissing(choice, reason);
+        } else {
+            void showStartFailure(message, output);
+        }
+    }
+
+    /** The client reached Running (our start, our restart or its own restart after a crash). */
+    private onRunning(client: AoLanguageClient): void {
+        const api = new AoApi(client);
+        this.lastFailure = undefined;
+        this.serverVersion = client.initializeResult?.serverInfo?.version;
+        this.api = api;
+        this.setState('running');
+        this.options.output.info(`ao-server is running (pid ${this.proc.child?.pid ?? '?'}); version ${this.serverVersion ?? 'unknown'}`);
+        this.options.hooks.onReady(api);
+    }
+
+    private createClient(): AoLanguageClient {
+        const output = this.options.output;
+        const serverOptions = (): Promise<StreamInfo> => this.spawnServer();
+        const clientOptions: LanguageClientOptions = {
+            documentSelector: [],
+            outputChannel: output,
+            traceOutputChannel: output,
+            revealOutputChannelOn: RevealOutputChannelOn.Never,
+            initializationOptions: () => initializationOptions(getSettings(this.folder())),
+            // No `workspaceFolder`: that would lock the client to one folder, and a multi-root window
+            // must send every folder in `initialize` (the server offers each folder's projects).
+            initializationFailedHandler: (error) => {
+                output.warn(`\`initialize\` failed: ${describeError(error)}`);
+                return false; // the start fails and says so; no retry
+            },
+            // The count of the client's default policy, which onClosed asks (createDefaultErrorHandler).
+            connectionOptions: { maxRestartCount: MAX_RESTARTS },
+            errorHandler: {
+                error: () => ({ action: ErrorAction.Continue, handled: true }),
+                closed: () => this.onClosed(client),
+            },
+        };
+        const client = new AoLanguageClient(serverOptions, clientOptions, output);
+        client.onDidChangeState(({ oldState, newState }) => {
+            if (this.client !== client) {
+                return;
+            }
+            if (newState === State.Running) {
+                this.onRunning(client);
+            } else if (newState === State.Starting) {
+                this.setState('starting');
+            } else if (oldState === State.Starting && !this.starting) {
+                // The client's own restart after a crash did not come up.
+                void this.startFailed(client, new Error('it stopped while starting again'));
+            }
+        });
+        client.onNotification(Notifications.statusChanged, (change: StatusChanged) => {
+            try {
+                this.options.hooks.onStatusChanged(change);
+            } catch (e) {
+                output.error(`handling ${Notifications.statusChanged} failed: ${describeError(e)}`);
+            }
+        });
+        return client;
+    }
+
+    /** ServerOptions: picks the command (the setting, the installed one, PATH, Python) and spawns it. */
+    private async spawnServer(): Promise<StreamInfo> {
         const output = this.options.output;
         const folder = this.folder();
         const settings = getSettings(folder);
@@ -214,159 +346,80 @@ export class ServerManager implements vscode.Disposable {
         };
         const choice = await chooseServerCommand(settings.serverCommand, lookups);
         this.choice = choice;
-        this.setState('starting');
         const proc: ProcessInfo = { stderr: '' };
         this.proc = proc;
         const cwd = folder?.uri.fsPath ?? os.homedir();
-        output.appendLine(`[ao] starting ${quoteArgv(choice.command.argv)} (${choice.command.source}) in ${cwd}`);
-        const client = this.createClient(choice, settings, cwd, proc);
-        this.client = client;
-        const api = new AoApi(client);
-        client.onNotification(Notifications.statusChanged, (change: StatusChanged) => {
-            try {
-                this.options.hooks.onStatusChanged(change);
-            } catch (e) {
-                output.appendLine(`[ao] handling ${Notifications.statusChanged} failed: ${describeError(e)}`);
-            }
-        });
-        let timer: NodeJS.Timeout | undefined;
-        try {
-            const timeout = new Promise<never>((_, reject) => {
-                timer = setTimeout(
-                    () => reject(new StartFailure(`it did not answer \`initialize\` within ${Math.round(this.timeoutMs() / 1000)} s`)),
-                    this.timeoutMs(),
-                );
-            });
-            const starting = client.start();
-            starting.catch(() => undefined); // the race below may leave it unobserved
-            await Promise.race([starting, timeout]);
-            if (!client.isRunning()) {
-                // vscode-languageclient 9 may resolve start() after a failed start (it returns a reset
-                // promise); its state tells the truth.
-                throw new Error('the connection to the server closed while starting');
-            }
-        } catch (e) {
-            const reason = await this.failureReason(e, proc);
-            const message = startFailureMessage(choice, reason);
-            this.lastFailure = message;
-            output.appendLine(`[ao] ${message}`);
-            this.client = undefined;
-            try {
-                await client.dispose(1000);
-            } catch {
-                // never started
-            }
-            killLater(proc);
-            this.setState('failed');
-            if (this.options.onMissing && choice.command.source !== SETTING_SOURCE && isMissingServer(reason)) {
-                this.options.onMissing(choice, reason);
-            } else {
-                void showStartFailure(message, output);
-            }
-            return undefined;
-        } finally {
-            clearTimeout(timer);
-        }
-        if (this.client !== client) {
-            return undefined; // stopped while starting
-        }
-        this.lastFailure = undefined;
-        this.serverVersion = client.initializeResult?.serverInfo?.version;
-        this.api = api;
-        this.setState('running');
-        output.appendLine(`[ao] ao-server is running (pid ${proc.child?.pid ?? '?'})`);
-        this.options.hooks.onReady(api);
-        return api;
-    }
-
-    private timeoutMs(): number {
-        return this.options.startTimeoutMs ?? START_TIMEOUT_MS;
-    }
-
-    private createClient(
-        choice: CommandChoice,
-        settings: AoSettings,
-        cwd: string,
-        proc: ProcessInfo,
-    ): LanguageClient {
         const [command, ...args] = choice.command.argv;
-        const serverOptions = (): Promise<cp.ChildProcess> =>
-            new Promise<cp.ChildProcess>((resolve, reject) => {
-                let child: cp.ChildProcess;
-                try {
-                    child = cp.spawn(command, args, { cwd, env: process.env, stdio: 'pipe' });
-                } catch (e) {
-                    reject(new StartFailure(spawnErrorReason(command, e)));
-                    return;
-                }
-                proc.child = child;
-                child.stderr?.on('data', (data: Buffer | string) => {
-                    proc.stderr = (proc.stderr + data.toString()).slice(-4000);
-                });
-                child.once('exit', (code, signal) => {
-                    proc.exit = { code, signal };
-                    this.options.output.appendLine(`[ao] ao-server exited (${signal ? `signal ${signal}` : `code ${code}`})`);
-                });
-                child.once('spawn', () => resolve(child));
-                child.once('error', (e) => reject(new StartFailure(spawnErrorReason(command, e))));
+        output.info(`starting ${quoteArgv(choice.command.argv)} (${choice.command.source}) in ${cwd}`);
+        return new Promise<StreamInfo>((resolve, reject) => {
+            let child: cp.ChildProcess;
+            try {
+                child = cp.spawn(command, args, { cwd, env: process.env, stdio: 'pipe' });
+            } catch (e) {
+                reject(new StartFailure(spawnErrorReason(command, e)));
+                return;
+            }
+            proc.child = child;
+            const stderr = new StderrLog(output);
+            child.stderr?.on('data', (data: Buffer | string) => {
+                proc.stderr = (proc.stderr + data.toString()).slice(-4000);
+                stderr.write(data.toString());
             });
-        const clientOptions: LanguageClientOptions = {
-            documentSelector: [],
-            outputChannel: this.options.output,
-            revealOutputChannelOn: RevealOutputChannelOn.Never,
-            initializationOptions: initializationOptions(settings),
-            // No `workspaceFolder`: that would lock the client to one folder, and a multi-root window
-            // must send every folder in `initialize` (the server offers each folder's projects).
-            initializationFailedHandler: () => false,
-            errorHandler: {
-                error: () => ({ action: ErrorAction.Continue, handled: true }),
-                closed: () => this.onClosed(),
-            },
-        };
-        return new AoLanguageClient(SERVER_ID, SERVER_NAME, serverOptions, clientOptions);
+            child.once('exit', (code, signal) => {
+                stderr.flush();
+                proc.exit = { code, signal };
+                const how = `ao-server exited (${signal ? `signal ${signal}` : `code ${code}`})`;
+                if (code === 0) {
+                    output.info(how);
+                } else {
+                    output.warn(how);
+                }
+            });
+            child.once('spawn', () => resolve({ reader: child.stdout!, writer: child.stdin! }));
+            child.once('error', (e) => reject(new StartFailure(spawnErrorReason(command, e))));
+        });
     }
 
-    /** The connection closed: restart a server that was running (at most 3 times in 3 minutes). */
-    private async onClosed(): Promise<{ action: CloseAction; handled: boolean; message?: string }> {
+    /**
+     * The client's close handler. A server that was running is started again by the client's own policy
+     * (quietly; after MAX_RESTARTS in 3 minutes, one message). One that closes while starting failed its
+     * start: the client's `start()` reports it, and is let to do so before the client resets it.
+     */
+    private async onClosed(client: AoLanguageClient): Promise<CloseHandlerResult> {
         const proc = this.proc;
-        if (this._state !== 'running' || this.disposed) {
+        if (client.state === State.Starting) {
+            await leftStarting(client);
+            return { action: CloseAction.DoNotRestart, handled: true, message: 'ao-server closed its connection while starting' };
+        }
+        if (this.client !== client || this.disposed) {
             return { action: CloseAction.DoNotRestart, handled: true };
         }
-        const now = Date.now();
-        this.crashes = this.crashes.filter((t) => now - t < 180_000);
-        this.crashes.push(now);
         this.api = undefined;
-        const old = this.client;
-        this.client = undefined;
-        // Let the client finish its own close handling, then release what it registered (commands...).
-        const release = () => new Promise<void>((resolve) => setTimeout(resolve, 300))
-            .then(() => old?.dispose(1000))
-            .catch(() => undefined);
         // The pipe usually closes just before the process is reaped: give it a moment to say how it ended.
         for (let i = 0; i < 20 && !proc.exit; i++) {
             await new Promise((r) => setTimeout(r, 25));
         }
         const exit = proc.exit;
         const how = exit ? (exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`) : 'closed its connection';
-        const message = `the connection to ao-server closed (ao-server ${how})`;
-        if (this.crashes.length <= 3) {
-            this.options.output.appendLine(`[ao] ao-server ${how}; starting it again`);
-            this.setState('stopped');
-            void release().then(() => this.start());
-        } else {
-            this.setState('failed');
-            void release();
-            const text = `AO: ao-server ${how} ${this.crashes.length} times in 3 minutes and was not started again.`;
-            this.lastFailure = text;
-            void vscode.window.showErrorMessage(text, 'Restart Server', 'Show Output').then((pick) => {
-                if (pick === 'Restart Server') {
-                    void vscode.commands.executeCommand(Commands.restartServer);
-                } else if (pick === 'Show Output') {
-                    this.options.output.show(true);
-                }
-            });
+        const policy = (this.policy ??= client.createDefaultErrorHandler(MAX_RESTARTS));
+        const decision = await policy.closed();
+        if (decision.action === CloseAction.Restart) {
+            this.options.output.warn(`ao-server ${how}; starting it again`);
+            this.setState('starting');
+            return { action: CloseAction.Restart, handled: true };
         }
-        return { action: CloseAction.DoNotRestart, handled: true, message };
+        const text = `AO: ao-server ${how} ${MAX_RESTARTS + 1} times in 3 minutes and was not started again.`;
+        this.lastFailure = text;
+        this.client = undefined;
+        this.setState('failed');
+        void vscode.window.showErrorMessage(text, 'Restart Server', 'Show Output').then((pick) => {
+            if (pick === 'Restart Server') {
+                void vscode.commands.executeCommand(Commands.restartServer);
+            } else if (pick === 'Show Output') {
+                this.options.output.show(true);
+            }
+        });
+        return { action: CloseAction.DoNotRestart, handled: true, message: text };
     }
 
     private async failureReason(error: unknown, proc: ProcessInfo): Promise<string> {
@@ -387,6 +440,74 @@ export class ServerManager implements vscode.Disposable {
         const text = describeError(error);
         return last ? `${text} (${last})` : text;
     }
+}
+
+/** Resolves once the client is no longer starting (its start succeeded or failed). */
+function leftStarting(client: LanguageClient): Promise<void> {
+    return new Promise<void>((resolve) => {
+        if (client.state !== State.Starting) {
+            resolve();
+            return;
+        }
+        const listener = client.onDidChangeState(({ newState }) => {
+            if (newState !== State.Starting) {
+                listener.dispose();
+                resolve();
+            }
+        });
+    });
+}
+
+type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/** The server's stderr into the log, a line at a time, at the level its Python logging line names. */
+class StderrLog {
+    private partial = '';
+    private level: LogLevel = 'error';
+
+    constructor(private readonly output: vscode.LogOutputChannel) {}
+
+    write(text: string): void {
+        const lines = (this.partial + text).split(/\r?\n/);
+        this.partial = lines.pop() ?? '';
+        lines.forEach((line) => this.line(line));
+    }
+
+    flush(): void {
+        if (this.partial !== '') {
+            this.line(this.partial);
+            this.partial = '';
+        }
+    }
+
+    private line(line: string): void {
+        if (line.trim() === '') {
+            return;
+        }
+        const m = /^(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ )?(DEBUG|INFO|WARNING|ERROR|CRITICAL) (.*)$/.exec(line);
+        if (m) {
+            this.level = stderrLevel(m[1] ?? '');
+        }
+        // Lines without a level continue the record before them (a traceback), else are an error.
+        this.output[this.level](`[ao-server] ${m ? m[2] ?? '' : line}`);
+    }
+}
+
+function stderrLevel(name: string): LogLevel {
+    switch (name) {
+        case 'DEBUG':
+            return 'debug';
+        case 'INFO':
+            return 'info';
+        case 'WARNING':
+            return 'warn';
+        default:
+            return 'error';
+    }
+}
+
+function withData(message: string, data: unknown): string {
+    return data === undefined || data === null ? message : `${message} ${describeError(data)}`;
 }
 
 function spawnErrorReason(command: string, error: unknown): string {
@@ -422,7 +543,7 @@ export function startFailureMessage(choice: CommandChoice, reason: string): stri
     );
 }
 
-async function showStartFailure(message: string, output: vscode.OutputChannel): Promise<void> {
+async function showStartFailure(message: string, output: vscode.LogOutputChannel): Promise<void> {
     const pick = await vscode.window.showErrorMessage(message, 'Open Settings', 'Show Output');
     if (pick === 'Open Settings') {
         await vscode.commands.executeCommand('workbench.action.openSettings', 'ao.server.command');

@@ -66,7 +66,7 @@ test('a Python without ao_server: the exit code and its last stderr line', async
 
 test('the automatic choice says what it looked for', async () => {
     useWorkspace(os.tmpdir());
-    const output = window.createOutputChannel('AO-auto') as never;
+    const output = window.createOutputChannel('AO-auto', { log: true }) as never;
     const manager = new ServerManager({
         output,
         hooks: { onReady: () => undefined, onStatusChanged: () => undefined },
@@ -85,7 +85,7 @@ test('the automatic choice says what it looked for', async () => {
 test('a program that never answers initialize: a timeout, and the process is ended', async () => {
     useWorkspace(os.tmpdir());
     double.configuration = { 'ao.server.command': ['sleep', '30'] };
-    const output = window.createOutputChannel('AO-timeout') as never;
+    const output = window.createOutputChannel('AO-timeout', { log: true }) as never;
     const manager = new ServerManager({
         output,
         hooks: { onReady: () => undefined, onStatusChanged: () => undefined },

@@ -292,6 +292,40 @@ class OutputChannelDouble {
     }
 }
 
+export enum LogLevel { Off = 0, Trace = 1, Debug = 2, Info = 3, Warning = 4, Error = 5 }
+
+/** `createOutputChannel(name, { log: true })`: every line is recorded with its level, `[warning] ...`. */
+class LogOutputChannelDouble extends OutputChannelDouble {
+    readonly logLevel = LogLevel.Info;
+    readonly onDidChangeLogLevel = new EventEmitter<LogLevel>().event;
+
+    private log(level: string, message: string, args: unknown[]): void {
+        const extra = args.map((a) => (a instanceof Error ? a.message : typeof a === 'string' ? a : JSON.stringify(a)));
+        this.appendLine(`[${level}] ${[message, ...extra].join(' ')}`);
+        double.poke();
+    }
+
+    trace(message: string, ...args: unknown[]): void {
+        this.log('trace', message, args);
+    }
+
+    debug(message: string, ...args: unknown[]): void {
+        this.log('debug', message, args);
+    }
+
+    info(message: string, ...args: unknown[]): void {
+        this.log('info', message, args);
+    }
+
+    warn(message: string, ...args: unknown[]): void {
+        this.log('warning', message, args);
+    }
+
+    error(error: string | Error, ...args: unknown[]): void {
+        this.log('error', error instanceof Error ? error.message : error, args);
+    }
+}
+
 class StatusBarItemDouble {
     text = '';
     tooltip: unknown;
@@ -475,8 +509,8 @@ export const double = new VscodeDouble();
 // --- the namespaces --------------------------------------------------------------------------------------
 
 export const window = {
-    createOutputChannel(name: string): OutputChannelDouble {
-        const ch = new OutputChannelDouble(name);
+    createOutputChannel(name: string, options?: string | { log: boolean }): OutputChannelDouble {
+        const ch = typeof options === 'object' && options.log ? new LogOutputChannelDouble(name) : new OutputChannelDouble(name);
         double.outputChannels.set(name, ch);
         return ch;
     },
