@@ -219,7 +219,7 @@ def test_spawn_attach_exit_notification_and_status(bed: Bed, nvim: Nvim) -> None
 
     # completion: subcommands, session ids from the last status, projects
     assert nvim.lua("return vim.fn.getcompletion('Ao ', 'cmdline')") == \
-        ["attach", "kill", "logs", "resume", "spawn", "status"]
+        ["attach", "cost", "kill", "logs", "resume", "spawn", "status"]
     assert nvim.lua("return vim.fn.getcompletion('Ao res', 'cmdline')") == ["resume"]
     assert sid in nvim.lua("return vim.fn.getcompletion('Ao attach ', 'cmdline')")
     assert nvim.lua("return vim.fn.getcompletion('Ao spawn ', 'cmdline')") == ["my-project"]
@@ -247,6 +247,46 @@ def test_prompt_is_asked_and_error_outcome_warns(bed: Bed, nvim: Nvim) -> None:
     assert "fake provider failure" in failed["msg"]
     event = next(e for e in nvim.events() if e["status"] == "exited")
     assert event["outcome"]["result"] == "error" and event["exitCode"] != 0
+    no_traceback(nvim)
+
+
+def test_budget_messages_cost_report_and_statusline_spend(bed: Bed, nvim: Nvim) -> None:
+    """A $0.10 session budget at $0.03 a step: one WARN at 80 %, an ERROR when ao stops the agent; `:Ao cost`
+    and the statusline's spend say what the server's ao/cost says."""
+    config = bed.write_config()
+    config.write_text(config.read_text() + "budget:\n  session: 0.10\n  day: 5\n")
+    assert nvim.lua("return require('ao').statusline({ spend = true })") == ""  # nothing known yet
+    nvim.cmd("Ao spawn my-project spend [[steps:12]] [[tokens:20000,5000]] [[slow:1.5]]")
+    sid = "my-project/agent-1"
+    nvim.wait_notification(f"spawned {sid}")
+    stopped = nvim.wait_notification(f"{sid} was stopped: over budget: $0.1", timeout=120)
+    assert stopped["level"] == ERROR and stopped["msg"].endswith(" of $0.10 (session)"), stopped
+    warnings = [n for n in nvim.notifications() if n["level"] == WARN and "session budget" in n["msg"]]
+    assert len(warnings) == 1, nvim.notifications()
+    warning = warnings[0]["msg"]
+    assert warning.startswith(f"ao: {sid} has spent $0.") and "of its $0.10 session budget" in warning, warning
+
+    # :Ao cost echoes the total, one line per group and the limits; the numbers are the server's
+    report = bed.ao_json("cost", "--by", "session", "--since", "today")
+    usd = report["total"]["usd"]
+    assert usd >= 0.10 and [g["key"] for g in report["groups"]] == [sid]
+    nvim.cmd("messages clear")
+    nvim.cmd("Ao cost --since today --by session")
+    lines = wait_for(lambda: [ln for ln in nvim.messages().splitlines() if ln.strip()] or None, timeout=30,
+                     what=":Ao cost output")
+    assert lines[0].startswith("ao cost since ") and f" by session: ${usd:.2f}, 1 session, " in lines[0], lines
+    assert lines[1].split()[:4] == [sid, f"${usd:.2f}", "1", "session"], lines
+    assert lines[-1].strip() == "limits: session $0.10, day $5.00", lines
+    nvim.cmd("Ao cost --by week")
+    assert nvim.wait_notification("--by must be one of")["level"] == ERROR
+    assert nvim.lua("return vim.fn.getcompletion('Ao cost --by ', 'cmdline')") == ["project", "model", "day", "session"]
+    assert nvim.lua("return vim.fn.getcompletion('Ao cost --project ', 'cmdline')") == ["my-project"]
+
+    # the statusline shows today's spend from its cache (kept current by status changes)
+    want = f"ao: 0 running, 1 exited, today ${usd:.2f} of $5.00"
+    spend_line = "return require('ao').statusline({ spend = true })"
+    wait_for(lambda: nvim.lua(spend_line) == want, timeout=30, what=f"the statusline {want!r} ({nvim.lua(spend_line)})")
+    assert nvim.lua("return require('ao').statusline()") == "ao: 0 running, 1 exited"
     no_traceback(nvim)
 
 

@@ -46,6 +46,52 @@ ao._state.spawned_here["p/agent-1"] = true
 eq(change({ previous = vim.NIL, status = "running" }), {}, "spawned here: no 'started'")
 ao._state.spawned_here = {}
 
+-- spending: the over-budget stop is an ERROR, the 80 % warning comes once per budget -----------------------
+local cost = require("ao.cost")
+eq(change({ previous = "running", status = "exited", exitCode = 143,
+  outcome = { result = "over_budget", error = "over budget: $2.03 of $2.00 (session)" } }),
+  { "p/agent-1 was stopped: over budget: $2.03 of $2.00 (session)", L.ERROR }, "over budget")
+local function at(sid, usd, limit, scope)
+  return { sessionId = sid, project = "p", status = "running", previous = "running",
+    budget = { usd = usd, limit = limit, scope = scope or "session", fraction = usd / limit } }
+end
+eq({ cost.budget_warning(at("p/agent-1", 1.0, 2)) }, {}, "below 80 %: nothing")
+eq({ cost.budget_warning(at("p/agent-1", 1.62, 2)) },
+  { "p/agent-1 has spent $1.62, 81% of its $2.00 session budget; ao stops it at $2.00", L.WARN }, "80 %: a warning")
+eq({ cost.budget_warning(at("p/agent-1", 1.9, 2)) }, {}, "later changes: no second warning")
+eq(cost.budget_warning(at("p/agent-2", 41, 50, "project")),
+  "project p has spent $41.00, 82% of its $50.00 budget; ao stops its agents at $50.00", "project budget")
+eq({ cost.budget_warning(at("p/agent-3", 42, 50, "project")) }, {}, "a shared budget warns once")
+local stopped = at("p/agent-4", 2.03, 2)
+stopped.status, stopped.outcome = "exited", { result = "over_budget", error = "over budget" }
+eq({ cost.budget_warning(stopped) }, {}, "the stop itself: the exit's ERROR, no warning")
+eq(cost.budget_text({ usd = 1.2, limit = 2, scope = "session", fraction = 0.6 }), "60% of $2.00 session budget", "budget")
+eq(cost.budget_text({ usd = 45, limit = 50, scope = "day", fraction = 0.9 }), "90% of $50.00 daily budget", "day")
+eq(cost.budget_text(vim.NIL), nil, "no budget")
+
+-- :Ao cost: flags, the report's lines, completion of the flags' values -------------------------------------
+eq(cost.parse("--since today --by=model --project p"), { since = "today", by = "model", project = "p" }, "flags")
+eq(cost.parse(""), {}, "no flags")
+eq(select(2, cost.parse("--by week")), "--by must be one of project, model, day, session, got \"week\"", "bad --by")
+eq(select(2, cost.parse("--since")), "--since needs a value", "flag without a value")
+eq(select(2, cost.parse("today")) ~= nil, true, "a bare word is an error")
+local tokens = { input = 1500, output = 500, reasoning = 0, cacheRead = 0, cacheWrite = 0 }
+eq(cost.render({
+  since = "2026-11-26T00:00:00.000Z", by = "project",
+  total = { usd = 1.234, tokens = tokens, sessions = 3 },
+  groups = { { key = "my-project", usd = 1.2, tokens = tokens, sessions = 2 },
+    { key = "other", usd = 0.034, tokens = tokens, sessions = 1 } },
+  limits = { session = 2, project = vim.NIL, day = 50 },
+}), {
+  "ao cost since 2026-11-26 00:00 by project: $1.23, 3 sessions, 2.0k tokens",
+  "  my-project  $1.20  2 sessions  2.0k tokens",
+  "  other       $0.03  1 session   2.0k tokens",
+  "  limits: session $2.00, day $50.00",
+}, "cost report")
+eq(cost.render({ since = vim.NIL, by = "day", total = { usd = 0, tokens = tokens, sessions = 0 }, groups = {},
+  limits = { session = vim.NIL, project = vim.NIL, day = vim.NIL } }),
+  { "ao cost since all time by day: $0.00, 0 sessions, 2.0k tokens", "  nothing spent" }, "empty report")
+
 -- errors are one readable line ----------------------------------------------------------------------
 eq(ao.error_text({ code = -32004, message = "unknown session p/agent-9" }), "unknown session p/agent-9", "rpc error")
 eq(ao.error_text("/x/y/init.lua:12: bad thing\nstack traceback:\n\t[C]: in ?"), "bad thing", "lua error")
@@ -76,7 +122,18 @@ ao._remember({
 }, true)
 ao._remember_list({ projects = { { name = "p" }, { name = "q" } }, sessions = {} })
 eq(ao.statusline(), "ao: 1 running, 1 exited", "statusline")
-eq(commands.complete("", "Ao ", 3), { "attach", "kill", "logs", "resume", "spawn", "status" }, "subcommands")
+eq(ao.statusline({ spend = true }), "ao: 1 running, 1 exited", "spend not known yet: left out")
+cost._set_today({ since = "x", by = "project", total = { usd = 1.234, tokens = tokens, sessions = 2 }, groups = {},
+  limits = { session = vim.NIL, project = vim.NIL, day = 50 } })
+eq(ao.statusline({ spend = true }), "ao: 1 running, 1 exited, today $1.23 of $50.00", "statusline with today's spend")
+eq(ao.statusline(), "ao: 1 running, 1 exited", "spend only when asked")
+eq(commands.complete("", "Ao cost ", 8), { "--project", "--since", "--by" }, "cost flags")
+eq(commands.complete("", "Ao cost --since today ", 22), { "--project", "--by" }, "flags not given yet")
+eq(commands.complete("", "Ao cost --by ", 13), { "project", "model", "day", "session" }, "--by values")
+eq(commands.complete("20", "Ao cost --since 20", 18), { os.date("%Y-%m-%d") }, "--since: today's date")
+eq(commands.complete("t", "Ao cost --since t", 17), { "today" }, "--since values")
+eq(commands.complete("", "Ao cost --project ", 18), { "p", "q" }, "--project values")
+eq(commands.complete("", "Ao ", 3), { "attach", "cost", "kill", "logs", "resume", "spawn", "status" }, "subcommands")
 eq(commands.complete("k", "Ao k", 4), { "kill" }, "subcommand prefix")
 eq(commands.complete("", "Ao kill ", 8), { "p/agent-2" }, "kill offers running sessions")
 eq(commands.complete("", "Ao resume ", 10), { "p/agent-1" }, "resume offers exited sessions")

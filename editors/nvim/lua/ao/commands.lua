@@ -228,6 +228,15 @@ M.subcommands = {
       return index == 1 and session_ids("exited") or {}
     end,
   },
+  cost = {
+    usage = ":Ao cost [--project P] [--since today|24h|7d|YYYY-MM-DD] [--by project|model|day|session]",
+    run = function(args)
+      require("ao.cost").run(args)
+    end,
+    complete = function(lead, index, words)
+      return require("ao.cost").complete(lead, index, words)
+    end,
+  },
   logs = {
     usage = ":Ao logs {session}",
     run = function(args)

@@ -20,6 +20,10 @@ local M = {}
 ---@field log_lines integer How many lines `:Ao logs` asks for (from the end).
 ---@field request_timeout integer Milliseconds the synchronous Lua API (and completion) waits for the server.
 ---@field float ao.FloatConfig Look of the `:Ao status` window.
+---@field statusline ao.StatuslineConfig What require("ao").statusline() shows.
+
+---@class ao.StatuslineConfig
+---@field spend boolean Add today's spend ("today $1.23", " of $50.00" with a daily budget).
 
 ---@class ao.FloatConfig
 ---@field border string|string[] Border of the floating window (see nvim_open_win()).
@@ -64,6 +68,11 @@ M.defaults = {
     -- maximum height: fraction of the editor's lines, or a line count
     height = 0.6,
   },
+  statusline = {
+    -- add today's spend to require("ao").statusline(): asked of the running server when sessions change
+    -- (at most every few seconds), never on a redraw
+    spend = false,
+  },
 }
 
 ---@type ao.Config
@@ -84,6 +93,7 @@ function M.set(opts)
     status_view = "string",
     request_timeout = "number",
     log_lines = "number",
+    statusline = "table",
   }
   opts = vim.deepcopy(opts)
   for key, want in pairs(checks) do

@@ -23,7 +23,7 @@ local has_011 = vim.fn.has("nvim-0.11") == 1
 -- checks that these classes name exactly the schema's fields, with the same enum values.
 
 ---@class ao.Outcome
----@field result "success"|"error"|"killed"|"incomplete"|"unknown"
+---@field result "success"|"error"|"killed"|"incomplete"|"over_budget"|"unknown"
 ---@field error? string why, in words
 ---@field finish? string the model's finish reason
 ---@field exitCode? integer
@@ -38,6 +38,12 @@ local has_011 = vim.fn.has("nvim-0.11") == 1
 ---@class ao.Cost
 ---@field usd number
 ---@field tokens ao.Tokens
+
+---@class ao.BudgetState the tightest budget that applies to a session
+---@field usd number spent against it
+---@field limit number the limit in USD
+---@field scope "session"|"project"|"day"
+---@field fraction number usd / limit: the server warns at 0.8 and stops the agent at 1
 
 ---@class ao.Summary
 ---@field title? string
@@ -76,6 +82,7 @@ local has_011 = vim.fn.has("nvim-0.11") == 1
 ---@field workspace? ao.Workspace
 ---@field opencodeSessionId? string
 ---@field cost? ao.Cost
+---@field budget? ao.BudgetState the tightest budget that applies; nil when none does or the cost is unknown
 ---@field summary? ao.Summary
 ---@field outcome? ao.Outcome
 ---@field runs integer
@@ -91,8 +98,37 @@ local has_011 = vim.fn.has("nvim-0.11") == 1
 ---@field activity? "active"|"ready"|"idle"|"waiting_input"|"blocked"|"exited"|"unknown"
 ---@field exitCode? integer
 ---@field outcome? ao.Outcome
+---@field budget? ao.BudgetState the session's budget (sent when it crosses 80 % and 100 %)
 ---@field at string ISO 8601 time of the change
 ---@field session ao.Session the session, its prompt cut to 200 characters
+
+---@class ao.CostParams
+---@field project? string
+---@field since? string "today", "24h", "7d" or a date like "2026-11-01"
+---@field by? "project"|"model"|"day"|"session"
+
+---@class ao.CostTotal
+---@field usd number
+---@field tokens ao.Tokens
+---@field sessions integer
+
+---@class ao.CostGroup
+---@field key string the project, model, day or session id
+---@field usd number
+---@field tokens ao.Tokens
+---@field sessions integer
+
+---@class ao.CostLimits the configured budgets in USD (of the project asked about, else the top-level ones)
+---@field session? number
+---@field project? number
+---@field day? number
+
+---@class ao.CostReport the answer of ao/cost
+---@field since? string ISO 8601; nil for all time
+---@field by string
+---@field total ao.CostTotal
+---@field groups ao.CostGroup[]
+---@field limits ao.CostLimits
 
 ---@class ao.AttachInfo
 ---@field sessionId string
@@ -268,6 +304,9 @@ function M.describe_change(p)
       return ("%s finished (exit code %s)"):format(id, code or 0), levels.INFO
     elseif result == "killed" then
       return ("%s was killed"):format(id), levels.WARN
+    elseif result == "over_budget" then
+      -- "p/agent-1 was stopped: over budget: $2.03 of $2.00 (session)"
+      return ("%s was stopped: %s"):format(id, why and tostring(why) or "over budget"), levels.ERROR
     elseif result == "error" then
       return ("%s failed%s%s"):format(id, code and (" (exit code " .. code .. ")") or "",
         why and (": " .. tostring(why)) or ""), levels.ERROR
@@ -295,7 +334,7 @@ function M._on_status_changed(_, payload, _)
       M._remember({ payload.session })
     else
       local s = vim.deepcopy(state.sessions[id] or { sessionId = id })
-      for _, key in ipairs({ "project", "status", "activity", "exitCode", "outcome" }) do
+      for _, key in ipairs({ "project", "status", "activity", "exitCode", "outcome", "budget" }) do
         s[key] = nn(payload[key])
       end
       M._remember({ s })
@@ -305,7 +344,12 @@ function M._on_status_changed(_, payload, _)
       if msg then
         M.notify(msg, level)
       end
+      local warning, wlevel = require("ao.cost").budget_warning(payload)
+      if warning then
+        M.notify(warning, wlevel)
+      end
     end
+    require("ao.cost").on_change()
     local ok, err = pcall(vim.api.nvim_exec_autocmds, "User",
       { pattern = "AoStatusChanged", data = payload, modeline = false })
     if not ok then
@@ -710,6 +754,13 @@ function M.models(opts, cb)
   end)
 end
 
+--- What the agents cost (`ao/cost`): `cb(err, report)`; without `cb`, echoes it like `:Ao cost`.
+---@param opts? ao.CostParams
+---@param cb? fun(err: ao.Error?, report: ao.CostReport?)
+function M.cost(opts, cb)
+  require("ao.cost").cost(opts, cb)
+end
+
 --- Ask for the default project's models in the background, once, when the server runs.
 function M.prefetch_models()
   local client = M.get_client()
@@ -822,15 +873,29 @@ function M.counts()
   return c
 end
 
---- A statusline component: "ao: 2 running, 1 exited", or "" when there are no sessions.
+--- A statusline component: "ao: 2 running, 1 exited", or "" when there are no sessions. With `spend`
+--- (default: the `statusline.spend` option) it adds today's spend: "ao: 2 running, 1 exited, today $1.23" (of
+--- $50.00 with a daily budget), from a cache that status changes refresh; a redraw never sends a request.
 --- Example: `vim.o.statusline = "%f %= %{v:lua.require'ao'.statusline()}"`
+---@param opts? {spend?: boolean}
 ---@return string
-function M.statusline()
+function M.statusline(opts)
   local c = M.counts()
-  if c.running + c.exited == 0 then
+  local parts = {}
+  if c.running + c.exited > 0 then
+    parts[1] = ("%d running, %d exited"):format(c.running, c.exited)
+  end
+  local spend = opts and opts.spend
+  if spend == nil then
+    spend = config.options.statusline.spend
+  end
+  if spend then
+    parts[#parts + 1] = require("ao.cost").today_text()
+  end
+  if #parts == 0 then
     return ""
   end
-  return ("ao: %d running, %d exited"):format(c.running, c.exited)
+  return "ao: " .. table.concat(parts, ", ")
 end
 
 return M
