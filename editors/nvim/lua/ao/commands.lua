@@ -311,7 +311,7 @@ end
 --- Fresh ids and projects for completion: a short synchronous ao/list when the server runs, else start it.
 function M.refresh_for_completion()
   local client = ao().get_client()
-  if client and ao()._state.ready[client.id] then
+  if require("ao.client").is_ready(client) then
     local res, err = ao().request_sync("ao/list", vim.empty_dict(), 500)
     if not err and type(res) == "table" then
       ao()._remember_list(res)

@@ -1,153 +1,27 @@
 ---@brief [[
 --- ao.nvim: run and watch OpenCode agents from Neovim through ao-server.
 ---
---- The server is started with Neovim's built-in LSP client (|vim.lsp.start()|), one per workspace root,
---- the first time it is needed. Every operation is a `workspace/executeCommand` request (`ao/spawn`,
---- `ao/status`, ...); the server pushes `ao/statusChanged`, which becomes a |vim.notify()| message and a
---- `User AoStatusChanged` autocommand. See |ao.txt|.
+--- This module is the public Lua API (|ao-api|), the session cache it keeps from answers and
+--- notifications, and the messages. Every operation is a `workspace/executeCommand` request (`ao/spawn`,
+--- `ao/status`, ...) to the server of the workspace root, which ao.client starts with Neovim's built-in
+--- LSP client the first time it is needed; the server pushes `ao/statusChanged`, which becomes a
+--- |vim.notify()| message and a `User AoStatusChanged` autocommand. See |ao.txt|. The wire types are in
+--- ao/types.lua.
 ---@brief ]]
 
+local client = require("ao.client")
 local config = require("ao.config")
 
 local M = {}
 
 local levels = vim.log.levels
-local has_011 = vim.fn.has("nvim-0.11") == 1
-
----@class ao.Error
----@field code? integer JSON-RPC error code (see docs/protocol.md)
----@field message string What went wrong, readable as is
----@field data? any
-
--- The wire types (docs/protocol.schema.json, generated from ao_server/model.py); tests/unit/test_contract.py
--- checks that these classes name exactly the schema's fields, with the same enum values.
-
----@class ao.Outcome
----@field result "success"|"error"|"killed"|"incomplete"|"over_budget"|"unknown"
----@field error? string why, in words
----@field finish? string the model's finish reason
----@field exitCode? integer
-
----@class ao.Tokens
----@field input integer
----@field output integer
----@field reasoning integer
----@field cacheRead integer
----@field cacheWrite integer
-
----@class ao.Cost
----@field usd number
----@field tokens ao.Tokens
-
----@class ao.BudgetState the tightest budget that applies to a session
----@field usd number spent against it
----@field limit number the limit in USD
----@field scope "session"|"project"|"day"
----@field fraction number usd / limit: the server warns at 0.8 and stops the agent at 1
-
----@class ao.Summary
----@field title? string
----@field firstPrompt? string
----@field files integer
----@field additions integer
----@field deletions integer
----@field lastTool? string
----@field prUrl? string
-
----@class ao.Workspace
----@field path string
----@field branch string
----@field base string
----@field repo string
----@field removed boolean
----@field ahead? integer commits ahead of base (status --details)
----@field dirty? boolean
-
----@class ao.Session
----@field sessionId string "<project>/agent-<n>"
----@field id string "agent-<n>"
----@field project string
----@field status "running"|"exited"
----@field exitCode? integer
----@field activity? "active"|"ready"|"idle"|"waiting_input"|"blocked"|"exited"|"unknown"
----@field runtime string
----@field agent string
----@field prompt string
----@field model? string
----@field issueId? string
----@field createdAt string ISO 8601, UTC
----@field endedAt? string
----@field pid? integer
----@field workdir string
----@field workspace? ao.Workspace
----@field opencodeSessionId? string
----@field cost? ao.Cost
----@field budget? ao.BudgetState the tightest budget that applies; nil when none does or the cost is unknown
----@field summary? ao.Summary
----@field outcome? ao.Outcome
----@field runs integer
----@field introspectionStale boolean cost, summary and activity are the last seen (OpenCode's database was busy)
----@field promptTruncated boolean the prompt was cut (in ao/statusChanged)
-
----@class ao.StatusChanged
----@field sessionId string
----@field project string
----@field previous? "running"|"exited" status before the change; nil for a session seen for the first time
----@field previousActivity? "active"|"ready"|"idle"|"waiting_input"|"blocked"|"exited"|"unknown"
----@field status "running"|"exited"
----@field activity? "active"|"ready"|"idle"|"waiting_input"|"blocked"|"exited"|"unknown"
----@field exitCode? integer
----@field outcome? ao.Outcome
----@field budget? ao.BudgetState the session's budget (sent when it crosses 80 % and 100 %)
----@field at string ISO 8601 time of the change
----@field session ao.Session the session, its prompt cut to 200 characters
-
----@class ao.CostParams
----@field project? string
----@field since? string "today", "24h", "7d" or a date like "2026-11-01"
----@field by? "project"|"model"|"day"|"session"
-
----@class ao.CostTotal
----@field usd number
----@field tokens ao.Tokens
----@field sessions integer
-
----@class ao.CostGroup
----@field key string the project, model, day or session id
----@field usd number
----@field tokens ao.Tokens
----@field sessions integer
-
----@class ao.CostLimits the configured budgets in USD (of the project asked about, else the top-level ones)
----@field session? number
----@field project? number
----@field day? number
-
----@class ao.CostReport the answer of ao/cost
----@field since? string ISO 8601; nil for all time
----@field by string
----@field total ao.CostTotal
----@field groups ao.CostGroup[]
----@field limits ao.CostLimits
-
----@class ao.AttachInfo
----@field sessionId string
----@field type string "tmux" or "process" (a runtime plugin may add others)
----@field command string
----@field argv string[]
----@field restoreCommand? string
-
----@alias ao.Callback fun(err: ao.Error?, result: any)
 
 local state = {
-  ---@type table<string, integer> client id by workspace root
-  clients = {},
-  ---@type table<integer, fun(client: vim.lsp.Client?, err: string?)[]> work waiting for a client to initialize
-  pending = {},
-  ---@type table<integer, boolean> clients we are stopping on purpose
-  stopping = {},
-  ---@type table<integer, boolean> clients whose initialize has been answered
-  ready = {},
+  -- the client lifecycle's own tables (ao.client), here too for callers that look
+  clients = client.state.clients,
+  pending = client.state.pending,
+  stopping = client.state.stopping,
+  ready = client.state.ready,
   ---@type integer spawn requests in flight (their sessions get "spawned", not "started")
   spawning = 0,
   ---@type table<string, ao.Session> the last known state of each session, by id
@@ -213,14 +87,6 @@ function M.guard(what, fn, ...)
     require("vim.lsp.log").error("ao: " .. what .. ": " .. tostring(err))
     M.report(what, err)
   end
-end
-
--- client methods: `client:request()` on 0.11+, `client.request()` on 0.10
-local function call(client, name, ...)
-  if has_011 then
-    return client[name](client, ...)
-  end
-  return client[name](...)
 end
 
 ---@param opts? ao.Config
@@ -374,141 +240,63 @@ function M._on_show_message(_, params, _)
   M.notify(text, message_levels[params.type] or levels.INFO)
 end
 
-local START_TIMEOUT = 30000 -- ms for the server to answer initialize
+-- The server ---------------------------------------------------------------------------------------
 
---- Flush what waited for client `id` to be ready (or to fail).
----@param id integer
----@param client? vim.lsp.Client
----@param err? string
-local function flush(id, client, err)
-  local waiting = state.pending[id] or {}
-  state.pending[id] = nil
-  for _, fn in ipairs(waiting) do
-    M.guard("request", fn, client, err)
-  end
+--- What ao.client starts for the current root: the command, options, handlers and hooks.
+---@return ao.ClientSpec
+local function client_spec()
+  local o = config.options
+  return {
+    root = M.root(),
+    cmd = o.cmd,
+    cmd_env = o.cmd_env,
+    init_options = M.init_options(),
+    handlers = {
+      ["ao/statusChanged"] = M._on_status_changed,
+      ["window/showMessage"] = M._on_show_message,
+    },
+    guard = M.guard,
+    on_ready = function()
+      M.request("ao/list", vim.empty_dict(), function(err, res)
+        if not err and type(res) == "table" then
+          M._remember_list(res)
+        end
+      end)
+    end,
+    on_exit = function(why)
+      M.notify(why .. "; it restarts on the next :Ao command (:LspLog has its messages)", levels.ERROR)
+    end,
+    not_found = function(cmd)
+      local repo = require("ao.health").repository()
+      return ("the server command %q was not found; install ao-server (%s), or set "
+        .. "require('ao').setup({ cmd = {...} }); :checkhealth ao gives every way"):format(cmd,
+          "pipx install " .. (repo or "<a clone of the ao-server repository>"))
+    end,
+  }
 end
 
 --- The client for the current root if it runs, without starting one.
 ---@return vim.lsp.Client?
 function M.get_client()
-  local id = state.clients[M.root()]
-  local client = id and vim.lsp.get_client_by_id(id)
-  if client and not call(client, "is_stopped") then
-    return client
-  end
+  return client.get(M.root())
 end
 
 --- Start (or reuse) the server for the current workspace root.
 ---@return vim.lsp.Client? client
 ---@return string? err
 function M.start()
-  local existing = M.get_client()
-  if existing then
-    return existing
-  end
-  local root = M.root()
-  local o = config.options
-  local cmd = o.cmd
-  if vim.fn.executable(cmd[1]) ~= 1 then
-    local repo = require("ao.health").repository()
-    return nil, ("the server command %q was not found; install ao-server (%s), or set "
-      .. "require('ao').setup({ cmd = {...} }); :checkhealth ao gives every way"):format(cmd[1],
-        "pipx install " .. (repo or "<a clone of the ao-server repository>"))
-  end
-  ---@type vim.lsp.ClientConfig
-  local cfg = {
-    name = "ao",
-    cmd = cmd,
-    cmd_cwd = root,
-    cmd_env = o.cmd_env,
-    root_dir = root,
-    workspace_folders = { { uri = vim.uri_from_fname(root), name = root } },
-    init_options = M.init_options(),
-    handlers = {
-      ["ao/statusChanged"] = M._on_status_changed,
-      ["window/showMessage"] = M._on_show_message,
-    },
-    on_init = function(client)
-      state.ready[client.id] = true
-      vim.schedule(function()
-        flush(client.id, client)
-        M.request("ao/list", vim.empty_dict(), function(err, res)
-          if not err and type(res) == "table" then
-            M._remember_list(res)
-          end
-        end)
-      end)
-    end,
-    on_exit = function(code, signal, client_id)
-      vim.schedule(function()
-        for r, id in pairs(state.clients) do
-          if id == client_id then
-            state.clients[r] = nil
-          end
-        end
-        local sig = (signal and signal ~= 0) and (", signal " .. signal) or ""
-        local why = ("ao-server exited (code %s%s)"):format(code, sig)
-        if state.pending[client_id] then
-          flush(client_id, nil, why .. " before it was ready; :checkhealth ao and :LspLog say why")
-        elseif not state.stopping[client_id] and code ~= 0 and nn(vim.v.exiting) == nil then
-          M.notify(why .. "; it restarts on the next :Ao command (:LspLog has its messages)", levels.ERROR)
-        end
-        state.stopping[client_id] = nil
-        state.ready[client_id] = nil
-      end)
-    end,
-  }
-  local ok, id = pcall(vim.lsp.start, cfg, {
-    attach = false, -- 0.11+: a workspace client, not tied to a buffer
-    silent = true,
-    reuse_client = function(client, c)
-      return client.name == c.name and client.root_dir == c.root_dir
-    end,
-  })
-  if not ok or not id then
-    return nil, ("could not start %s: %s"):format(table.concat(cmd, " "), ok and "see :LspLog" or M.error_text(id))
-  end
-  state.clients[root] = id
-  return vim.lsp.get_client_by_id(id)
+  return client.start(client_spec())
 end
 
 --- Stop the server of the current root (agents keep running).
 function M.stop()
-  local client = M.get_client()
-  if client then
-    state.stopping[client.id] = true
-    call(client, "stop")
-  end
+  client.stop(M.root())
 end
 
 --- Call `fn(client)` once the server for the current root is initialized, or `fn(nil, err)`.
 ---@param fn fun(client: vim.lsp.Client?, err: string?)
 function M.with_client(fn)
-  local client, err = M.start()
-  if not client then
-    return fn(nil, err)
-  end
-  if state.ready[client.id] then
-    return fn(client)
-  end
-  local id = client.id
-  if not state.pending[id] then
-    state.pending[id] = {}
-    vim.defer_fn(function()
-      if state.pending[id] and not state.ready[id] then
-        flush(id, nil, ("ao-server did not finish starting within %d s; :LspLog says why"):format(START_TIMEOUT / 1000))
-      end
-    end, START_TIMEOUT)
-  end
-  table.insert(state.pending[id], fn)
-end
-
---- Params as a JSON object even when empty (an empty Lua table would be encoded as []).
-local function object(params)
-  if params == nil or (type(params) == "table" and next(params) == nil) then
-    return vim.empty_dict()
-  end
-  return params
+  client.when_ready(client_spec(), fn)
 end
 
 --- Send `method` (e.g. "ao/status") to the server as workspace/executeCommand; `cb(err, result)`.
@@ -516,18 +304,14 @@ end
 ---@param params? table
 ---@param cb ao.Callback
 function M.request(method, params, cb)
-  M.with_client(function(client, start_err)
-    if not client then
+  M.with_client(function(c, start_err)
+    if not c then
       return cb({ message = start_err or "the server is not running" })
     end
-    local ok, sent = pcall(call, client, "request", "workspace/executeCommand",
-      { command = method, arguments = { object(params) } }, function(err, result)
-        M.guard(method, cb, err and { code = err.code, message = M.error_text(err), data = err.data } or nil,
-          nn(result))
-      end)
-    if not ok or not sent then
-      cb({ message = "the server is not running" .. (ok and "" or (": " .. M.error_text(sent))) })
-    end
+    client.execute(c, method, params, function(err, result)
+      M.guard(method, cb, err and { code = err.code, message = M.error_text(err), data = err.data } or nil,
+        nn(result))
+    end)
   end)
 end
 
@@ -763,8 +547,7 @@ end
 
 --- Ask for the default project's models in the background, once, when the server runs.
 function M.prefetch_models()
-  local client = M.get_client()
-  if state.models[""] or state.models_asked or not (client and state.ready[client.id]) then
+  if state.models[""] or state.models_asked or not client.is_ready(M.get_client()) then
     return
   end
   state.models_asked = true

@@ -1,0 +1,131 @@
+---@brief [[
+--- The types ao.nvim hands to callbacks: the server's wire values (docs/protocol.schema.json, generated
+--- from ao_server/model.py) as LuaCATS classes. Annotations only; nothing requires this module.
+---@brief ]]
+
+---@class ao.Error
+---@field code? integer JSON-RPC error code (see docs/protocol.md)
+---@field message string What went wrong, readable as is
+---@field data? any
+
+-- The wire types; tests/unit/test_contract.py checks that these classes name exactly the schema's fields,
+-- with the same enum values.
+
+---@class ao.Outcome
+---@field result "success"|"error"|"killed"|"incomplete"|"over_budget"|"unknown"
+---@field error? string why, in words
+---@field finish? string the model's finish reason
+---@field exitCode? integer
+
+---@class ao.Tokens
+---@field input integer
+---@field output integer
+---@field reasoning integer
+---@field cacheRead integer
+---@field cacheWrite integer
+
+---@class ao.Cost
+---@field usd number
+---@field tokens ao.Tokens
+
+---@class ao.BudgetState the tightest budget that applies to a session
+---@field usd number spent against it
+---@field limit number the limit in USD
+---@field scope "session"|"project"|"day"
+---@field fraction number usd / limit: the server warns at 0.8 and stops the agent at 1
+
+---@class ao.Summary
+---@field title? string
+---@field firstPrompt? string
+---@field files integer
+---@field additions integer
+---@field deletions integer
+---@field lastTool? string
+---@field prUrl? string
+
+---@class ao.Workspace
+---@field path string
+---@field branch string
+---@field base string
+---@field repo string
+---@field removed boolean
+---@field ahead? integer commits ahead of base (status --details)
+---@field dirty? boolean
+
+---@class ao.Session
+---@field sessionId string "<project>/agent-<n>"
+---@field id string "agent-<n>"
+---@field project string
+---@field status "running"|"exited"
+---@field exitCode? integer
+---@field activity? "active"|"ready"|"idle"|"waiting_input"|"blocked"|"exited"|"unknown"
+---@field runtime string
+---@field agent string
+---@field prompt string
+---@field model? string
+---@field issueId? string
+---@field createdAt string ISO 8601, UTC
+---@field endedAt? string
+---@field pid? integer
+---@field workdir string
+---@field workspace? ao.Workspace
+---@field opencodeSessionId? string
+---@field cost? ao.Cost
+---@field budget? ao.BudgetState the tightest budget that applies; nil when none does or the cost is unknown
+---@field summary? ao.Summary
+---@field outcome? ao.Outcome
+---@field runs integer
+---@field introspectionStale boolean cost, summary and activity are the last seen (OpenCode's database was busy)
+---@field promptTruncated boolean the prompt was cut (in ao/statusChanged)
+
+---@class ao.StatusChanged
+---@field sessionId string
+---@field project string
+---@field previous? "running"|"exited" status before the change; nil for a session seen for the first time
+---@field previousActivity? "active"|"ready"|"idle"|"waiting_input"|"blocked"|"exited"|"unknown"
+---@field status "running"|"exited"
+---@field activity? "active"|"ready"|"idle"|"waiting_input"|"blocked"|"exited"|"unknown"
+---@field exitCode? integer
+---@field outcome? ao.Outcome
+---@field budget? ao.BudgetState the session's budget (sent when it crosses 80 % and 100 %)
+---@field at string ISO 8601 time of the change
+---@field session ao.Session the session, its prompt cut to 200 characters
+
+---@class ao.CostParams
+---@field project? string
+---@field since? string "today", "24h", "7d" or a date like "2026-11-01"
+---@field by? "project"|"model"|"day"|"session"
+
+---@class ao.CostTotal
+---@field usd number
+---@field tokens ao.Tokens
+---@field sessions integer
+
+---@class ao.CostGroup
+---@field key string the project, model, day or session id
+---@field usd number
+---@field tokens ao.Tokens
+---@field sessions integer
+
+---@class ao.CostLimits the configured budgets in USD (of the project asked about, else the top-level ones)
+---@field session? number
+---@field project? number
+---@field day? number
+
+---@class ao.CostReport the answer of ao/cost
+---@field since? string ISO 8601; nil for all time
+---@field by string
+---@field total ao.CostTotal
+---@field groups ao.CostGroup[]
+---@field limits ao.CostLimits
+
+---@class ao.AttachInfo
+---@field sessionId string
+---@field type string "tmux" or "process" (a runtime plugin may add others)
+---@field command string
+---@field argv string[]
+---@field restoreCommand? string
+
+---@alias ao.Callback fun(err: ao.Error?, result: any)
+
+return {}
