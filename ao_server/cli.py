@@ -35,6 +35,7 @@ examples:
   ao status my-project/agent-1                           # running | exited (| unknown)
   ao attach my-project/agent-1 --exec                    # open the agent's terminal
   ao resume my-project/agent-1 "Now fix the lint errors" # continue the same OpenCode session
+  ao cost --since 7d --by model                          # what the agents cost, from OpenCode's records
 
 config: --config, $AO_CONFIG, ./agent-orchestrator.yaml (searching upward),
         ~/.config/agent-orchestrator/agent-orchestrator.yaml, else the current folder is the project.
