@@ -29,134 +29,108 @@ local function run(argv, timeout)
   return true, first
 end
 
-local function encode(msg)
-  local body = vim.json.encode(msg)
-  return ("Content-Length: %d\r\n\r\n%s"):format(#body, body)
+--- The last line of a server's stderr: run it again with stdin closed (a server that cannot start says
+--- why and exits; one that can reads end-of-input and exits). The LSP client's own copy of stderr is in
+--- the LSP log only.
+---@param cmd string[]
+---@param root string
+---@return string?
+local function stderr_reason(cmd, root)
+  local ok, proc = pcall(vim.system, cmd, { cwd = root, env = require("ao").options().cmd_env, text = true })
+  if not ok then
+    return nil
+  end
+  local res = proc:wait(VERSION_TIMEOUT)
+  local lines = vim.split(vim.trim(res.stderr or ""), "\n")
+  local last = vim.trim(lines[#lines] or "")
+  return last ~= "" and last or nil
 end
 
---- Start the server command, initialize it and ask for ao/list; then shut it down.
+--- Start the server command with |vim.lsp.rpc.start()|, initialize it and ask for ao/list; then shut it
+--- down (shutdown, exit). Each answer is waited for at most `timeout` ms.
 ---@param cmd string[]
 ---@param root string
 ---@param init_options table
----@return {ok: boolean, stage: string, error?: string, list?: table, server?: table}
+---@param timeout? integer
+---@return {ok: boolean, stage: string, error?: string, code?: integer, list?: table, server?: table}
 function M.probe(cmd, root, init_options, timeout)
   timeout = timeout or PROBE_TIMEOUT
-  local buffer, stderr = "", {}
-  local ok, proc = pcall(vim.system, cmd, {
-    cwd = root,
-    env = require("ao").options().cmd_env,
-    stdin = true,
-    stdout = function(_, data)
-      if data then
-        buffer = buffer .. data
-      end
+  local exited = nil ---@type {code: integer, signal: integer}?
+  local ok, rpc = pcall(vim.lsp.rpc.start, cmd, {
+    on_exit = function(code, signal)
+      exited = { code = code, signal = signal }
     end,
-    stderr = function(_, data)
-      if data then
-        stderr[#stderr + 1] = data
-      end
-    end,
-  })
+  }, { cwd = root, env = require("ao").options().cmd_env })
   if not ok then
-    return { ok = false, stage = "start", error = tostring(proc) }
+    local text = tostring(rpc):gsub("\nstack traceback:.*$", "")
+    return { ok = false, stage = "start", error = (text:gsub("^[^\n]-%.lua:%d+: ", "")) }
   end
-  local function messages()
-    local out = {}
-    while true do
-      local header_end = buffer:find("\r\n\r\n", 1, true)
-      if not header_end then
-        break
-      end
-      local len = tonumber(buffer:sub(1, header_end):match("[Cc]ontent%-[Ll]ength:%s*(%d+)"))
-      if not len or #buffer < header_end + 3 + len then
-        break
-      end
-      local body = buffer:sub(header_end + 4, header_end + 3 + len)
-      buffer = buffer:sub(header_end + 4 + len)
-      local dok, msg = pcall(vim.json.decode, body, { luanil = { object = true } })
-      if dok then
-        out[#out + 1] = msg
-      end
+
+  --- Send a request and wait (at most `wait` ms) for its answer: `{err?, result?}`, or nil with none.
+  local function call(method, params, wait)
+    local answer = nil
+    local sent = rpc.request(method, params, function(err, result)
+      answer = { err = err, result = result }
+    end)
+    if not sent then
+      return nil
     end
-    return out
-  end
-  local responses = {}
-  local function await(id)
-    local deadline = vim.uv.now() + timeout
-    while vim.uv.now() < deadline do
-      for _, msg in ipairs(messages()) do
-        if msg.id ~= nil and msg.method == nil then
-          responses[msg.id] = msg
-        end
-      end
-      if responses[id] then
-        return responses[id]
-      end
-      if proc:is_closing() then
-        vim.wait(50)
-        for _, msg in ipairs(messages()) do
-          if msg.id ~= nil and msg.method == nil then
-            responses[msg.id] = msg
-          end
-        end
-        return responses[id]
-      end
-      vim.wait(20)
-    end
+    vim.wait(wait or timeout, function()
+      return answer ~= nil or exited ~= nil
+    end, 20)
+    return answer
   end
   local function stop()
-    pcall(proc.write, proc, encode({ jsonrpc = "2.0", id = 3, method = "shutdown" }))
-    await(3)
-    pcall(proc.write, proc, encode({ jsonrpc = "2.0", method = "exit" }))
-    pcall(proc.write, proc, nil)
-    proc:wait(3000) -- kills it when it does not exit in time
-  end
-  local function why()
-    local text = vim.trim(table.concat(stderr))
-    local lines = vim.split(text, "\n")
-    return lines[#lines] ~= "" and lines[#lines] or nil
+    if not exited and not rpc.is_closing() then
+      call("shutdown", nil, 3000)
+      rpc.notify("exit", nil)
+      vim.wait(3000, function()
+        return exited ~= nil
+      end, 20)
+    end
+    if not exited then
+      rpc.terminate() -- it did not exit in time
+    end
   end
 
   local uri = vim.uri_from_fname(root)
-  proc:write(encode({
-    jsonrpc = "2.0",
-    id = 1,
-    method = "initialize",
-    params = {
-      processId = vim.fn.getpid(),
-      rootUri = uri,
-      workspaceFolders = { { uri = uri, name = root } },
-      capabilities = vim.empty_dict(),
-      initializationOptions = init_options,
-      clientInfo = { name = "ao.nvim checkhealth" },
-    },
-  }))
-  local init = await(1)
+  local init = call("initialize", {
+    processId = vim.fn.getpid(),
+    rootUri = uri,
+    workspaceFolders = { { uri = uri, name = root } },
+    capabilities = vim.empty_dict(),
+    initializationOptions = next(init_options) and init_options or vim.empty_dict(),
+    clientInfo = { name = "ao.nvim checkhealth" },
+  })
   if not init then
-    pcall(proc.kill, proc, 9)
-    local reason = proc:is_closing() and ("it exited" .. (why() and (": " .. why()) or ""))
-      or ("no answer to initialize within %d ms"):format(timeout)
+    local reason
+    if exited then
+      local why = stderr_reason(cmd, root)
+      reason = ("it exited with code %d%s"):format(exited.code, why and (": " .. why) or "")
+    else
+      reason = ("no answer to initialize within %d ms"):format(timeout)
+    end
+    stop()
     return { ok = false, stage = "initialize", error = reason }
   end
-  if init.error then
+  if init.err then
     stop()
-    return { ok = false, stage = "initialize", error = tostring(init.error.message) }
+    return { ok = false, stage = "initialize", error = tostring(init.err.message) }
   end
-  proc:write(encode({ jsonrpc = "2.0", method = "initialized", params = vim.empty_dict() }))
-  proc:write(encode({
-    jsonrpc = "2.0",
-    id = 2,
-    method = "workspace/executeCommand",
-    params = { command = "ao/list", arguments = { vim.empty_dict() } },
-  }))
-  local list = await(2)
-  local server = init.result and init.result.serverInfo or nil
+  local server = type(init.result) == "table" and init.result.serverInfo or nil
+  if type(server) ~= "table" or server.name ~= "ao-server" then
+    stop()
+    return { ok = false, stage = "initialize", server = server,
+      error = ("it answered initialize but is not ao-server (serverInfo %s)"):format(vim.inspect(server)) }
+  end
+  rpc.notify("initialized", vim.empty_dict())
+  local list = call("workspace/executeCommand", { command = "ao/list", arguments = { vim.empty_dict() } })
   stop()
   if not list then
     return { ok = false, stage = "ao/list", error = "no answer to ao/list", server = server }
   end
-  if list.error then
-    return { ok = false, stage = "ao/list", error = tostring(list.error.message), code = list.error.code,
+  if list.err then
+    return { ok = false, stage = "ao/list", error = tostring(list.err.message), code = list.err.code,
       server = server }
   end
   return { ok = true, stage = "done", list = list.result, server = server }
@@ -239,7 +213,7 @@ function M.check()
   else
     health.ok(("server command found: %s (%s)"):format(table.concat(o.cmd, " "), exe))
     local client = ao.get_client()
-    if client and ao._state.ready[client.id] then
+    if require("ao.client").is_ready(client) then
       health.ok(("server running for %s (client id %d)"):format(root, client.id))
     end
     probe = M.probe(o.cmd, root, ao.init_options())
