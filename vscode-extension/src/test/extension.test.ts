@@ -395,5 +395,20 @@ describe('the extension against the real ao-server', { skip }, () => {
         const tooltip = () => active.ext.statusBar.item.tooltip as string;
         await double.waitFor(() => tooltip().includes(want), 30_000, `the status bar tooltip to say "${want}" (it says ${JSON.stringify(tooltip())})`);
         assert.match(tooltip(), /^0 running, \d+ exited agent sessions\.\nToday: \$0\.\d{4} of \$5\.00\nClick to open the Sessions view\.$/);
+
+        // A project budget already spent: the spawn is refused with one error naming the limit and the spend.
+        fs.writeFileSync(config, fs.readFileSync(config, 'utf8').replace('budget:\n  session: 0.10\n  day: 5\n', 'budget:\n  project: 0.05\n'));
+        assert.ok(await active.ext.server.restart());
+        const before = double.messages.length;
+        const sessions = async () => (await (await active.ext.server.ready())!.status()).length;
+        const count = await sessions();
+        double.pickAnswers.push('fake/fake-model');
+        double.inputAnswers.push('one more');
+        assert.equal(await exec(Commands.spawn), undefined);
+        const refused = await waitMessage(/^AO: project my-project has spent \$\d+\.\d\d.*project budget is \$0\.05/, 10_000);
+        assert.equal(refused.level, 'error');
+        const errors = double.messages.slice(before).filter((m) => m.level === 'error');
+        assert.equal(errors.length, 1, JSON.stringify(errors));
+        assert.equal(await sessions(), count, 'a refused spawn left a session');
     });
 });
