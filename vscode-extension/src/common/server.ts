@@ -300,8 +300,8 @@ export class ServerManager implements vscode.Disposable {
             // No `workspaceFolder`: that would lock the client to one folder, and a multi-root window
             // must send every folder in `initialize` (the server offers each folder's projects).
             initializationFailedHandler: (error) => {
-                output.warn(`\`initialize\` failed: ${describeError(error)}`);
-                return false; // the start fails and says so; no retry
+                output.debug(`\`initialize\` failed: ${describeError(error)}`);
+                return false; // the start fails (the client logs why, then startFailed says it); no retry
             },
             // The count of the client's default policy, which onClosed asks (createDefaultErrorHandler).
             connectionOptions: { maxRestartCount: MAX_RESTARTS },
