@@ -46,7 +46,10 @@ class Poller:
         started = time.time()
         if self._above is None:  # first tick: the sessions that are running now
             self._above = orch.store.max_num()
-        records, bad = orch.store.for_poll(since=self._since or started, above=self._above)
+        # The first tick looks back as far as every later one, so a session that ended just before it
+        # is in the baseline and is not reported as new on the next tick.
+        since = self._since if self._since is not None else started - POLL_OVERLAP
+        records, bad = orch.store.for_poll(since=since, above=self._above)
         self._since = started - POLL_OVERLAP
         self._above = max([self._above, *(r.num for r in records)])
         snap = orch.snapshot(records=records)
