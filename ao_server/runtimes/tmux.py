@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -278,18 +279,32 @@ class TmuxRuntime:
         self.kill(session)
 
     def logs(self, session: SessionRecord, lines: int | None, max_bytes: int | None = None) -> tuple[str, bool]:
-        """The pane's scrollback (bounded by tmux's history), else what was saved when it closed."""
+        """The pane's text (its history is bounded by tmux's), else what was saved when it closed.
+
+        The pane's blank rows and tmux's own "Pane is dead" line are not the agent's output:
+        the last ``lines`` are counted without them.
+        """
         sock = self._sock(session)
         name = session_name(session)
-        start = "-" if lines is None else str(-lines)
         proc = None
         try:
-            proc = self._run(sock, "capture-pane", "-p", "-J", "-S", start, "-t", f"={name}:", check=False)
+            proc = self._run(sock, "capture-pane", "-p", "-J", "-S", "-", "-t", f"={name}:", check=False)
         except SpawnFailed:
             pass
         if proc is not None and proc.returncode == 0:
-            text = proc.stdout.rstrip("\n")
-            if lines is not None:
-                text = "\n".join(text.splitlines()[-lines:])
-            return clip(text + "\n", max_bytes)
-        return tail(session.dir.scrollback, lines, max_bytes)
+            return clip(agent_text(proc.stdout, lines), max_bytes)
+        text, cut = tail(session.dir.scrollback, None if lines is None else lines + 60, max_bytes)
+        return agent_text(text, lines), cut
+
+
+_PANE_DEAD = re.compile(r"^Pane is dead \(.*\)$")
+
+
+def agent_text(captured: str, lines: int | None) -> str:
+    """A captured pane without the trailing blank rows and tmux's "Pane is dead" line; the last ``lines``."""
+    rows = captured.rstrip("\n").split("\n")
+    while rows and (not rows[-1].strip() or _PANE_DEAD.match(rows[-1].strip())):
+        rows.pop()
+    if lines is not None:
+        rows = rows[-lines:]
+    return "\n".join(rows) + "\n" if rows else ""

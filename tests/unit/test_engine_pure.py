@@ -149,3 +149,12 @@ def test_opencodes_printed_error_line() -> None:
     assert error_line("UnknownError Unexpected server error\n") == "UnknownError Unexpected server error"
     assert error_line("all fine\n") is None
     assert error_line("Error: " + "x" * 1000).endswith("...")  # type: ignore[union-attr]
+
+
+def test_tmux_logs_leave_out_the_dead_pane_furniture() -> None:
+    from ao_server.runtimes.tmux import agent_text
+
+    pane = "work\n\nmore work\n[ao] the agent exited with code 0\n\n\n\nPane is dead (status 0, Thu Nov 26 2026)\n\n"
+    assert agent_text(pane, 2) == "more work\n[ao] the agent exited with code 0\n"
+    assert agent_text(pane, None).startswith("work\n\nmore work\n") and "Pane is dead" not in agent_text(pane, None)
+    assert agent_text("\n\n", 5) == ""
