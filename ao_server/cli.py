@@ -340,7 +340,7 @@ def age(iso_ts: str | None, now: float | None = None) -> str:
 def cost_text(cost: Cost | None, budget: BudgetState | None = None) -> str:
     if cost is None:
         return "-"
-    text = f"${cost.usd:.2f}" if cost.usd >= 0.01 or cost.usd == 0 else f"${cost.usd:.5f}"
+    text = usd(cost.usd)
     if budget is not None:
         text += f" ({100 * budget.fraction:.0f}% of {usd(budget.limit)} {budget.scope})"
     return text

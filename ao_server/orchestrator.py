@@ -9,6 +9,7 @@ event loop.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import shlex
@@ -822,8 +823,10 @@ def killed_outcome(reason: str = "") -> Outcome:
 
 
 def usd(amount: float) -> str:
-    """Dollars as people read them: cents, or four decimals below one cent."""
-    return f"${amount:.2f}" if amount >= 0.01 or amount == 0 else f"${amount:.4f}"
+    """Dollars as people read them: cents, or two significant digits below one cent ($0.000021)."""
+    if amount >= 0.01 or amount <= 0:
+        return f"${amount:.2f}"
+    return f"${amount:.{1 - math.floor(math.log10(amount))}f}"
 
 
 def day_start(now: float | None = None) -> float:
