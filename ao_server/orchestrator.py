@@ -268,9 +268,7 @@ class Orchestrator:
 
     # --- status -------------------------------------------------------------------
 
-    def snapshot(
-        self, project: str | None = None, records: list[SessionRecord] | None = None, *, exited_facts: bool = False
-    ) -> Snapshot:
+    def snapshot(self, records: list[SessionRecord], *, exited_facts: bool = False) -> Snapshot:
         """Liveness and introspection at constant subprocess cost; finalizes exits.
 
         Only sessions that are not exited are asked about; an exited one is described by
@@ -278,9 +276,6 @@ class Orchestrator:
         exited session without facts yet (ended before they were kept) is introspected once.
         """
         warnings: list[str] = []
-        if records is None:
-            records, bad = self.store.all(project)
-            warnings += [str(b) for b in bad]
         now = time.time()
         live: dict[str, Liveness] = {}
         by_rt: dict[str, list[SessionRecord]] = {}
@@ -548,14 +543,8 @@ class Orchestrator:
         prompt, no JSON), the others through one snapshot. Returns briefs, warnings, next cursor."""
         rows, bad, more = self.store.brief(project, running=running, limit=limit, before=before)
         self._check_project(project, found=bool(rows or bad))
-        warnings: list[str] = [str(b) for b in bad]
-        live: list[SessionRecord] = []
-        for row in rows:
-            if row.status != STATUS_EXITED:
-                try:
-                    live.append(self.store.get(row.num))
-                except StateError as e:
-                    warnings.append(str(e))
+        live, corrupt = self.store.get_many([row.num for row in rows if row.status != STATUS_EXITED])
+        warnings = [str(b) for b in (*bad, *corrupt)]
         snap = self.snapshot(records=live)
         views = {r.num: snap.view(self, r) for r in snap.records}
         briefs = []

@@ -107,18 +107,27 @@ def _is_locked(e: sqlite3.OperationalError) -> bool:
     return "locked" in str(e) or "busy" in str(e)
 
 
+IO_RETRY = 1.0  # seconds a "disk I/O error" is tried again before it is reported
+
+
 def _retry_locked(fn: Callable[[], R], timeout: float = 60.0) -> R:
     """Run ``fn``, retrying while SQLite says the database is locked.
 
     The busy timeout covers most waits, but some paths report SQLITE_BUSY at once (opening
-    a WAL database while another process checkpoints it, say). Each ``fn`` is one whole
-    transaction, so running it again is safe.
+    a WAL database while another process checkpoints it, say). A "disk I/O error" is tried
+    again for up to ``IO_RETRY`` seconds: many processes opening the store at once can race
+    on its WAL index, while a full disk keeps failing. Each ``fn`` is one whole transaction,
+    so running it again is safe.
     """
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
     delay = 0.01
     while True:
         try:
             return fn()
+        except StateError as e:
+            if not e.data.get("io") or time.monotonic() > started + IO_RETRY:
+                raise
         except sqlite3.OperationalError as e:
             if not _is_locked(e):
                 raise
@@ -253,7 +262,8 @@ class Store:
         if "full" in str(e) or "disk I/O" in str(e):
             return StateError(
                 f"the session store {self.db_path} cannot be written ({e}); is its filesystem full? Free some "
-                "space there or set AO_STATE_DIR elsewhere (nothing was changed)"
+                "space there or set AO_STATE_DIR elsewhere (nothing was changed)",
+                io="disk I/O" in str(e),
             )
         return StateError(
             f"the session store {self.db_path} failed: {e}; if it is corrupt, move it aside "
@@ -369,6 +379,12 @@ class Store:
         if row is None:
             raise UnknownSession(f"no session agent-{num} (see `ao list`)")
         return self._from_row(dict(zip(COLUMNS, row, strict=True)))
+
+    def get_many(self, nums: list[int]) -> tuple[list[SessionRecord], list[CorruptRow]]:
+        """These sessions (in number order), in one query; unknown numbers are left out."""
+        if not nums:
+            return [], []
+        return _retry_locked(lambda: self._select(f"num IN ({','.join('?' * len(nums))})", tuple(nums), None))
 
     @_retrying
     def all(self, project: str | None = None) -> tuple[list[SessionRecord], list[CorruptRow]]:
