@@ -20,7 +20,6 @@ several threads share the cache; concurrent misses for one key run OpenCode once
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import threading
 import time
@@ -28,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from .agents.opencode import error_line, strip_ansi
 from .config import Config, Project
 from .errors import AoError, UsageError
 from .model import Models
@@ -182,11 +182,10 @@ def _looks_like_model(text: str) -> bool:
     return "/" in text and " " not in text and bool(MODEL_RE.fullmatch(text))
 
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-
 def _what_it_said(text: str) -> str:
-    """OpenCode's ``Error: ...`` line (colours removed), else its last line; at most 300 characters."""
-    lines = [line.strip() for line in _ANSI.sub("", text).splitlines() if line.strip()]
-    said = next((line for line in lines if line.startswith("Error")), lines[-1] if lines else "")
+    """OpenCode's error line (the agent plugin's reader), else its last line; at most 300 characters."""
+    said = error_line(text)
+    if said is None:
+        lines = [line.strip() for line in strip_ansi(text).splitlines() if line.strip()]
+        said = lines[-1] if lines else ""
     return said if len(said) <= 300 else said[:297] + "..."

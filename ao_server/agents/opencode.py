@@ -24,7 +24,8 @@ from pathlib import Path
 
 from ..config import Config
 from ..errors import AgentNotInstalled, AoError, NotResumable, SpawnFailed
-from ..model import Activity, Cost, Introspection, LaunchSpec, Outcome, Result, SessionRecord, Summary, Tokens
+from ..model import Activity, Cost, Introspection, LaunchSpec, Outcome, SessionRecord, Summary
+from ..protocol import from_wire
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +39,14 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _ERROR_LINE = re.compile(r"\b\w*Error\b")
 
 
+def strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
 def error_line(text: str) -> str | None:
     """OpenCode's last error line in some output (``Error: ...``, ``UnknownError ...``), colours removed,
     at most 300 characters; None when it printed none."""
-    lines = [line.strip() for line in _ANSI.sub("", text).splitlines() if line.strip()]
+    lines = [line.strip() for line in strip_ansi(text).splitlines() if line.strip()]
     found = [line for line in lines if _ERROR_LINE.search(line)]
     if not found:
         return None
@@ -196,32 +201,15 @@ class OpenCodeAgent:
                     for s in sessions
                 }
             raise AoError(f"introspection unavailable: {e}") from None
-        out: dict[str, Introspection] = {}
-        for ao_id, info in infos.items():
-            t, sm, oc = info.tokens, info.summary, info.outcome
-            out[ao_id] = Introspection(
+        # The reader's tokens, summary and outcome are in the wire form already: one conversion.
+        return {
+            ao_id: Introspection(
                 opencode_session_id=info.opencode_session_id,
                 activity=Activity(info.activity),
-                cost=Cost(
-                    usd=info.cost_usd,
-                    tokens=Tokens(
-                        input=t["input"],
-                        output=t["output"],
-                        reasoning=t["reasoning"],
-                        cache_read=t["cacheRead"],
-                        cache_write=t["cacheWrite"],
-                    ),
-                ),
-                summary=Summary(
-                    title=sm["title"],
-                    first_prompt=sm["firstPrompt"],
-                    files=sm["files"],
-                    additions=sm["additions"],
-                    deletions=sm["deletions"],
-                    last_tool=sm["lastTool"],
-                    pr_url=sm["prUrl"],
-                ),
-                outcome=None if oc is None else Outcome(Result(oc["result"]), error=oc["error"], finish=oc["finish"]),
+                cost=from_wire({"usd": info.cost_usd, "tokens": info.tokens}, Cost),
+                summary=from_wire(info.summary, Summary),
+                outcome=None if info.outcome is None else from_wire(info.outcome, Outcome),
                 state=info.state.to_json(),
             )
-        return out
+            for ao_id, info in infos.items()
+        }
