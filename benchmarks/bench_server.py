@@ -39,11 +39,6 @@ from tests.support import bed  # noqa: E402  (isolated env and process cleanup, 
 STANDIN = ROOT / "tests" / "support" / "standin" / "opencode"
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
-
-
 def isolated_env(tmp: Path) -> dict[str, str]:
     (tmp / "exits").mkdir(parents=True, exist_ok=True)
     return bed.isolated_env(tmp, AO_OPENCODE_BIN=str(STANDIN), AO_STANDIN_EXITLOG=str(tmp / "exits"))
@@ -109,8 +104,8 @@ def main() -> int:
             latencies.append(at - float(exit_file.read_text().strip()))
         print(
             f"1. exit -> ao/statusChanged ({len(latencies)} exits, {args.live}+ live sessions, "
-            f"pollInterval {args.poll_interval}s): p50 {1000 * pct(latencies, 50):.0f} ms, "
-            f"p95 {1000 * pct(latencies, 95):.0f} ms, max {1000 * max(latencies):.0f} ms "
+            f"pollInterval {args.poll_interval}s): p50 {1000 * bed.percentile(latencies, 50):.0f} ms, "
+            f"p95 {1000 * bed.percentile(latencies, 95):.0f} ms, max {1000 * max(latencies):.0f} ms "
             f"(target p95 <= {1000 * args.poll_interval + 250:.0f} ms)"
         )
 
@@ -125,7 +120,8 @@ def main() -> int:
             rtts.append(time.perf_counter() - start)
         print(
             f"2. ao/status round trip with {total} sessions ({args.status_calls} calls): "
-            f"median {1000 * statistics.median(rtts):.1f} ms, p95 {1000 * pct(rtts, 95):.1f} ms (target < 30 ms)"
+            f"median {1000 * statistics.median(rtts):.1f} ms, p95 {1000 * bed.percentile(rtts, 95):.1f} ms "
+            "(target < 30 ms)"
         )
 
         # --- 3. idle poller CPU -----------------------------------------------------------------------------------

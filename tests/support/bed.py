@@ -73,6 +73,12 @@ def stop_processes_under(root: Path) -> int:
     return len(procs)
 
 
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile (nearest rank) of ``values``, for the benchmarks' figures."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
 def wait_for(pred: Callable[[], T], timeout: float = 60.0, interval: float = 0.2, what: str = "condition") -> T:
     deadline = time.monotonic() + timeout
     last: T | None = None
