@@ -19,7 +19,7 @@ M.WARN_FRACTION = 0.8
 
 -- formatting ------------------------------------------------------------------------------------------
 
---- "$1.23"; below a cent "$0.0012"; "-" for anything not an amount.
+--- "$1.23"; below a cent "$0.00012"; "-" for anything not an amount. The one money format of the plugin.
 ---@param usd any
 ---@return string
 function M.usd(usd)
@@ -30,7 +30,7 @@ function M.usd(usd)
   if usd == 0 or usd >= 0.01 then
     return ("$%.2f"):format(usd)
   end
-  return ("$%.4f"):format(usd)
+  return ("$%.5f"):format(usd)
 end
 
 --- A limit: "$2.00"; one below a cent keeps its digits ("$0.001").

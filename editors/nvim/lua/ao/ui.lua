@@ -57,14 +57,10 @@ end
 ---@return string
 function M.cost(cost)
   cost = nn(cost)
-  if type(cost) ~= "table" or type(nn(cost.usd)) ~= "number" then
+  if type(cost) ~= "table" then
     return "-"
   end
-  local usd = cost.usd
-  if usd == 0 or usd >= 0.01 then
-    return ("$%.2f"):format(usd)
-  end
-  return ("$%.5f"):format(usd)
+  return require("ao.cost").usd(cost.usd)
 end
 
 ---@param s ao.Session
