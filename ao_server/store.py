@@ -107,6 +107,7 @@ def _is_locked(e: sqlite3.OperationalError) -> bool:
     return "locked" in str(e) or "busy" in str(e)
 
 
+_CREATING = threading.Lock()  # no thread connects to a database file another thread is creating
 IO_RETRY = 1.0  # seconds a "disk I/O error" is tried again before it is reported
 
 
@@ -183,11 +184,20 @@ class Store:
                 if e.errno not in (errno.ENOSPC, errno.EDQUOT):  # a full disk can still be read
                     raise
             # SQLite creates -wal and -shm with the database file's mode: make that 0600 first.
-            os.close(os.open(self.db_path, os.O_RDWR | os.O_CREAT, 0o600))
+            # Only ever open a file that did not exist: closing ANY descriptor of the database
+            # drops every POSIX lock this process holds on it, so another thread's transaction
+            # would lose its locks, and another process's last close would reset the WAL under it.
+            with _CREATING:
+                try:
+                    os.close(os.open(self.db_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+                except FileExistsError:
+                    pass
             for suffix in ("", "-wal", "-shm"):
-                path = Path(f"{self.db_path}{suffix}")
-                if path.exists() and path.stat().st_mode & 0o077:
-                    os.chmod(path, 0o600)
+                try:  # -wal and -shm come and go with other processes' connections
+                    if os.stat(f"{self.db_path}{suffix}").st_mode & 0o077:
+                        os.chmod(f"{self.db_path}{suffix}", 0o600)
+                except FileNotFoundError:
+                    pass
         except OSError as e:
             raise StateError(
                 f"state dir {state_dir} is not writable ({e.strerror or e}); "

@@ -119,3 +119,49 @@ def test_waiting_for_opencodes_first_run_is_bounded(tmp_path: Path, monkeypatch:
         fcntl.flock(held, fcntl.LOCK_EX)
         with pytest.raises(SpawnFailed, match=r"waited .* create OpenCode's database"):
             agent.prepare("/bin/true", tmp_path)
+
+
+def test_threads_opening_stores_while_others_write_lose_no_session(tmp_path: Path) -> None:
+    """The server opens one Store per engine thread, often while other threads, and other processes, use it.
+
+    Opening must not disturb them: closing any descriptor of the database file drops every POSIX
+    lock this process holds on it. Another process's closing connection then thinks it is the last
+    one and resets the WAL under this process's transactions, and their commits are lost.
+    """
+    import subprocess
+    import sys
+    import threading
+
+    state = tmp_path / "state"
+    Store(state)
+    reader = subprocess.Popen(  # another ao process: opens, reads and closes the store, again and again
+        [sys.executable, "-c", "import sys, pathlib\nfrom ao_server.store import Store\n"
+         "while True: Store(pathlib.Path(sys.argv[1])).all()", str(state)],
+        stdin=subprocess.DEVNULL)
+    made: list[int] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            for _ in range(25):
+                store = Store(state)  # a new engine thread's store, opened mid-storm
+                rec = store.create(record(tmp_path))
+                made.append(rec.num)
+                assert store.update(rec.num, expect=STARTING, status=STATUS_RUNNING), f"agent-{rec.num} vanished"
+        except BaseException as e:  # reported below, with the others
+            errors.append(e)
+
+    try:
+        threads = [threading.Thread(target=worker) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        reader.kill()
+        reader.wait()
+    assert not errors, errors[:3]
+    rows, corrupt = Store(state).all()
+    assert not corrupt
+    assert sorted(r.num for r in rows) == sorted(made) == list(range(1, 8 * 25 + 1))
+    assert all(r.status == STATUS_RUNNING for r in rows)
