@@ -7,6 +7,7 @@ Exit codes: 0 ok, 1 failure, 2 usage. Errors are one line on stderr
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import logging
 import os
@@ -20,7 +21,20 @@ from typing import Any, NoReturn
 from . import __version__
 from .config import load_config
 from .errors import AoError, UsageError
-from .model import Activity, BudgetState, Cost, CostReport, Session, Status, Workspace
+from .model import (
+    Activity,
+    BudgetState,
+    Change,
+    Changes,
+    Cost,
+    CostReport,
+    FileDiff,
+    ReviewNote,
+    Session,
+    Status,
+    Strategy,
+    Workspace,
+)
 from .models import models_for
 from .orchestrator import Orchestrator, usd
 from .protocol import to_wire
@@ -36,6 +50,8 @@ examples:
   ao attach my-project/agent-1 --exec                    # open the agent's terminal
   ao resume my-project/agent-1 "Now fix the lint errors" # continue the same OpenCode session
   ao cost --since 7d --by model                          # what the agents cost, from OpenCode's records
+  ao diff my-project/agent-1 --stat                      # the files it changed, with +/- counts
+  ao merge my-project/agent-1                            # its worktree's work into the base branch
 
 config: --config, $AO_CONFIG, ./agent-orchestrator.yaml (searching upward),
         ~/.config/agent-orchestrator/agent-orchestrator.yaml, else the current folder is the project.
@@ -123,6 +139,39 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = cmd("forget", "remove an exited (or corrupt) session's record and files")
     s.add_argument("session")
+
+    s = cmd("diff", "show what a session changed: its worktree against its base, else what OpenCode recorded")
+    s.add_argument("session")
+    s.add_argument("path", nargs="?", help="only this file (as `ao diff --stat` lists it)")
+    s.add_argument("--stat", action="store_true", help="only the changed files with their line counts")
+    s.add_argument("--json", action="store_true", help="print JSON (ao/changes, or ao/fileDiff with a path)")
+
+    s = cmd("merge", "bring a finished worktree session's work into its base branch, in the project's checkout")
+    s.add_argument("session")
+    s.add_argument(
+        "--strategy",
+        choices=[v.value for v in Strategy],
+        default=Strategy.AUTO.value,
+        help="auto (default): fast-forward when the base has not moved, else a merge commit; "
+        "ff: fast-forward only; merge: always a merge commit; squash: one commit",
+    )
+    s.add_argument("--json", action="store_true", help="print JSON")
+
+    s = cmd("discard", "throw a finished session's work away: remove its worktree and branch, whatever they hold")
+    s.add_argument("session")
+    s.add_argument("-y", "--yes", action="store_true", help="do not ask (required when stdin is not a terminal)")
+
+    s = cmd("send", "tell an exited session's agent something: a follow-up or review notes (it resumes)")
+    s.add_argument("session")
+    s.add_argument("message", nargs="?", help="what to tell the agent ('-' reads stdin)")
+    s.add_argument(
+        "--note",
+        action="append",
+        default=[],
+        metavar="PATH[:LINE]:TEXT",
+        help="a review note on a file (repeatable), gathered after the message",
+    )
+    s.add_argument("--json", action="store_true", help="print the session as JSON")
 
     s = cmd("cost", "what the sessions ao started cost, from OpenCode's own records")
     s.add_argument("--project", help="only this project's sessions")
@@ -302,7 +351,92 @@ def run(args: argparse.Namespace) -> int:
             for name in listed.models:
                 print(f"{name}\tdefault" if name == listed.default else name)
         return 0
+    if c in ("diff", "merge", "discard", "send"):
+        return run_review(orch, args)
     raise UsageError(f"unknown command {c}")
+
+
+def run_review(orch: Orchestrator, args: argparse.Namespace) -> int:
+    """``ao diff``, ``ao merge``, ``ao discard`` and ``ao send``."""
+    c = args.command
+    if c == "diff":
+        if args.stat or (args.json and args.path is None):
+            changes = orch.changes(args.session)
+            print(wire_json(changes) if args.json else format_stat(changes))
+            return 0
+        changes, diffs = orch.diffs(args.session, None if args.path is None else [args.path])
+        if args.json:
+            print(wire_json(diffs[0]))
+        elif not changes.files:
+            print(f"{changes.session_id} changed nothing", file=sys.stderr)
+        else:
+            sys.stdout.write("".join(unified(d) for d in diffs))
+        return 0
+    if c == "merge":
+        done = orch.merge(args.session, Strategy(args.strategy))
+        print(wire_json(done) if args.json else done.message)
+        return 0
+    if c == "discard":
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise UsageError(f"discarding removes {args.session}'s worktree and branch for good; pass --yes")
+            answer = input(f"Remove {args.session}'s worktree and branch, with all its work? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                print("nothing was removed", file=sys.stderr)
+                return 1
+        print(orch.discard(args.session).message)
+        return 0
+    message = _read_text(args.message) if args.message is not None else None
+    view = orch.send(args.session, message, [parse_note(n) for n in args.note])
+    print(wire_json(view) if args.json else f"sent to {view.session_id} (run {view.runs})")
+    return 0
+
+
+def parse_note(text: str) -> ReviewNote:
+    """``PATH:LINE:TEXT`` or ``PATH:TEXT`` (``--note``)."""
+    path, sep, rest = text.partition(":")
+    if not sep or not path or not rest.strip():
+        raise UsageError(f"invalid --note {text[:80]!r}: expected PATH:LINE:TEXT or PATH:TEXT, e.g. src/app.py:12:why?")
+    line, sep, body = rest.partition(":")
+    if sep and line.isdigit() and int(line) > 0 and body.strip():
+        return ReviewNote(path=path, line=int(line), text=body)
+    return ReviewNote(path=path, text=rest)
+
+
+CHANGE_MARK = {Change.ADDED: "A", Change.MODIFIED: "M", Change.DELETED: "D", Change.RENAMED: "R"}
+
+
+def format_stat(changes: Changes) -> str:
+    """``ao diff --stat``: one line a file, then the totals."""
+    if not changes.files:
+        return f"{changes.session_id} changed nothing"
+    width = max(len(f"+{f.additions} -{f.deletions}") for f in changes.files)
+    lines = []
+    for f in changes.files:
+        counts = "binary" if f.binary else f"+{f.additions} -{f.deletions}"
+        name = f"{f.old_path} -> {f.path}" if f.old_path else f.path
+        lines.append(f"{CHANGE_MARK[f.status]}  {counts:<{width}}  {name}")
+    base = f" against {changes.base.ref} ({(changes.base.commit or '')[:10]})" if changes.base.ref else ""
+    n = len(changes.files)
+    lines.append(f"{n} file{'s' if n != 1 else ''} changed, +{changes.additions} -{changes.deletions}{base}")
+    return "\n".join(lines)
+
+
+def unified(d: FileDiff) -> str:
+    """One file as a unified diff (what ``git diff`` would print for its text)."""
+    old, new = d.old_path or d.path, d.path
+    head = f"--- {'a/' + old if d.base.exists else '/dev/null'}\n+++ {'b/' + new if d.head.exists else '/dev/null'}\n"
+    for side, name in ((d.base, old), (d.head, new)):
+        if side.text is None and side.exists:
+            why = "too large to show" if side.too_large else "binary"
+            return f"{head}# {name}: {why} ({side.size} bytes)\n"
+    a = (d.base.text or "").splitlines(keepends=True)
+    b = (d.head.text or "").splitlines(keepends=True)
+    body = "".join(
+        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+        for line in difflib.unified_diff(a, b, n=3)
+    )
+    return head + "".join(body.splitlines(keepends=True)[2:]) if body else head
 
 
 def _page(args: argparse.Namespace) -> dict[str, Any]:

@@ -86,6 +86,13 @@ class WorkspaceError(AoError):
     code = -32011
 
 
+class MergeConflict(AoError):
+    """``ao merge`` met conflicts; it was aborted and the checkout is as it was."""
+
+    code = -32013
+    exit_code = 1
+
+
 class BudgetExceeded(AoError):
     """A project's or a day's spending limit is already reached: no new spawn or resume."""
 

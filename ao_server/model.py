@@ -144,6 +144,7 @@ class Workspace:
     removed: bool = False  # ao cleanup removed it
     ahead: int | None = None  # commits ahead of base (status --details)
     dirty: bool | None = None  # uncommitted changes (status --details)
+    merged: str | None = None  # the branch's commit that ao merge brought into the base
 
 
 @dataclass(frozen=True)
@@ -470,3 +471,139 @@ class CostReport:
     total: CostTotal
     groups: list[CostGroup]
     limits: CostLimits  # the budgets of the project asked about, else the top-level ones
+
+
+# --- reviewing what an agent changed (ao/changes, ao/fileDiff, ao/merge, ao/discard, ao/send) -------
+
+
+class Change(StrEnum):
+    ADDED = "added"
+    MODIFIED = "modified"
+    DELETED = "deleted"
+    RENAMED = "renamed"
+
+
+class Source(StrEnum):
+    """Where ``ao/changes`` read a session's changes."""
+
+    WORKTREE = "worktree"  # git: the session's worktree (committed and uncommitted) against its base
+    OPENCODE = "opencode"  # what OpenCode recorded for the session (no worktree)
+
+
+class Strategy(StrEnum):
+    """How ``ao/merge`` brings a session's branch into its base."""
+
+    AUTO = "auto"  # fast-forward when the base has not moved, else a merge commit (git's default)
+    FF = "ff"  # fast-forward only; refused when the base has moved
+    MERGE = "merge"  # always a merge commit
+    SQUASH = "squash"  # one commit on the base with all of the session's changes
+
+
+@dataclass(frozen=True)
+class ReviewNote:
+    """One review comment for ``ao/send``: a file, optionally a line, and what to say about it."""
+
+    path: str
+    text: str
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class ChangedFile:
+    path: str
+    status: Change
+    additions: int  # lines; 0 for binary files
+    deletions: int
+    binary: bool
+    old_path: str | None = None  # renamed: where it was
+
+
+@dataclass(frozen=True)
+class ChangesBase:
+    ref: str | None  # the base branch (worktree sessions)
+    commit: str | None  # the commit the changes are measured from (the merge base)
+
+
+@dataclass(frozen=True)
+class ChangesHead:
+    ref: str | None  # the session's branch (worktree sessions)
+    dirty: bool  # uncommitted work in the session's tree (part of the changes)
+
+
+@dataclass(frozen=True)
+class Changes:
+    """``ao/changes``: the files a session changed, with line counts."""
+
+    session_id: str
+    source: Source
+    base: ChangesBase
+    head: ChangesHead
+    files: list[ChangedFile]
+    additions: int
+    deletions: int
+
+
+@dataclass(frozen=True)
+class FileSide:
+    """One side of ``ao/fileDiff``. ``text`` is null when the file is absent, binary or too large."""
+
+    exists: bool
+    binary: bool
+    size: int  # bytes; 0 when absent
+    text: str | None
+    too_large: bool = False
+
+
+@dataclass(frozen=True)
+class FileDiff:
+    """``ao/fileDiff``: both sides of one changed file, for a client's own diff view."""
+
+    session_id: str
+    path: str
+    status: Change
+    base: FileSide
+    head: FileSide
+    old_path: str | None = None
+
+
+@dataclass(frozen=True)
+class Merge:
+    """``ao/merge``: what was brought into the base branch."""
+
+    session_id: str
+    strategy: Strategy  # what was done (auto resolves to ff or merge)
+    base: str  # the base branch
+    previous: str  # its commit before
+    commit: str  # its commit now
+    files: int
+    message: str
+
+
+@dataclass(frozen=True)
+class Discard:
+    """``ao/discard``: the session's worktree and branch are gone."""
+
+    session_id: str
+    message: str
+
+
+@dataclass(frozen=True)
+class FileDiffParams:
+    session_id: str = _param("name", required=True)
+    path: str = _param("path", required=True)  # as ao/changes listed it
+    work_done_token: int | str | None = _param("token")
+
+
+@dataclass(frozen=True)
+class MergeParams:
+    session_id: str = _param("name", required=True)
+    strategy: Strategy | None = _param("strategy")  # default auto
+    work_done_token: int | str | None = _param("token")
+
+
+@dataclass(frozen=True)
+class SendParams:
+    session_id: str = _param("name", required=True)
+    message: str | None = _param("prompt")  # what to tell the agent
+    notes: list[ReviewNote] | None = _param("notes")  # review comments, gathered after the message
+    work_done_token: int | str | None = _param("token")

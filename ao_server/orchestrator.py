@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from . import workspace
+from . import review, workspace
 from .config import Config, Project
 from .errors import (
     AoError,
@@ -30,6 +30,7 @@ from .errors import (
     StateError,
     UnknownSession,
     UsageError,
+    WorkspaceError,
 )
 from .model import (
     STARTING,
@@ -39,24 +40,36 @@ from .model import (
     Attach,
     AttachInfo,
     BudgetState,
+    Change,
+    ChangedFile,
+    Changes,
+    ChangesBase,
+    ChangesHead,
     CostGroup,
     CostLimits,
     CostReport,
     CostTotal,
+    Discard,
     Facts,
+    FileDiff,
+    FileSide,
     Introspection,
     LaunchSpec,
     Liveness,
     Logs,
+    Merge,
     Outcome,
     ProjectInfo,
     Result,
+    ReviewNote,
     Scope,
     Session,
     SessionBrief,
     SessionRecord,
+    Source,
     Status,
     StatusPage,
+    Strategy,
     Tokens,
     parse_session_ref,
 )
@@ -722,12 +735,15 @@ class Orchestrator:
 
     # --- resume -----------------------------------------------------------------------
 
-    def resume(self, session: str, prompt: str | None = None) -> Session:
+    def resume(self, session: str, prompt: str | None = None, *, busy: str | None = None) -> Session:
+        """Continue an exited session's OpenCode session; ``busy`` is the refusal for a running one."""
         rec = self.resolve(session)
         snap = self.snapshot(records=[rec], exited_facts=True)
         if rec.status != STATUS_EXITED:
             raise NotResumable(
-                f"{rec.display_id} is still running; attach to it (`ao attach {rec.display_id}`) or wait for it to exit"
+                (busy or "{id} is still running; attach to it (`ao attach {id}`) or wait for it to exit").format(
+                    id=rec.display_id
+                )
             )
         proj = self.config.projects.get(rec.project)
         text = validate_prompt(prompt, proj) if prompt is not None else DEFAULT_RESUME_PROMPT
@@ -766,6 +782,92 @@ class Orchestrator:
             )  # fmt: skip
             raise
         return self.view(rec, Liveness(alive=True), snap.intro.get(rec.id))
+
+    # --- review: what an agent changed, and what becomes of it ------------------------------------
+
+    def changes(self, session: str) -> Changes:
+        """The files a session changed: its worktree against its base, else what OpenCode recorded."""
+        return self.diffs(session, [])[0]
+
+    def file_diff(self, session: str, path: str) -> FileDiff:
+        """Both sides of one file ``changes`` lists; nothing outside the session's tree is ever read."""
+        return self.diffs(session, [path])[1][0]
+
+    def diffs(self, session: str, paths: list[str] | None) -> tuple[Changes, list[FileDiff]]:
+        """A session's changes, and both sides of the files in ``paths`` (None: of every changed file)."""
+        rec = self.resolve(session)
+        self.snapshot(records=[rec], exited_facts=True)  # binds its OpenCode session, if not yet
+        recorded: list[review.RecordedDiff] = []
+        if rec.workspace is not None:
+            ws = review.live_worktree(rec.workspace, rec.display_id)
+            tree = review.worktree_changes(ws)
+            source, base, head, files = Source.WORKTREE, tree.base, tree.head, tree.files
+        else:
+            source, base, head = Source.OPENCODE, ChangesBase(None, None), ChangesHead(None, False)
+            recorded = self.agent(rec.agent).recorded_diffs(rec)
+            files = review.recorded_changes(recorded)
+        changes = Changes(
+            session_id=rec.display_id,
+            source=source,
+            base=base,
+            head=head,
+            files=files,
+            additions=sum(f.additions for f in files),
+            deletions=sum(f.deletions for f in files),
+        )
+        wanted = files if paths is None else [review.find_changed(files, p, rec.display_id) for p in paths]
+        out = []
+        for change in wanted:
+            if rec.workspace is not None:
+                sides = review.worktree_sides(rec.workspace, str(base.commit), change)
+            else:
+                sides = self._recorded_sides(rec, change, [d.patch for d in recorded if d.file == change.path])
+            out.append(FileDiff(rec.display_id, change.path, change.status, sides[0], sides[1], change.old_path))
+        return changes, out
+
+    def _recorded_sides(self, rec: SessionRecord, change: ChangedFile, patches: list[str]) -> tuple[FileSide, FileSide]:
+        """The file now, and before the agent's recorded edits (the current text with them reversed)."""
+        head = review.file_side(rec.workdir, change.path)
+        if head.exists and head.text is None:  # binary or too large: no text to reverse the edits on
+            return FileSide(exists=change.status != Change.ADDED, binary=head.binary, size=0, text=None), head
+        try:
+            before = review.reverse_patches(head.text, patches)
+        except review.PatchMismatch:
+            raise StateError(
+                f"{change.path} changed since {rec.display_id} edited it: OpenCode's record of the edit no longer "
+                "fits the file, so its text before the edit is unknown"
+            ) from None
+        return review.side_of(None if change.status == Change.ADDED else (before or "").encode()), head
+
+    def merge(self, session: str, strategy: Strategy | None = None) -> Merge:
+        """Bring a finished worktree session's work into its base branch, in the project's checkout."""
+        rec = self.resolve(session)
+        self.snapshot(records=[rec])
+        if rec.status != STATUS_EXITED:
+            raise WorkspaceError(
+                f"{rec.display_id} is still running; wait for it to finish (or `ao kill {rec.display_id}`), then merge"
+            )
+        ws = review.live_worktree(rec.workspace, rec.display_id)
+        title = (rec.prompt.strip().splitlines() or ["(no prompt)"])[0][:72]
+        done = review.merge(ws, rec.display_id, title, strategy or Strategy.AUTO)
+        tip = review.commit_of(Path(ws.path), f"refs/heads/{ws.branch}")
+        self.store.update(rec.num, workspace=replace(ws, merged=tip))
+        return done
+
+    def discard(self, session: str) -> Discard:
+        """Remove a finished session's worktree and branch, whatever they hold (the client confirmed)."""
+        rec = self.resolve(session)
+        return Discard(rec.display_id, self.cleanup(session, force=True))
+
+    def send(self, session: str, message: str | None, notes: list[ReviewNote] | None = None) -> Session:
+        """A follow-up or review notes; a run-mode session takes it as a resume of its OpenCode session."""
+        prompt = review.note_prompt(message, [(n.path, n.line, n.text) for n in notes or []])
+        return self.resume(
+            session,
+            prompt,
+            busy="{id} is still running; a run-mode agent takes messages between runs: wait for it to finish "
+            "(or `ao kill {id}`), then send",
+        )
 
 
 def parse_since(text: str | None, now: float | None = None) -> float | None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from .model import AttachInfo, Introspection, LaunchSpec, Liveness, SessionRecord
+from .review import RecordedDiff
 
 
 class Agent(Protocol):
@@ -45,6 +46,10 @@ class Agent(Protocol):
 
     def introspect(self, sessions: list[SessionRecord], now: float) -> Mapping[str, Introspection]:
         """Per-session facts keyed by session id (``agent-<n>``); may raise AoError when unavailable."""
+        ...
+
+    def recorded_diffs(self, session: SessionRecord) -> list[RecordedDiff]:
+        """The file diffs the agent recorded for the session, oldest first (for sessions without a worktree)."""
         ...
 
 

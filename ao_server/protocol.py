@@ -38,7 +38,14 @@ RESUME = "ao/resume"
 LOGS = "ao/logs"
 MODELS = "ao/models"
 COST = "ao/cost"
-METHODS: tuple[str, ...] = (SPAWN, STATUS, ATTACH, LIST, KILL, RESUME, LOGS, MODELS, COST)
+CHANGES = "ao/changes"
+FILE_DIFF = "ao/fileDiff"
+MERGE = "ao/merge"
+DISCARD = "ao/discard"
+SEND = "ao/send"
+METHODS: tuple[str, ...] = (
+    SPAWN, STATUS, ATTACH, LIST, KILL, RESUME, LOGS, MODELS, COST, CHANGES, FILE_DIFF, MERGE, DISCARD, SEND
+)  # fmt: skip
 """Request methods; each is also a ``workspace/executeCommand`` command with ``arguments: [params]``."""
 
 STATUS_CHANGED = "ao/statusChanged"
@@ -60,6 +67,9 @@ MAX_MONEY = 1_000_000.0
 SINCE_RE = re.compile(r"today|[1-9][0-9]{0,4}[hd]|[0-9]{4}-[0-9]{2}-[0-9]{2}")
 COST_GROUPS = ("project", "model", "day", "session")
 PROMPT_PREVIEW = 200  # characters of the prompt in ao/statusChanged
+MAX_PATH = 4096  # ao/fileDiff path, a review note's path
+MAX_NOTES = 1000  # review notes in one ao/send
+MAX_NOTE = 100_000  # characters of one note
 MAX_PAGE = 10_000  # sessions per ao/status or ao/list page
 DEFAULT_PAGE = 1_000  # when no limit is given
 MAX_HEADER_LINE = 64 * 1024
@@ -117,6 +127,11 @@ PARAMS: dict[str, type[Any]] = {
     LOGS: m.LogsParams,
     MODELS: m.ModelsParams,
     COST: m.CostParams,
+    CHANGES: m.SessionParams,
+    FILE_DIFF: m.FileDiffParams,
+    MERGE: m.MergeParams,
+    DISCARD: m.SessionParams,
+    SEND: m.SendParams,
 }
 """The params type of each method (typed values of :mod:`ao_server.model`)."""
 
@@ -130,6 +145,11 @@ RESULTS: dict[str, Any] = {
     LOGS: m.Logs,
     MODELS: m.Models,
     COST: m.CostReport,
+    CHANGES: m.Changes,
+    FILE_DIFF: m.FileDiff,
+    MERGE: m.Merge,
+    DISCARD: m.Discard,
+    SEND: m.Session,
 }
 """The result type of each method."""
 
@@ -163,10 +183,46 @@ def parse_params(method: str, raw: object) -> Any:
         value = raw.get(key)
         if value is None:
             if f.metadata["required"]:
-                raise ParamsError(key, 'a session id like "my-project/agent-3" (required)', value)
+                raise ParamsError(key, REQUIRED.get(f.metadata["kind"], "given") + " (required)", value)
             continue
         values[f.name] = check_field(key, f.metadata["kind"], value)
     return PARAMS[method](**values)
+
+
+REQUIRED = {"name": 'a session id like "my-project/agent-3"', "path": "a file path as ao/changes listed it"}
+
+
+def check_path(key: str, value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise ParamsError(key, "a relative file path (a non-empty string)", value)
+    if len(value) > MAX_PATH or "\0" in value:
+        raise ParamsError(key, f"a file path of at most {MAX_PATH} characters, without NUL", value)
+    return value
+
+
+def check_notes(key: str, value: object) -> list[m.ReviewNote]:
+    if not isinstance(value, list) or len(value) > MAX_NOTES:
+        raise ParamsError(
+            key, f'an array of at most {MAX_NOTES} notes like {{"path": "a.py", "line": 3, "text": "..."}}', value
+        )
+    notes = []
+    for i, raw in enumerate(value):
+        at = f"{key}[{i}]"
+        if not isinstance(raw, dict):
+            raise ParamsError(at, 'an object like {"path": "a.py", "line": 3, "text": "..."}', raw)
+        extra = set(raw) - {"path", "line", "text"}
+        if extra:
+            raise ParamsError(
+                f"{at}.{shorten(str(sorted(extra)[0]), 80)}", "a known field", hint="a note has path, line, text"
+            )
+        text = raw.get("text")
+        if not isinstance(text, str) or not text.strip() or len(text) > MAX_NOTE:
+            raise ParamsError(f"{at}.text", f"a non-empty string of at most {MAX_NOTE} characters", text)
+        line = raw.get("line")
+        if line is not None and (isinstance(line, bool) or not isinstance(line, int) or line < 1):
+            raise ParamsError(f"{at}.line", "a line number (a positive integer) or null", line)
+        notes.append(m.ReviewNote(path=check_path(f"{at}.path", raw.get("path")), text=text, line=line))
+    return notes
 
 
 def check_field(key: str, kind: str, value: object) -> Any:
@@ -205,6 +261,14 @@ def check_field(key: str, kind: str, value: object) -> Any:
         if value not in COST_GROUPS:
             raise ParamsError(key, "one of " + ", ".join(COST_GROUPS), value)
         return value
+    if kind == "path":
+        return check_path(key, value)
+    if kind == "notes":
+        return check_notes(key, value)
+    if kind == "strategy":
+        if value not in [v.value for v in m.Strategy]:
+            raise ParamsError(key, "one of " + ", ".join(v.value for v in m.Strategy), value)
+        return m.Strategy(value)
     if kind == "flag":
         if not isinstance(value, bool):
             raise ParamsError(key, "true or false", value)
@@ -236,7 +300,7 @@ def _structure_fn(cls: type[Any]) -> Any:
     return make_dict_structure_fn(cls, CONVERTER, **renames)  # type: ignore[arg-type]
 
 
-for _enum in (m.Status, m.State, m.Activity, m.Result, m.Scope):
+for _enum in (m.Status, m.State, m.Activity, m.Result, m.Scope, m.Change, m.Source, m.Strategy):
     CONVERTER.register_unstructure_hook(_enum, lambda v: v.value)
 CONVERTER.register_unstructure_hook_factory(dataclasses.is_dataclass, _unstructure_fn)
 CONVERTER.register_structure_hook_factory(dataclasses.is_dataclass, _structure_fn)

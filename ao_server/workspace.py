@@ -126,6 +126,11 @@ def remove(ws: Workspace, *, force: bool = False) -> str:
         lost.append(f"uncommitted changes in {path}")
     ahead = _git(repo, "rev-list", "--count", f"{base}..{branch}", check=False)
     n_ahead = int(ahead.stdout.strip()) if ahead.returncode == 0 and ahead.stdout.strip().isdigit() else 0
+    squashed = False
+    if n_ahead and ws.merged:  # ao merge --strategy squash: the base has the work, not these commits
+        tip = _git(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", check=False).stdout.strip()
+        squashed = tip == ws.merged
+        n_ahead = 0 if squashed else n_ahead
     if n_ahead:
         lost.append(f"{n_ahead} commit(s) on {branch} not in {base}")
     if lost and not force:
@@ -141,6 +146,6 @@ def remove(ws: Workspace, *, force: bool = False) -> str:
     done = f"removed worktree {path}"
     if n_ahead and not force:
         return done
-    if _git(repo, "branch", "-D" if force else "-d", branch, check=False).returncode == 0:
+    if _git(repo, "branch", "-D" if force or squashed else "-d", branch, check=False).returncode == 0:
         done += f" and branch {branch}"
     return done

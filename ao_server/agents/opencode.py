@@ -26,6 +26,7 @@ from ..config import Config
 from ..errors import AgentNotInstalled, AoError, NotResumable, SpawnFailed
 from ..model import Activity, Cost, Introspection, LaunchSpec, Outcome, SessionRecord, Summary
 from ..protocol import from_wire
+from ..review import RecordedDiff
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,10 @@ def error_line(text: str) -> str | None:
 
 
 PREPARE_TIMEOUT = 150.0  # longer than the one `opencode session list` that another spawner may be running
+
+
+def as_count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def title_for(session_id: str) -> str:
@@ -174,6 +179,30 @@ class OpenCodeAgent:
         from .opencode_schema import default_db_path
 
         return self.config.opencode_db or default_db_path(self.env)
+
+    def recorded_diffs(self, session: SessionRecord) -> list[RecordedDiff]:
+        """What OpenCode recorded this session changed, turn by turn (empty before it is bound)."""
+        from .opencode_db import IntrospectionUnavailable, OpenCodeDB
+
+        if session.opencode_session_id is None:
+            return []
+        if self._db is None:
+            self._db = OpenCodeDB(self.db_path(), idle_threshold_s=self.config.idle_threshold)
+        assert isinstance(self._db, OpenCodeDB)
+        try:
+            raw = self._db.recorded_diffs(session.opencode_session_id)
+        except IntrospectionUnavailable as e:
+            raise AoError(f"cannot read what OpenCode recorded for {session.display_id}: {e}") from None
+        return [
+            RecordedDiff(
+                file=str(d["file"]),
+                patch=str(d["patch"]),
+                additions=as_count(d.get("additions")),
+                deletions=as_count(d.get("deletions")),
+                status=str(d.get("status") or "modified"),
+            )
+            for d in raw
+        ]
 
     def introspect(self, sessions: list[SessionRecord], now: float) -> dict[str, Introspection]:
         from .opencode_db import Binding, EventState, IntrospectionUnavailable, OpenCodeDB

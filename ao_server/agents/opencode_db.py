@@ -265,6 +265,36 @@ class OpenCodeDB:
                     logger.debug("OpenCode database read failed (%s); reopening once", e)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def recorded_diffs(self, opencode_session_id: str) -> list[dict[str, Any]]:
+        """The per-turn file diffs OpenCode recorded for a session, oldest turn first.
+
+        They are the ``summary.diffs`` of its user messages: ``{file, patch, additions,
+        deletions, status}`` each (OpenCode records them when the project is a git repository).
+        """
+        with self._lock:
+            conn = self._connection()
+            try:
+                rows = conn.execute(
+                    "SELECT data FROM message WHERE session_id = ? ORDER BY time_created, id", (opencode_session_id,)
+                ).fetchall()
+            except sqlite3.DatabaseError as e:
+                self._close()
+                raise unavailable(e, self.path) from None
+        out: list[dict[str, Any]] = []
+        for row in rows:
+            try:
+                data = json.loads(row["data"])
+            except (TypeError, ValueError):
+                continue
+            if not isinstance(data, dict) or data.get("role") != "user":
+                continue
+            summary = data.get("summary")
+            diffs = summary.get("diffs") if isinstance(summary, dict) else None
+            for d in diffs if isinstance(diffs, list) else []:
+                if isinstance(d, dict) and isinstance(d.get("file"), str) and isinstance(d.get("patch"), str):
+                    out.append(d)
+        return out
+
     def _read(self, conn: sqlite3.Connection, bindings: list[Binding], now_ms: int) -> dict[str, SessionInfo]:
         started = time.perf_counter()
         bound: dict[str, Binding] = {}  # opencode session id -> binding

@@ -132,12 +132,42 @@ async def cost(ls: AoServer, q: m.CostParams) -> m.CostReport:
     return await ls.engine(lambda o: o.cost(project=q.project, since=q.since, by=q.by))
 
 
+@handler(p.CHANGES)
+async def changes(ls: AoServer, q: m.SessionParams) -> m.Changes:
+    """The files a session changed, with line counts."""
+    return await ls.engine(lambda o: o.changes(q.session_id))
+
+
+@handler(p.FILE_DIFF)
+async def file_diff(ls: AoServer, q: m.FileDiffParams) -> m.FileDiff:
+    """Both sides of one changed file."""
+    return await ls.engine(lambda o: o.file_diff(q.session_id, q.path))
+
+
+@handler(p.MERGE)
+async def merge(ls: AoServer, q: m.MergeParams) -> m.Merge:
+    """Bring a finished worktree session's work into its base branch."""
+    return await ls.engine(lambda o: o.merge(q.session_id, q.strategy))
+
+
+@handler(p.DISCARD)
+async def discard(ls: AoServer, q: m.SessionParams) -> m.Discard:
+    """Remove a finished session's worktree and branch (the client confirmed)."""
+    return await ls.engine(lambda o: o.discard(q.session_id))
+
+
+@handler(p.SEND)
+async def send(ls: AoServer, q: m.SendParams) -> m.Session:
+    """A follow-up or review notes for the agent (a resume, for a run-mode session)."""
+    return await ls.engine(lambda o: o.send(q.session_id, q.message, q.notes))
+
+
 def summary(method: str, result: Any) -> str | None:
     """A one-line message for clients that asked for ``showMessages`` (e.g. Helix, which shows no results)."""
     if isinstance(result, m.Session):
         if method == p.KILL:
             return f"{result.session_id} killed (exit code {result.exit_code})"
-        return f"{'resumed' if method == p.RESUME else 'spawned'} {result.session_id}"
+        return f"{'resumed' if method in (p.RESUME, p.SEND) else 'spawned'} {result.session_id}"
     if isinstance(result, m.StatusPage | m.SessionList):
         if not result.sessions:
             return "no sessions"
@@ -148,6 +178,10 @@ def summary(method: str, result: Any) -> str | None:
         return f"spent ${result.total.usd:.2f} in {result.total.sessions} sessions"
     if isinstance(result, m.Models):
         return f"{len(result.models)} models for {result.project}"
+    if isinstance(result, m.Changes):
+        return f"{len(result.files)} files changed (+{result.additions} -{result.deletions})"
+    if isinstance(result, m.Merge | m.Discard):
+        return result.message
     return None
 
 

@@ -44,6 +44,15 @@ TS_TYPES = {
     "CostGroup": "CostGroup",
     "CostTotal": "CostTotal",
     "CostLimits": "CostLimits",
+    "ChangedFile": "ChangedFile",
+    "ChangesBase": "ChangesBase",
+    "ChangesHead": "ChangesHead",
+    "ChangesResult": "Changes",
+    "FileSide": "FileSide",
+    "FileDiffResult": "FileDiff",
+    "MergeResult": "Merge",
+    "DiscardResult": "Discard",
+    "ReviewNote": "ReviewNote",
 }
 LUA_TYPES = {
     "ao.Session": "Session",
@@ -55,6 +64,11 @@ LUA_TYPES = {
     "ao.StatusChanged": "StatusChange",
     "ao.AttachInfo": "Attach",
     "ao.BudgetState": "BudgetState",
+    "ao.ChangedFile": "ChangedFile",
+    "ao.Changes": "Changes",
+    "ao.FileSide": "FileSide",
+    "ao.FileDiff": "FileDiff",
+    "ao.Merge": "Merge",
 }
 
 

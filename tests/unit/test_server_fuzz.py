@@ -204,6 +204,10 @@ GOOD = {
     "budget": st.sampled_from([0.5, 2, 0, -1, 1e9, "1"]),
     "since": st.sampled_from(["today", "7d", "24h", "2026-13-45", "yesterday", ""]),
     "by": st.sampled_from(["project", "model", "day", "session", "week"]),
+    "path": st.sampled_from(["a.txt", "../../etc/passwd", "/etc/passwd", "", "dir/x y.py", "-rf"]),
+    "strategy": st.sampled_from(["auto", "ff", "merge", "squash", "rebase"]),
+    "message": st.sampled_from(["thanks", "", "\x00"]),
+    "notes": st.sampled_from([[{"path": "a.py", "line": 2, "text": "why"}], [{"path": "a.py"}], [], "x"]),
 }
 
 

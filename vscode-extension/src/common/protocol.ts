@@ -63,6 +63,8 @@ export interface Workspace {
     removed: boolean;
     ahead: number | null;
     dirty: boolean | null;
+    /** The branch's commit that ao/merge brought into the base; null until then. */
+    merged: string | null;
 }
 
 export interface Session {
@@ -219,6 +221,87 @@ export interface CostReport {
     limits: CostLimits;
 }
 
+// --- reviewing what an agent changed (ao/changes, ao/fileDiff, ao/merge, ao/discard, ao/send) ---
+
+export type ChangeStatus = 'added' | 'modified' | 'deleted' | 'renamed';
+export type ChangesSource = 'worktree' | 'opencode';
+export type MergeStrategy = 'auto' | 'ff' | 'merge' | 'squash';
+
+export interface ChangedFile {
+    /** Relative to the session's tree, with '/': what ao/fileDiff takes. */
+    path: string;
+    status: ChangeStatus;
+    additions: number;
+    deletions: number;
+    binary: boolean;
+    /** Where a renamed file was. */
+    oldPath: string | null;
+}
+
+export interface ChangesBase {
+    ref: string | null;
+    commit: string | null;
+}
+
+export interface ChangesHead {
+    ref: string | null;
+    dirty: boolean;
+}
+
+/** ao/changes: the files a session changed. */
+export interface ChangesResult {
+    sessionId: string;
+    source: ChangesSource;
+    base: ChangesBase;
+    head: ChangesHead;
+    files: ChangedFile[];
+    additions: number;
+    deletions: number;
+}
+
+/** One side of ao/fileDiff; text is null when absent, binary or too large. */
+export interface FileSide {
+    exists: boolean;
+    binary: boolean;
+    size: number;
+    text: string | null;
+    tooLarge: boolean;
+}
+
+/** ao/fileDiff: both sides of one changed file. */
+export interface FileDiffResult {
+    sessionId: string;
+    path: string;
+    status: ChangeStatus;
+    oldPath: string | null;
+    base: FileSide;
+    head: FileSide;
+}
+
+/** ao/merge: what was brought into the base branch. */
+export interface MergeResult {
+    sessionId: string;
+    strategy: MergeStrategy;
+    base: string;
+    previous: string;
+    commit: string;
+    files: number;
+    message: string;
+}
+
+/** ao/discard. */
+export interface DiscardResult {
+    sessionId: string;
+    message: string;
+}
+
+/** A review comment for ao/send. */
+export interface ReviewNote {
+    path: string;
+    line?: number | null;
+    text: string;
+}
+
 /** What the wrapper needs from a connection; LanguageClient and vscode-jsonrpc's MessageConnection fit. */
 export interface RequestSender {
     sendRequest<R>(method: string, params: unknown): Promise<R>;
@@ -267,6 +350,27 @@ export class AoApi {
 
     logs(sessionId: string, lines?: number): Promise<LogsResult> {
         return this.conn.sendRequest<LogsResult>(Methods.logs, lines ? { sessionId, lines } : { sessionId });
+    }
+
+    changes(sessionId: string): Promise<ChangesResult> {
+        return this.conn.sendRequest<ChangesResult>(Methods.changes, { sessionId });
+    }
+
+    fileDiff(sessionId: string, path: string): Promise<FileDiffResult> {
+        return this.conn.sendRequest<FileDiffResult>(Methods.fileDiff, { sessionId, path });
+    }
+
+    merge(sessionId: string, strategy?: MergeStrategy): Promise<MergeResult> {
+        return this.conn.sendRequest<MergeResult>(Methods.merge, strategy ? { sessionId, strategy } : { sessionId });
+    }
+
+    discard(sessionId: string): Promise<DiscardResult> {
+        return this.conn.sendRequest<DiscardResult>(Methods.discard, { sessionId });
+    }
+
+    /** A follow-up or review notes; a run-mode session takes it as a resume. */
+    send(sessionId: string, message?: string, notes?: ReviewNote[]): Promise<Session> {
+        return this.conn.sendRequest<Session>(Methods.send, { sessionId, ...(message ? { message } : {}), ...(notes?.length ? { notes } : {}) });
     }
 }
 

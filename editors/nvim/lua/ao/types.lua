@@ -51,6 +51,7 @@
 ---@field removed boolean
 ---@field ahead? integer commits ahead of base (status --details)
 ---@field dirty? boolean
+---@field merged? string the branch's commit that ao/merge brought into the base
 
 ---@class ao.Session
 ---@field sessionId string "<project>/agent-<n>"
@@ -125,6 +126,47 @@
 ---@field command string
 ---@field argv string[]
 ---@field restoreCommand? string
+
+---@class ao.ChangedFile one file of ao/changes
+---@field path string relative to the session's tree, as ao/fileDiff takes it
+---@field status "added"|"modified"|"deleted"|"renamed"
+---@field additions integer
+---@field deletions integer
+---@field binary boolean
+---@field oldPath? string where a renamed file was
+
+---@class ao.Changes the answer of ao/changes
+---@field sessionId string
+---@field source "worktree"|"opencode"
+---@field base {ref: string?, commit: string?}
+---@field head {ref: string?, dirty: boolean}
+---@field files ao.ChangedFile[]
+---@field additions integer
+---@field deletions integer
+
+---@class ao.FileSide one side of ao/fileDiff; text is nil when absent, binary or too large
+---@field exists boolean
+---@field binary boolean
+---@field size integer
+---@field text? string
+---@field tooLarge boolean
+
+---@class ao.FileDiff the answer of ao/fileDiff
+---@field sessionId string
+---@field path string
+---@field status "added"|"modified"|"deleted"|"renamed"
+---@field oldPath? string
+---@field base ao.FileSide
+---@field head ao.FileSide
+
+---@class ao.Merge the answer of ao/merge
+---@field sessionId string
+---@field strategy "auto"|"ff"|"merge"|"squash"
+---@field base string the base branch
+---@field previous string its commit before
+---@field commit string its commit now
+---@field files integer
+---@field message string
 
 ---@alias ao.Callback fun(err: ao.Error?, result: any)
 
