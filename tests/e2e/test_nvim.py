@@ -5,8 +5,10 @@ plugin from editors/nvim and starts the real server through its LSP client;
 the server drives the real OpenCode (fake model) in the bed's private tmux.
 The test talks to Neovim over its ``--listen`` socket with
 ``nvim --server SOCK --remote-expr``: each call runs a Lua chunk (sent
-hex-encoded, so nothing needs quoting) and returns JSON. The test init wraps
-``vim.notify`` and ``vim.ui.input`` and records ``User AoStatusChanged``.
+hex-encoded, so nothing needs quoting) and returns JSON; keys a person would
+type go with ``--remote-send``. The test init wraps ``vim.notify``,
+``vim.ui.input`` and ``vim.fn.confirm`` (answered from ``T.answers`` and
+``T.choices``) and records ``User AoStatusChanged``.
 """
 
 from __future__ import annotations
@@ -32,13 +34,17 @@ INFO, WARN, ERROR = 2, 3, 4  # vim.log.levels
 
 INIT = """
 vim.opt.rtp:prepend(%(plugin)s)
-_G.T = { notifications = {}, events = {}, inputs = {}, answers = {} }
+_G.T = { notifications = {}, events = {}, inputs = {}, answers = {}, confirms = {}, choices = {} }
 vim.notify = function(msg, level, opts)
   table.insert(T.notifications, { msg = tostring(msg), level = level or vim.log.levels.INFO })
 end
 vim.ui.input = function(opts, on_confirm)
   table.insert(T.inputs, opts.prompt or "")
   on_confirm(table.remove(T.answers, 1))
+end
+vim.fn.confirm = function(msg, choices, default)
+  table.insert(T.confirms, { msg = msg, choices = choices, default = default })
+  return table.remove(T.choices, 1) or 0
 end
 vim.api.nvim_create_autocmd("User", {
   pattern = "AoStatusChanged",
@@ -105,6 +111,11 @@ class Nvim:
 
     def cmd(self, ex: str, timeout: float = 60) -> None:
         self.lua(f"vim.cmd({lua_str(ex)})", timeout=timeout)
+
+    def keys(self, keys: str) -> None:
+        """Type `keys` (in Vim's <> notation) as a person would."""
+        subprocess.run([self.binary, "--server", self.sock, "--remote-send", keys], env=self.bed.env, check=True,
+                       capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
 
     def notifications(self) -> list[dict[str, Any]]:
         return self.lua("return T.notifications") or []
@@ -219,7 +230,7 @@ def test_spawn_attach_exit_notification_and_status(bed: Bed, nvim: Nvim) -> None
 
     # completion: subcommands, session ids from the last status, projects
     assert nvim.lua("return vim.fn.getcompletion('Ao ', 'cmdline')") == \
-        ["attach", "cost", "kill", "logs", "resume", "spawn", "status"]
+        ["attach", "changes", "cost", "discard", "kill", "logs", "merge", "resume", "send", "spawn", "status"]
     assert nvim.lua("return vim.fn.getcompletion('Ao res', 'cmdline')") == ["resume"]
     assert sid in nvim.lua("return vim.fn.getcompletion('Ao attach ', 'cmdline')")
     assert nvim.lua("return vim.fn.getcompletion('Ao spawn ', 'cmdline')") == ["my-project"]
@@ -356,6 +367,160 @@ def test_model_completion_and_spawn_with_a_range(bed: Bed, nvim: Nvim) -> None:
     assert session["model"] == "fake/fake-model"
     assert session["prompt"] == ("Add a docstring\n\nSelected from notes.py:1-2 (" + str(notes) + "):\n"
                                  "```python\ndef login(user):\n    return check(user)\n```\n")
+    no_traceback(nvim)
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(cwd), *args], check=True, capture_output=True, text=True,
+                          timeout=30).stdout
+
+
+def worktree_project(bed: Bed) -> None:
+    """The project as a git repository on main with one tracked file, whose sessions get worktrees."""
+    git(bed.project, "init", "-q", "-b", "main")
+    git(bed.project, "config", "user.email", "t@example.com")
+    git(bed.project, "config", "user.name", "Test")
+    (bed.project / "README").write_text("hello\nfrom the base\n")
+    (bed.project / ".gitignore").write_text("agent-orchestrator.yaml\n")
+    git(bed.project, "add", "README", ".gitignore")
+    git(bed.project, "commit", "-q", "-m", "init")
+    config = bed.write_config(runtime="process")
+    config.write_text(config.read_text() + "    workspace: worktree\n")
+
+
+QF = """
+local q = vim.fn.getqflist({ title = 1, items = 1, winid = 0 })
+if q.title ~= %s then return nil end
+local items = {}
+for _, it in ipairs(q.items) do
+  items[#items + 1] = { file = vim.api.nvim_buf_get_name(it.bufnr), text = it.text, data = it.user_data }
+end
+return { items = items, open = q.winid ~= 0, in_qf = vim.bo.buftype == "quickfix" }
+"""
+
+DIFF_TAB = """
+if vim.fn.tabpagenr("$") ~= 2 then return nil end
+local out = {}
+for _, w in ipairs(vim.api.nvim_tabpage_list_wins(0)) do
+  local b = vim.api.nvim_win_get_buf(w)
+  out[#out + 1] = { name = vim.api.nvim_buf_get_name(b), lines = vim.api.nvim_buf_get_lines(b, 0, -1, false),
+    diff = vim.wo[w].diff, buftype = vim.bo[b].buftype, modifiable = vim.bo[b].modifiable,
+    filetype = vim.bo[b].filetype }
+end
+return out
+"""
+
+
+def open_diff_of_first_entry(nvim: Nvim, sid: str) -> Any:
+    """`:Ao changes` has shown its list: <CR> on the first entry, then the two windows of the diff tab."""
+    wait_for(lambda: (q := nvim.lua(QF % lua_str(f"ao changes: {sid}"))) and q["in_qf"], timeout=30,
+             what="the cursor in the changes list")
+    nvim.lua("vim.api.nvim_win_set_cursor(0, { 1, 0 })")
+    nvim.keys("<CR>")
+    return wait_for(lambda: (t := nvim.lua(DIFF_TAB)) and len(t) == 2 and all(w["diff"] for w in t) and t,
+                    timeout=30, what=f"the diff tab ({nvim.debug()})")
+
+
+def test_review_changes_diff_merge_discard_send(bed: Bed, nvim: Nvim) -> None:
+    """Issue 14 from Neovim: an agent's changes in the quickfix list, <CR> diffs a file against its base in a
+    tab, `:Ao merge` brings the work into main (checked with git) or, conflicting, changes nothing, `:Ao discard`
+    removes another session's worktree, `:Ao send` answers the agent, which runs again."""
+    worktree_project(bed)
+    base_readme = (bed.project / "README").read_text()
+    a = bed.ao_json("spawn", "my-project", "rewrite it [[write:README:new text from the agent]]")
+    b = bed.ao_json("spawn", "my-project", "add one [[write:added.txt:from agent two]]")
+    c = bed.ao_json("spawn", "my-project", "rewrite it too [[write:README:another text]]")
+    sid_a, sid_b, sid_c = a["sessionId"], b["sessionId"], c["sessionId"]
+    wt_a, wt_b = Path(a["workspace"]["path"]), Path(b["workspace"]["path"])
+    for sid in (sid_a, sid_b, sid_c):
+        assert bed.wait_exited(sid)["exitCode"] == 0
+    head_readme = (wt_a / "README").read_text()
+    assert head_readme != base_readme, "the agent did not write README"
+
+    # :Ao changes fills the quickfix list: the file in the worktree, git's line counts
+    nvim.cmd(f"Ao changes {sid_a}")
+    q = wait_for(lambda: nvim.lua(QF % lua_str(f"ao changes: {sid_a}")), timeout=60,
+                 what=f"the changes list ({nvim.debug()})")
+    added, deleted = git(wt_a, "diff", "--numstat", "main", "--", "README").split()[:2]
+    assert q["items"] == [{"file": str(wt_a / "README"), "text": f"modified +{added} -{deleted}",
+                           "data": {"sessionId": sid_a, "path": "README"}}], q
+    assert q["open"], "the quickfix window is not open"
+
+    # <CR>: a tab, base on the left (a read-only scratch buffer), the worktree's file on the right, in diff mode
+    left, right = open_diff_of_first_entry(nvim, sid_a)
+    assert left["name"] == f"ao://{sid_a}/base/README" and left["buftype"] == "nofile" and not left["modifiable"]
+    assert left["lines"] == git(bed.project, "show", "main:README").splitlines() == base_readme.splitlines()
+    assert right["name"] == str(wt_a / "README") and right["buftype"] == ""
+    assert right["lines"] == head_readme.splitlines()
+
+    # an added file: an empty base
+    nvim.cmd("tabclose")
+    nvim.cmd(f"Ao changes {sid_b}")
+    q = wait_for(lambda: nvim.lua(QF % lua_str(f"ao changes: {sid_b}")), timeout=60, what="the second list")
+    added_text = (wt_b / "added.txt").read_text()
+    assert q["items"] == [{"file": str(wt_b / "added.txt"), "text": f"added +{len(added_text.splitlines())} -0",
+                           "data": {"sessionId": sid_b, "path": "added.txt"}}], q
+    left, right = open_diff_of_first_entry(nvim, sid_b)
+    assert left["name"] == f"ao://{sid_b}/base/added.txt" and left["lines"] == [""]
+    assert right["name"] == str(wt_b / "added.txt") and right["lines"] == added_text.splitlines()
+
+    # another quickfix list keeps its own <CR>: it jumps to the entry, no diff
+    nvim.cmd("tabclose")
+    nvim.lua(f"vim.fn.setqflist({{}}, ' ', {{ title = 'grep', items = {{ {{ filename = "
+             f"{lua_str(str(bed.project / 'README'))}, lnum = 2, text = 'x' }} }} }})")
+    nvim.cmd("botright copen")
+    nvim.keys("<CR>")
+    jumped = wait_for(lambda: (r := nvim.lua("return { name = vim.api.nvim_buf_get_name(0), line = vim.fn.line('.'),"
+                                            " tabs = vim.fn.tabpagenr('$') }"))["name"] == str(bed.project / "README")
+                      and r, timeout=30, what="the jump of a plain quickfix list")
+    assert jumped == {"name": str(bed.project / "README"), "line": 2, "tabs": 1}
+
+    # :Ao merge asks (naming main), then main has the agent's README
+    before = git(bed.project, "rev-parse", "main").strip()
+    nvim.lua("T.choices = { 1 }")
+    nvim.cmd(f"Ao merge {sid_a}")
+    merged = nvim.wait_notification(f"merged {sid_a} into main")
+    assert merged["level"] == INFO
+    confirm = nvim.lua("return T.confirms")[-1]
+    assert sid_a in confirm["msg"] and "main" in confirm["msg"], confirm
+    after = git(bed.project, "rev-parse", "main").strip()
+    assert after != before and git(bed.project, "merge-base", "--is-ancestor", before, after) == ""
+    assert git(bed.project, "show", "main:README") == head_readme
+    assert (bed.project / "README").read_text() == head_readme, "the checkout is not at the merged main"
+    # merged: nothing left to review
+    nvim.cmd(f"Ao changes {sid_a}")
+    nvim.wait_notification(f"{sid_a} changed nothing")
+
+    # a conflicting merge changes nothing; the ERROR names the file
+    nvim.lua("T.choices = { 1 }")
+    nvim.cmd(f"Ao merge {sid_c}")
+    conflict = nvim.wait_notification(f"merging {sid_c} into main conflicts")
+    assert conflict["level"] == ERROR and conflict["msg"].endswith("conflicting files:\n  README"), conflict
+    assert git(bed.project, "rev-parse", "main").strip() == after
+    assert (bed.project / "README").read_text() == head_readme
+    errors = [n for n in nvim.notifications() if n["level"] == ERROR]
+
+    # :Ao discard asks with No as the default; No keeps the worktree, yes removes it and its branch
+    asked = len(nvim.lua("return T.confirms"))
+    nvim.lua("T.choices = { 2, 1 }")
+    nvim.cmd(f"Ao discard {sid_b}")
+    wait_for(lambda: len(nvim.lua("return T.confirms")) == asked + 1, timeout=30, what="the discard question")
+    nvim.cmd(f"Ao discard {sid_b}")
+    nvim.wait_notification(f"removed worktree {wt_b}")
+    confirms = nvim.lua("return T.confirms")[asked:]
+    assert len(confirms) == 2 and all(c["default"] == 2 and sid_b in c["msg"] for c in confirms), confirms
+    assert not wt_b.exists()
+    assert "ao/agent-2" not in git(bed.project, "branch", "--format=%(refname:short)").split()
+    assert len([n for n in nvim.notifications() if "removed worktree" in n["msg"]]) == 1
+    assert [n for n in nvim.notifications() if n["level"] == ERROR] == errors, nvim.notifications()
+
+    # :Ao send without a message asks for one; the agent runs again with it
+    nvim.lua("T.answers = { 'One more [[write:more.txt:more from the agent]]' }")
+    nvim.cmd(f"Ao send {sid_a}")
+    nvim.wait_notification(f"sent to {sid_a}")
+    assert nvim.lua("return T.inputs")[-1] == f"Message for {sid_a}: "
+    assert bed.wait_exited(sid_a)["runs"] == 2
+    assert (wt_a / "more.txt").read_text() == "more from the agent"
     no_traceback(nvim)
 
 

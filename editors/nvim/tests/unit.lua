@@ -133,13 +133,59 @@ eq(commands.complete("", "Ao cost --by ", 13), { "project", "model", "day", "ses
 eq(commands.complete("20", "Ao cost --since 20", 18), { os.date("%Y-%m-%d") }, "--since: today's date")
 eq(commands.complete("t", "Ao cost --since t", 17), { "today" }, "--since values")
 eq(commands.complete("", "Ao cost --project ", 18), { "p", "q" }, "--project values")
-eq(commands.complete("", "Ao ", 3), { "attach", "cost", "kill", "logs", "resume", "spawn", "status" }, "subcommands")
+eq(commands.complete("", "Ao ", 3),
+  { "attach", "changes", "cost", "discard", "kill", "logs", "merge", "resume", "send", "spawn", "status" }, "subcommands")
 eq(commands.complete("k", "Ao k", 4), { "kill" }, "subcommand prefix")
 eq(commands.complete("", "Ao kill ", 8), { "p/agent-2" }, "kill offers running sessions")
 eq(commands.complete("", "Ao resume ", 10), { "p/agent-1" }, "resume offers exited sessions")
 eq(commands.complete("", "Ao attach ", 10), { "p/agent-2", "p/agent-1" }, "attach offers all, newest first")
 eq(commands.complete("q", "Ao spawn q", 10), { "q" }, "projects")
 eq(commands.complete("", "Ao spawn p ", 11), {}, "nothing after the project")
+
+eq(commands.complete("", "Ao changes ", 11), { "p/agent-2", "p/agent-1" }, "changes offers all sessions")
+eq(commands.complete("", "Ao merge p/agent-1 ", 19), { "auto", "ff", "merge", "squash" }, "merge strategies")
+eq(commands.complete("s", "Ao merge s", 10), { "squash" }, "a strategy first")
+eq(commands.complete("", "Ao discard ", 11), { "p/agent-1" }, "discard offers exited sessions")
+
+-- reviewing changes: the quickfix text and items, the arguments of merge and send, the diff sides ------------
+local review = require("ao.review")
+eq(review.file_text({ path = "a.py", status = "modified", additions = 12, deletions = 3, binary = false,
+  oldPath = vim.NIL }), "modified +12 -3", "modified")
+eq(review.file_text({ path = "n.txt", status = "added", additions = 1, deletions = 0, binary = false }),
+  "added +1 -0", "added")
+eq(review.file_text({ path = "b.py", status = "renamed", additions = 0, deletions = 0, binary = false,
+  oldPath = "a.py" }), "renamed from a.py", "pure rename")
+eq(review.file_text({ path = "b.py", status = "renamed", additions = 2, deletions = 1, binary = false,
+  oldPath = "a.py" }), "renamed from a.py +2 -1", "rename with edits")
+eq(review.file_text({ path = "logo.png", status = "deleted", additions = 0, deletions = 0, binary = true }),
+  "deleted binary", "binary")
+eq(review.tree_of({ workdir = "/w/p", workspace = vim.NIL }), "/w/p", "no worktree: the workdir")
+eq(review.tree_of({ workdir = "/w/p", workspace = { path = "/s/wt/agent-3", removed = false } }), "/s/wt/agent-3",
+  "the worktree")
+eq(review.qf_items({ sessionId = "p/agent-3", files = {
+  { path = "src/a b.py", status = "added", additions = 2, deletions = 0, binary = false },
+} }, "/s/wt/agent-3/"), { { filename = "/s/wt/agent-3/src/a b.py", lnum = 1, text = "added +2 -0",
+  user_data = { sessionId = "p/agent-3", path = "src/a b.py" } } }, "quickfix items")
+eq(review.parse_merge(""), {}, "merge: nothing given")
+eq(review.parse_merge("p/agent-3 squash"), { id = "p/agent-3", strategy = "squash" }, "merge: id and strategy")
+eq(review.parse_merge("ff agent-3"), { id = "agent-3", strategy = "ff" }, "merge: either order")
+eq(select(2, review.parse_merge("p/agent-3 rebase")):find('"rebase"', 1, true) ~= nil, true, "merge: unknown strategy")
+eq(select(2, review.parse_merge("rebase")):find("neither a session id", 1, true) ~= nil, true, "merge: a typo")
+eq(select(2, review.parse_merge("agent-1 agent-2")) ~= nil, true, "merge: two sessions")
+eq(review.parse_send("p/agent-3 Please also add tests"), { id = "p/agent-3", message = "Please also add tests" },
+  "send: id and message")
+eq(review.parse_send("agent-3"), { id = "agent-3" }, "send: id only")
+eq(review.parse_send("agent-3 'quoted | text'"), { id = "agent-3", message = "quoted | text" }, "send: quotes")
+eq(review.parse_send("Fix the typo"), { message = "Fix the typo" }, "send: no id")
+eq(review.lines("a\nb\n"), { "a", "b" }, "lines")
+eq(review.lines(""), {}, "empty text")
+eq(review.lines("no newline"), { "no newline" }, "no final newline")
+eq({ review.side_content({ exists = false, binary = false, size = 0, text = vim.NIL, tooLarge = false }, "base") },
+  { {}, "(not in the base: added)" }, "absent base: empty")
+eq({ review.side_content({ exists = true, binary = true, size = 12, text = vim.NIL, tooLarge = false }, "head") },
+  { { "binary file (12 bytes): not shown" }, "(binary)" }, "binary side")
+eq(review.side_content({ exists = true, binary = false, size = 2 ^ 21, text = vim.NIL, tooLarge = true }, "head")[1],
+  "file too large to show (2097152 bytes)", "too large side")
 
 -- :Ao spawn argument parsing (server calls stubbed) -----------------------------------------------------
 local spawned, asked = {}, {}

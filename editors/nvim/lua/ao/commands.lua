@@ -6,6 +6,10 @@ local function ao()
   return require("ao")
 end
 
+local function review()
+  return require("ao.review")
+end
+
 --- "a b c" -> first word and the rest (verbatim, outer spaces trimmed).
 ---@param text string
 ---@return string? first
@@ -250,6 +254,68 @@ M.subcommands = {
     end,
     complete = function(_, index)
       return index == 1 and session_ids() or {}
+    end,
+  },
+  changes = {
+    usage = ":Ao changes {session}",
+    run = function(args)
+      local id = first_word(args)
+      if id then
+        return review().changes(id)
+      end
+      pick("review", nil, review().changes)
+    end,
+    complete = function(_, index)
+      return index == 1 and session_ids() or {}
+    end,
+  },
+  merge = {
+    usage = ":Ao merge {session} [auto|ff|merge|squash]",
+    run = function(args)
+      local parsed, err = review().parse_merge(args)
+      if not parsed then
+        return ao().notify("merge: " .. err, vim.log.levels.ERROR)
+      end
+      if parsed.id then
+        return review().merge(parsed.id, parsed.strategy)
+      end
+      pick("merge", "exited", function(choice)
+        review().merge(choice, parsed.strategy)
+      end)
+    end,
+    complete = function(_, index)
+      if index == 1 then
+        return vim.list_extend(session_ids("exited"), review().STRATEGIES)
+      end
+      return index == 2 and review().STRATEGIES or {}
+    end,
+  },
+  discard = {
+    usage = ":Ao discard {session}",
+    run = function(args)
+      local id = first_word(args)
+      if id then
+        return review().discard(id)
+      end
+      pick("discard", "exited", review().discard)
+    end,
+    complete = function(_, index)
+      return index == 1 and session_ids("exited") or {}
+    end,
+  },
+  send = {
+    usage = ":Ao send {session} [message]",
+    run = function(args)
+      local parsed = review().parse_send(args)
+      if parsed.id then
+        return review().send(parsed.id, parsed.message)
+      end
+      pick("send to", "exited", function(choice)
+        review().send(choice, parsed.message)
+      end)
+    end,
+    complete = function(_, index)
+      return index == 1 and session_ids("exited") or {}
     end,
   },
 }

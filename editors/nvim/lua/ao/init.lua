@@ -513,6 +513,60 @@ function M.logs(id, cb, lines)
   end)
 end
 
+--- The files a session changed (`ao/changes`). Without `cb`: the quickfix list, like `:Ao changes`.
+---@param id string
+---@param cb? fun(err: ao.Error?, changes: ao.Changes?)
+function M.changes(id, cb)
+  if not cb then
+    return require("ao.review").changes(id)
+  end
+  M.request("ao/changes", { sessionId = id }, cb)
+end
+
+--- Both sides of one changed file (`ao/fileDiff`).
+---@param id string
+---@param path string as ao/changes lists it
+---@param cb fun(err: ao.Error?, diff: ao.FileDiff?)
+function M.file_diff(id, path, cb)
+  M.request("ao/fileDiff", { sessionId = id, path = path }, cb)
+end
+
+--- Bring a finished worktree session's work into its base branch (`ao/merge`). Without `cb`: asks first,
+--- like `:Ao merge`.
+---@param id string
+---@param strategy? "auto"|"ff"|"merge"|"squash"
+---@param cb? fun(err: ao.Error?, merge: ao.Merge?)
+function M.merge(id, strategy, cb)
+  if not cb then
+    return require("ao.review").merge(id, strategy)
+  end
+  M.request("ao/merge", { sessionId = id, strategy = strategy }, cb)
+end
+
+--- Remove a finished session's worktree and branch (`ao/discard`). Without `cb`: asks first, like
+--- `:Ao discard`.
+---@param id string
+---@param cb? fun(err: ao.Error?, result: {sessionId: string, message: string}?)
+function M.discard(id, cb)
+  if not cb then
+    return require("ao.review").discard(id)
+  end
+  M.request("ao/discard", { sessionId = id }, cb)
+end
+
+--- Tell a session's agent something (`ao/send`): `opts.message` and/or `opts.notes`
+--- (`{ {path, line?, text}, ... }`). The agent runs again; `cb(err, session)`.
+---@param id string
+---@param opts {message?: string, notes?: {path: string, line?: integer, text: string}[]}
+---@param cb? fun(err: ao.Error?, session: ao.Session?)
+function M.send(id, opts, cb)
+  opts = opts or {}
+  M.request("ao/send", { sessionId = id, message = opts.message, notes = opts.notes },
+    on_started("send", cb, function(session)
+      return "sent to " .. session.sessionId
+    end))
+end
+
 --- Projects from the config and sessions. With `cb`: `cb(err, {sessions, projects})`.
 ---@param cb fun(err: ao.Error?, result: {sessions: table[], projects: table[]}?)
 function M.list(cb)
