@@ -155,7 +155,7 @@ def _kill_tree(pid: int) -> None:
 class CodeServer:
     """code-server on 127.0.0.1 with the bed's HOME and XDG dirs, the .vsix installed, the bed's project open."""
 
-    def __init__(self, host: Path, bed: Bed, vsix: Path) -> None:
+    def __init__(self, host: Path, bed: Bed, vsix: Path, settings: dict[str, Any] | None = None) -> None:
         self.entry = host / "node_modules" / "code-server" / "out" / "node" / "entry.js"
         self.dir = bed.root / "vscode"
         self.user_data = self.dir / "user-data"
@@ -187,6 +187,7 @@ class CodeServer:
             "terminal.integrated.gpuAcceleration": "off",
             "terminal.integrated.defaultProfile.linux": "sh",
             "window.restoreWindows": "none",
+            **(settings or {}),
         }
         (self.user_data / "User" / "settings.json").write_text(json.dumps(settings, indent=2))
         install = subprocess.run(["node", str(self.entry), "--user-data-dir", str(self.user_data), "--extensions-dir",
@@ -247,9 +248,11 @@ def code_server(vscode_host: Path, bed: Bed, vsix: Path) -> Iterator[CodeServer]
         cs.stop()
 
 
-def test_real_vscode_host(bed: Bed, code_server: CodeServer, vscode_host: Path) -> None:
+def _drive(script: str, bed: Bed, code_server: CodeServer, vscode_host: Path,
+           extra_env: dict[str, str] | None = None) -> tuple[dict[str, Any], float]:
+    """Runs a Playwright driver of test-host/ against the code-server; its RESULT line and how long it took."""
     ARTIFACTS.mkdir(exist_ok=True)
-    driver = EXT / "test-host" / "drive.mjs"
+    driver = EXT / "test-host" / script
     env = dict(bed.env)
     env.update({
         "AO_HOST_DIR": str(vscode_host),
@@ -258,6 +261,7 @@ def test_real_vscode_host(bed: Bed, code_server: CodeServer, vscode_host: Path) 
         "AO_HOST_ARTIFACTS": str(ARTIFACTS),
         "AO_HOST_TMUX_SOCKET": bed.tmux_socket,
         "AO_HOST_CHROMIUM": shutil.which("chromium") or "/usr/bin/chromium",
+        **(extra_env or {}),
     })
     started = time.monotonic()
     proc = subprocess.Popen(["node", str(driver)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -267,7 +271,7 @@ def test_real_vscode_host(bed: Bed, code_server: CodeServer, vscode_host: Path) 
     except subprocess.TimeoutExpired:
         _kill_tree(proc.pid)  # the driver and its Chromium
         out, err = proc.communicate()
-        raise AssertionError(f"the Playwright driver timed out:\n{_tail(out)}\n{_tail(err)}\n"
+        raise AssertionError(f"the Playwright driver {script} timed out:\n{_tail(out)}\n{_tail(err)}\n"
                              f"{code_server.extension_host_logs()}") from None
     finally:
         _kill_tree(proc.pid)
@@ -277,8 +281,13 @@ def test_real_vscode_host(bed: Bed, code_server: CodeServer, vscode_host: Path) 
         if line.startswith("RESULT "):
             report = json.loads(line[len("RESULT "):])
     assert proc.returncode == 0 and report.get("ok"), (
-        f"the real-host scenario failed after {took:.0f}s (screenshots in {ARTIFACTS}):\n{_tail(out)}\n{_tail(err)}\n"
-        f"{code_server.extension_host_logs()}")
+        f"the real-host scenario {script} failed after {took:.0f}s (screenshots in {ARTIFACTS}):\n{_tail(out)}\n"
+        f"{_tail(err)}\n{code_server.extension_host_logs()}")
+    return report, took
+
+
+def test_real_vscode_host(bed: Bed, code_server: CodeServer, vscode_host: Path) -> None:
+    report, took = _drive("drive.mjs", bed, code_server, vscode_host)
 
     # The server that ran is the one "Install ao-server" put in the extension's storage, from the bundled wheel.
     assert report["installOffer"].startswith("AO: ao-server is not installed (`ao-server` is not on PATH; "), report
@@ -302,3 +311,62 @@ def test_real_vscode_host(bed: Bed, code_server: CodeServer, vscode_host: Path) 
                  "vscode-attach-terminal.png"):
         assert (ARTIFACTS / name).stat().st_size > 10_000, name
     print(f"real VS Code host scenario: {took:.0f}s; {json.dumps(report)}")
+
+
+# --- reviewing an agent's work in the real VS Code host ---------------------------------------------------------
+
+
+def _git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(cwd), *args], check=True, capture_output=True, text=True,
+                          timeout=30).stdout.strip()
+
+
+def test_real_vscode_host_review(bed: Bed, vscode_host: Path, vsix: Path) -> None:
+    """A worktree session's work reviewed and accepted in the real workbench, checked with git.
+
+    The project is a git repository with ``workspace: worktree``; the agent (spawned with the ``ao`` CLI while
+    the window is open) writes notes.txt and exits. The exit notification's Review Changes picks the file and
+    opens VS Code's diff editor; the Sessions view expands the session to notes.txt with its line counts, whose
+    click opens the diff again; the session's context menu Accept (Merge) asks, naming main, and merges.
+    The server is this checkout's (``ao.server.command``): installing it is test_real_vscode_host's part.
+    """
+    _git(bed.project, "init", "-q", "-b", "main")
+    _git(bed.project, "config", "user.email", "t@example.com")
+    _git(bed.project, "config", "user.name", "Test")
+    (bed.project / "README").write_text("hello\n")
+    (bed.project / ".gitignore").write_text("agent-orchestrator.yaml\n.vscode/\n")
+    _git(bed.project, "add", "README", ".gitignore")
+    _git(bed.project, "commit", "-q", "-m", "init")
+    initial = _git(bed.project, "rev-parse", "main")
+    bed.write_config(runtime="process")
+    cfg = bed.project / "agent-orchestrator.yaml"
+    cfg.write_text(cfg.read_text() + "    workspace: worktree\n")
+
+    settings = {"ao.server.command": [sys.executable, "-m", "ao_server"], "git.openRepositoryInParentFolders": "never"}
+    cs = CodeServer(vscode_host, bed, vsix, settings=settings)
+    try:
+        report, took = _drive("review.mjs", bed, cs, vscode_host, {"AO_HOST_PYTHON": sys.executable})
+    finally:
+        cs.stop()
+
+    sid = "my-project/agent-1"
+    assert report["notification"] == f"{sid} finished"
+    assert report["notificationButtons"][0] == "Review Changes", report
+    assert report["filePickTitle"].startswith(f"Changes of {sid} against main: 1 files, +1 −0"), report
+    assert report["diffTab"].startswith("agent-1: notes.txt (base ↔ agent)"), report
+    assert report["diffTabFromTree"].startswith("agent-1: notes.txt (base ↔ agent)"), report
+    assert report["fileRow"] == "notes.txt +1 −0 · added", report
+    assert report["confirm"] == f"Merge {sid} into main?", report
+    assert report["merged"].startswith(f"merged {sid} into main"), report
+
+    # What the workbench said happened, happened: main moved to the agent's work.
+    status = bed.status_of(sid)
+    assert status["status"] == "exited" and status["exitCode"] == 0, status
+    head = _git(bed.project, "rev-parse", "main")
+    assert head != initial
+    assert status["workspace"]["merged"], status["workspace"]
+    assert _git(bed.project, "show", "main:notes.txt") == "hello from the agent"
+    assert (bed.project / "notes.txt").read_text() == "hello from the agent"  # the checkout is main
+    for name in ("vscode-review-diff.png", "vscode-review-tree.png", "vscode-review-merged.png"):
+        assert (ARTIFACTS / name).stat().st_size > 10_000, name
+    print(f"real VS Code host review scenario: {took:.0f}s; {json.dumps(report, ensure_ascii=False)}")

@@ -5,9 +5,10 @@
  */
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { Commands } from './common/constants';
-import { AoApi, ModelsResult, ProjectInfo, Session, isWireError } from './common/protocol';
+import { Commands, ErrorCodes } from './common/constants';
+import { AoApi, ChangedFile, DiscardResult, MergeResult, ModelsResult, ProjectInfo, Session, isWireError } from './common/protocol';
 import { describeError } from './common/server';
+import { BASE_SCHEME, FileDiffProvider, HEAD_SCHEME, changeDescription, diffArguments, hasWorktree, reviewable } from './review';
 import { SessionStore, describeSession, sessionIcon } from './sessions';
 
 export const LOGS_SCHEME = 'ao-logs';
@@ -19,6 +20,8 @@ export interface CommandContext {
     output: vscode.LogOutputChannel;
     /** Re-fetch every session (`ao/status`). */
     refresh(): Promise<void>;
+    /** A session's changed files are to be read again (the Sessions view shows them). */
+    forgetChanges(sessionId?: string): void;
 }
 
 /** Serves `ao-logs:/<project>/agent-<n>.log` documents from `ao/logs`. */
@@ -63,8 +66,9 @@ export class LogsProvider implements vscode.TextDocumentContentProvider, vscode.
 
 export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
     const logs = new LogsProvider(ctx.server);
+    const diffs = new FileDiffProvider(ctx.server);
     const terminals = new Map<string, vscode.Terminal>();
-    const handlers = new AoCommands(ctx, logs, terminals);
+    const handlers = new AoCommands(ctx, logs, terminals, diffs);
     const run = <A extends unknown[], R>(name: string, fn: (...args: A) => Promise<R>) =>
         async (...args: A): Promise<R | undefined> => {
             try {
@@ -77,6 +81,9 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
     return [
         logs,
         vscode.workspace.registerTextDocumentContentProvider(LOGS_SCHEME, logs),
+        diffs,
+        vscode.workspace.registerTextDocumentContentProvider(BASE_SCHEME, diffs),
+        vscode.workspace.registerTextDocumentContentProvider(HEAD_SCHEME, diffs),
         vscode.window.onDidCloseTerminal((t) => {
             for (const [id, term] of terminals) {
                 if (term === t) {
@@ -94,7 +101,15 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
         vscode.commands.registerCommand(Commands.kill, run('Kill Session', (arg?: unknown) => handlers.kill(arg))),
         vscode.commands.registerCommand(Commands.resume, run('Resume Session', (arg?: unknown) => handlers.resume(arg))),
         vscode.commands.registerCommand(Commands.logs, run('Show Logs', (arg?: unknown) => handlers.logs(arg))),
-        vscode.commands.registerCommand(Commands.refresh, run('Refresh', () => ctx.refresh())),
+        vscode.commands.registerCommand(Commands.reviewChanges, run('Review Changes', (arg?: unknown) => handlers.reviewChanges(arg))),
+        vscode.commands.registerCommand(Commands.openChange, run('Open Changes', (arg?: unknown, path?: unknown) => handlers.openChange(arg, path))),
+        vscode.commands.registerCommand(Commands.merge, run('Accept (Merge)', (arg?: unknown) => handlers.merge(arg))),
+        vscode.commands.registerCommand(Commands.discard, run('Discard Changes', (arg?: unknown) => handlers.discard(arg))),
+        vscode.commands.registerCommand(Commands.sendFeedback, run('Send Feedback', (arg?: unknown) => handlers.sendFeedback(arg))),
+        vscode.commands.registerCommand(Commands.refresh, run('Refresh', () => {
+            ctx.forgetChanges();
+            return ctx.refresh();
+        })),
         vscode.commands.registerCommand(Commands.restartServer, run('Restart Server', async () => {
             const api = await ctx.server.restart();
             return api !== undefined;
@@ -122,6 +137,18 @@ export function sessionIdOf(arg: unknown): string | undefined {
         return (arg as { sessionId: string }).sessionId;
     }
     return undefined;
+}
+
+/** A changed file's path from a command argument: `{sessionId, path}` or a file node of the Sessions view. */
+function changedPathOf(arg: unknown): string | undefined {
+    if (typeof arg !== 'object' || arg === null) {
+        return undefined;
+    }
+    const { path: direct, file } = arg as { path?: unknown; file?: { path?: unknown } | null };
+    if (typeof direct === 'string') {
+        return direct;
+    }
+    return typeof file === 'object' && file !== null && typeof file.path === 'string' ? file.path : undefined;
 }
 
 /** A project name from a command argument: a project tree node or `{project}`. */
@@ -202,6 +229,7 @@ class AoCommands {
         private readonly ctx: CommandContext,
         private readonly logsProvider: LogsProvider,
         private readonly terminals: Map<string, vscode.Terminal>,
+        private readonly diffs: FileDiffProvider,
     ) {}
 
     private async api(): Promise<AoApi | undefined> {
@@ -403,6 +431,10 @@ class AoCommands {
             s.status === 'exited'
                 ? { label: '$(debug-restart) Resume', value: Commands.resume }
                 : { label: '$(debug-stop) Kill', value: Commands.kill },
+            ...(reviewable(s) ? [{ label: '$(diff) Review Changes', value: Commands.reviewChanges }] : []),
+            ...(s.status === 'exited' && hasWorktree(s)
+                ? [{ label: '$(git-merge) Accept (Merge)', value: Commands.merge }, { label: '$(discard) Discard Changes', value: Commands.discard }]
+                : []),
         ];
         const action = await vscode.window.showQuickPick(actions, { title: `${s.sessionId}: ${describeSession(s)}` });
         if (action?.value) {
@@ -543,5 +575,178 @@ class AoCommands {
         const doc = await vscode.workspace.openTextDocument(uri);
         await vscode.window.showTextDocument(doc, { preview: false });
         return doc;
+    }
+
+    // --- reviewing what an agent changed -------------------------------------------------------------
+
+    /** AO: Review Changes: a session's changed files in a quick pick, then the one picked in the diff editor. */
+    async reviewChanges(arg?: unknown): Promise<string | undefined> {
+        const sessionId = await this.resolveSession(arg, reviewable, 'Review the changes of a session', 'no sessions with changes to review.');
+        if (!sessionId) {
+            return undefined;
+        }
+        const api = await this.api();
+        if (!api) {
+            return undefined;
+        }
+        const changes = await api.changes(sessionId);
+        if (changes.files.length === 0) {
+            void vscode.window.showInformationMessage(`AO: ${sessionId} changed no files.`);
+            return undefined;
+        }
+        const against = changes.base.ref ? ` against ${changes.base.ref}` : '';
+        const pick = await vscode.window.showQuickPick(
+            changes.files.map((file): vscode.QuickPickItem & { file: ChangedFile } => ({
+                label: file.path,
+                description: changeDescription(file),
+                file,
+            })),
+            {
+                title: `Changes of ${sessionId}${against}: ${changes.files.length} files, +${changes.additions} −${changes.deletions}`,
+                placeHolder: 'A file to open in the diff editor',
+                matchOnDescription: true,
+            },
+        );
+        return pick ? this.openChange(sessionId, pick.file.path) : undefined;
+    }
+
+    /** One changed file in VS Code's diff editor: the base on the left, the agent's version on the right. */
+    async openChange(arg?: unknown, pathArg?: unknown): Promise<string | undefined> {
+        const sessionId = sessionIdOf(arg);
+        const file = typeof pathArg === 'string' ? pathArg : changedPathOf(arg);
+        if (!sessionId || !file) {
+            return this.reviewChanges(sessionId);
+        }
+        const api = await this.api();
+        if (!api) {
+            return undefined;
+        }
+        const diff = await api.fileDiff(sessionId, file);
+        this.diffs.remember(diff);
+        const [left, right, title] = diffArguments(this.ctx.store.get(sessionId), sessionId, diff);
+        await vscode.commands.executeCommand('vscode.diff', left, right, title, { preview: true });
+        return title;
+    }
+
+    /** AO: Accept (Merge): after a confirmation naming the base branch, `ao/merge`. */
+    async merge(arg?: unknown): Promise<MergeResult | undefined> {
+        const sessionId = await this.resolveSession(arg, (s) => s.status === 'exited' && hasWorktree(s),
+            "Accept (merge) a session's work", 'no finished sessions with a worktree to merge.');
+        if (!sessionId) {
+            return undefined;
+        }
+        const workspace = this.ctx.store.get(sessionId)?.workspace;
+        const base = workspace?.base ?? 'its base branch';
+        const sure = await vscode.window.showInformationMessage(
+            `Merge ${sessionId} into ${base}?`,
+            {
+                modal: true,
+                detail: workspace
+                    ? `The agent's work on ${workspace.branch} (its uncommitted files are committed first) goes into ${base} in ${workspace.repo}.`
+                    : 'The agent\'s work goes into the base branch of its project.',
+            },
+            'Merge',
+        );
+        if (sure !== 'Merge') {
+            return undefined;
+        }
+        const api = await this.api();
+        if (!api) {
+            return undefined;
+        }
+        let result: MergeResult;
+        try {
+            result = await api.merge(sessionId);
+        } catch (e) {
+            if (isWireError(e) && e.code === ErrorCodes.mergeConflict) {
+                this.ctx.output.warn(`merging ${sessionId}: ${e.message}`);
+                void vscode.window.showErrorMessage(`AO: ${e.message}`, 'Send Feedback…', 'Review Changes').then((pick) => {
+                    if (pick === 'Send Feedback…') {
+                        void vscode.commands.executeCommand(Commands.sendFeedback, sessionId);
+                    } else if (pick === 'Review Changes') {
+                        void vscode.commands.executeCommand(Commands.reviewChanges, sessionId);
+                    }
+                });
+                return undefined;
+            }
+            throw e;
+        }
+        this.ctx.output.info(result.message);
+        await this.reload(api, sessionId);
+        void vscode.window.showInformationMessage(result.message);
+        return result;
+    }
+
+    /** AO: Discard Changes: after a warning, `ao/discard` removes the worktree and the branch. */
+    async discard(arg?: unknown): Promise<DiscardResult | undefined> {
+        const sessionId = await this.resolveSession(arg, (s) => s.status === 'exited' && hasWorktree(s),
+            "Discard a session's changes", 'no finished sessions with a worktree to discard.');
+        if (!sessionId) {
+            return undefined;
+        }
+        const workspace = this.ctx.store.get(sessionId)?.workspace;
+        const detail = workspace?.merged
+            ? `Its work was merged into ${workspace.base}; its worktree ${workspace.path} and branch ${workspace.branch} are removed.`
+            : `Its worktree${workspace ? ` ${workspace.path}` : ''} (with uncommitted work) and its branch${workspace ? ` ${workspace.branch}` : ''} are removed. This cannot be undone.`;
+        const sure = await vscode.window.showWarningMessage(`Discard the changes of ${sessionId}?`, { modal: true, detail }, 'Discard');
+        if (sure !== 'Discard') {
+            return undefined;
+        }
+        const api = await this.api();
+        if (!api) {
+            return undefined;
+        }
+        const result = await api.discard(sessionId);
+        this.ctx.output.info(result.message);
+        await this.reload(api, sessionId);
+        void vscode.window.showInformationMessage(`AO: ${result.message}`);
+        return result;
+    }
+
+    /** AO: Send Feedback…: a message for the agent, which resumes with it (`ao/send`). */
+    async sendFeedback(arg?: unknown): Promise<Session | undefined> {
+        const sessionId = await this.resolveSession(arg, (s) => s.status === 'exited', 'Send feedback to a session',
+            'no finished sessions to send feedback to.');
+        if (!sessionId) {
+            return undefined;
+        }
+        const message = await vscode.window.showInputBox({
+            title: `Send feedback to ${sessionId}`,
+            prompt: 'A follow-up or review notes; the agent resumes its conversation with it',
+            placeHolder: 'e.g. Thanks. Please also add a test for the empty case.',
+            ignoreFocusOut: true,
+            validateInput: (v) => (v.trim() === '' ? 'Write something for the agent' : undefined),
+        });
+        if (message === undefined || message.trim() === '') {
+            return undefined;
+        }
+        const api = await this.api();
+        if (!api) {
+            return undefined;
+        }
+        const session = await api.send(sessionId, message);
+        this.ctx.store.upsert(session);
+        this.ctx.forgetChanges(sessionId);
+        this.ctx.output.info(`sent feedback to ${session.sessionId}`);
+        void vscode.window.showInformationMessage(`Sent to ${session.sessionId}`);
+        return session;
+    }
+
+    /** After a merge or discard: the session again (its workspace changed) and its files read afresh. */
+    private async reload(api: AoApi, sessionId: string): Promise<void> {
+        this.ctx.forgetChanges(sessionId);
+        try {
+            const [session] = await api.status({ sessionId });
+            if (session) {
+                this.ctx.store.upsert(session);
+                return;
+            }
+        } catch (e) {
+            this.ctx.output.warn(`ao/status ${sessionId} failed: ${describeError(e)}`);
+        }
+        const known = this.ctx.store.get(sessionId);
+        if (known) {
+            this.ctx.store.upsert(known); // re-render at least
+        }
     }
 }

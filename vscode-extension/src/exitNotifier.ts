@@ -1,15 +1,18 @@
 /**
  * The notification shown when a session exits: "my-project/agent-3 finished" or
- * "my-project/agent-3 failed: <error>", with the buttons Attach and Show Logs; an error notification when
+ * "my-project/agent-3 failed: <error>", with the buttons Attach and Show Logs (and Review Changes first when
+ * a session with a git worktree finished); an error notification when
  * ao stopped it over budget. And the warning, once, when a session's budget reaches 80 %.
  */
 import * as vscode from 'vscode';
 import { Commands } from './common/constants';
-import { BudgetState, StatusChanged } from './common/protocol';
+import { BudgetState, Session, StatusChanged } from './common/protocol';
+import { hasWorktree } from './review';
 import { exitMessage, formatLimit, formatUsd } from './sessions';
 
 export const ATTACH = 'Attach';
 export const SHOW_LOGS = 'Show Logs';
+export const REVIEW_CHANGES = 'Review Changes';
 
 /** True when the notification reports a session that has just exited. */
 export function isExit(change: StatusChanged): boolean {
@@ -27,8 +30,12 @@ export async function notifyExit(change: StatusChanged): Promise<string | undefi
         || (result !== 'success' && result !== 'killed' && change.exitCode !== null && change.exitCode !== 0);
     const show = result === 'over_budget' ? vscode.window.showErrorMessage
         : bad ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
-    const pick = await show(text, ATTACH, SHOW_LOGS);
-    if (pick === ATTACH) {
+    const session = change.session as Session | undefined; // an older server leaves it out
+    const review = result === 'success' && hasWorktree(session);
+    const pick = await (review ? show(text, REVIEW_CHANGES, ATTACH, SHOW_LOGS) : show(text, ATTACH, SHOW_LOGS));
+    if (pick === REVIEW_CHANGES) {
+        await vscode.commands.executeCommand(Commands.reviewChanges, change.sessionId);
+    } else if (pick === ATTACH) {
         await vscode.commands.executeCommand(Commands.attach, change.sessionId);
     } else if (pick === SHOW_LOGS) {
         await vscode.commands.executeCommand(Commands.logs, change.sessionId);

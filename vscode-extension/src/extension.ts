@@ -37,7 +37,9 @@ let current: ServerManager | undefined;
 export function activate(context: vscode.ExtensionContext): AoExtension {
     const output = vscode.window.createOutputChannel(OUTPUT_CHANNEL_NAME, { log: true });
     const store = new SessionStore();
-    const tree = new SessionsTreeProvider(store);
+    // A session's changed files: ao/changes, asked of the running server only (expanding never starts one).
+    const tree = new SessionsTreeProvider(store, Date.now, async (sessionId) =>
+        (server.state === 'running' ? (await server.ready())?.changes(sessionId) : undefined));
     // Today's spend in its tooltip: asked of the running server only (never starts one).
     const statusBar = new SessionsStatusBar(store, () => server.ready());
     const budgetWarnings = new BudgetWarnings();
@@ -168,6 +170,7 @@ export function activate(context: vscode.ExtensionContext): AoExtension {
                 if (changes.length > 1000) {
                     changes.splice(0, changes.length - 1000);
                 }
+                tree.forgetChanges(change.sessionId); // its files are read again when shown
                 if (!store.apply(change)) {
                     refresh().catch((e: unknown) => output.error(`ao/status failed: ${describeError(e)}`));
                 }
@@ -181,7 +184,9 @@ export function activate(context: vscode.ExtensionContext): AoExtension {
     });
 
     const treeView = vscode.window.createTreeView(Views.sessions, { treeDataProvider: tree, showCollapseAll: true });
-    const commandContext: CommandContext = { server, store, output, refresh: () => refresh() };
+    const commandContext: CommandContext = {
+        server, store, output, refresh: () => refresh(), forgetChanges: (sessionId) => tree.forgetChanges(sessionId),
+    };
 
     // Ages move on and costs are not pushed: re-read while something runs, re-render otherwise.
     const timer = setInterval(() => {

@@ -1,9 +1,12 @@
 /**
- * The Sessions view: project -> sessions, rendered from the {@link SessionStore}.
+ * The Sessions view: project -> sessions -> the files each session changed (from `ao/changes`, fetched when
+ * a session is expanded), rendered from the {@link SessionStore}.
  */
 import * as vscode from 'vscode';
-import { ContextValues } from './common/constants';
-import { Session } from './common/protocol';
+import { Commands, ContextValues } from './common/constants';
+import { ChangedFile, ChangesResult, Session, isWireError } from './common/protocol';
+import { describeError } from './common/server';
+import { changeDescription, changeIcon, hasWorktree, reviewable } from './review';
 import { SessionStore, budgetText, describeSession, errorText, formatAge, formatCost, sessionIcon, stateWord } from './sessions';
 
 export interface ProjectNode {
@@ -17,14 +20,40 @@ export interface SessionNode {
     project: string;
 }
 
-export type SessionsTreeNode = ProjectNode | SessionNode;
+/** A file a session changed; clicking it opens its diff. */
+export interface ChangeNode {
+    kind: 'change';
+    sessionId: string;
+    project: string;
+    file: ChangedFile;
+}
+
+/** In place of a session's files: "No changes", or why they cannot be read. */
+export interface ChangesMessageNode {
+    kind: 'changesMessage';
+    sessionId: string;
+    project: string;
+    text: string;
+    error: boolean;
+}
+
+export type SessionsTreeNode = ProjectNode | SessionNode | ChangeNode | ChangesMessageNode;
+
+/** Reads a session's changes: `ao/changes` on the running server; undefined when there is none. */
+export type ChangesLoader = (sessionId: string) => Promise<ChangesResult | undefined>;
 
 export class SessionsTreeProvider implements vscode.TreeDataProvider<SessionsTreeNode>, vscode.Disposable {
     private readonly changed = new vscode.EventEmitter<SessionsTreeNode | undefined | void>();
     readonly onDidChangeTreeData: vscode.Event<SessionsTreeNode | undefined | void> = this.changed.event;
     private readonly subscriptions: vscode.Disposable[] = [];
+    /** Each expanded session's files, read once until the session changes (see {@link forgetChanges}). */
+    private readonly changesCache = new Map<string, Promise<ChangesResult | undefined>>();
 
-    constructor(private readonly store: SessionStore, private readonly now: () => number = Date.now) {
+    constructor(
+        private readonly store: SessionStore,
+        private readonly now: () => number = Date.now,
+        private readonly loadChanges?: ChangesLoader,
+    ) {
         this.subscriptions.push(store.onDidChange(() => this.changed.fire()));
     }
 
@@ -33,26 +62,94 @@ export class SessionsTreeProvider implements vscode.TreeDataProvider<SessionsTre
         this.changed.fire();
     }
 
-    getChildren(element?: SessionsTreeNode): SessionsTreeNode[] {
+    /** Reads a session's files again the next time they are shown (every session's without an id); no re-render. */
+    forgetChanges(sessionId?: string): void {
+        if (sessionId === undefined) {
+            this.changesCache.clear();
+        } else {
+            this.changesCache.delete(sessionId);
+        }
+    }
+
+    getChildren(): ProjectNode[];
+    getChildren(element: ProjectNode): SessionNode[];
+    getChildren(element: SessionNode): Promise<(ChangeNode | ChangesMessageNode)[]>;
+    getChildren(element?: SessionsTreeNode): SessionsTreeNode[] | Promise<SessionsTreeNode[]>;
+    getChildren(element?: SessionsTreeNode): SessionsTreeNode[] | Promise<SessionsTreeNode[]> {
         if (!element) {
             return this.store.projects().map((project) => ({ kind: 'project', project }));
         }
         if (element.kind === 'project') {
             return this.store.ofProject(element.project).map((s) => ({ kind: 'session', sessionId: s.sessionId, project: s.project }));
         }
+        if (element.kind === 'session') {
+            return this.changeNodes(element);
+        }
         return [];
     }
 
+    /** The files of a session, or one message in their place; never rejects. */
+    async changeNodes(node: SessionNode): Promise<(ChangeNode | ChangesMessageNode)[]> {
+        const message = (text: string, error: boolean): ChangesMessageNode[] =>
+            [{ kind: 'changesMessage', sessionId: node.sessionId, project: node.project, text, error }];
+        if (!this.loadChanges) {
+            return [];
+        }
+        let pending = this.changesCache.get(node.sessionId);
+        if (!pending) {
+            pending = this.loadChanges(node.sessionId);
+            this.changesCache.set(node.sessionId, pending);
+        }
+        let result: ChangesResult | undefined;
+        try {
+            result = await pending;
+        } catch (e) {
+            if (this.changesCache.get(node.sessionId) === pending) {
+                this.changesCache.delete(node.sessionId); // read it again next time
+            }
+            return message(isWireError(e) ? e.message : describeError(e), true);
+        }
+        if (!result) {
+            this.changesCache.delete(node.sessionId);
+            return message('ao-server is not running (see the AO output)', true);
+        }
+        if (result.files.length === 0) {
+            return message(result.source === 'opencode' ? 'No changes recorded by OpenCode' : 'No changes', false);
+        }
+        return result.files.map((file) => ({ kind: 'change', sessionId: node.sessionId, project: node.project, file }));
+    }
+
     getParent(element: SessionsTreeNode): SessionsTreeNode | undefined {
-        return element.kind === 'session' ? { kind: 'project', project: element.project } : undefined;
+        switch (element.kind) {
+            case 'session':
+                return { kind: 'project', project: element.project };
+            case 'change':
+            case 'changesMessage':
+                return { kind: 'session', sessionId: element.sessionId, project: element.project };
+            default:
+                return undefined;
+        }
     }
 
     getTreeItem(element: SessionsTreeNode): vscode.TreeItem {
-        if (element.kind === 'project') {
-            return this.projectItem(element.project);
+        switch (element.kind) {
+            case 'project':
+                return this.projectItem(element.project);
+            case 'change':
+                return changeItem(element);
+            case 'changesMessage': {
+                const item = new vscode.TreeItem(element.text, vscode.TreeItemCollapsibleState.None);
+                item.id = `changes-message:${element.sessionId}`;
+                item.iconPath = new vscode.ThemeIcon(element.error ? 'warning' : 'info');
+                item.contextValue = ContextValues.changesMessage;
+                item.tooltip = element.text;
+                return item;
+            }
+            default: {
+                const session = this.store.get(element.sessionId);
+                return session ? this.sessionItem(session) : new vscode.TreeItem(element.sessionId);
+            }
         }
-        const session = this.store.get(element.sessionId);
-        return session ? this.sessionItem(session) : new vscode.TreeItem(element.sessionId);
     }
 
     private projectItem(project: string): vscode.TreeItem {
@@ -70,11 +167,12 @@ export class SessionsTreeProvider implements vscode.TreeDataProvider<SessionsTre
     private sessionItem(session: Session): vscode.TreeItem {
         const slash = session.sessionId.indexOf('/');
         const label = slash >= 0 ? session.sessionId.slice(slash + 1) : session.sessionId;
-        const item = new vscode.TreeItem(label, vscode.TreeItemCollapsibleState.None);
+        const expandable = this.loadChanges !== undefined && reviewable(session);
+        const item = new vscode.TreeItem(label, expandable ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
         item.id = `session:${session.sessionId}`;
         item.description = describeSession(session, this.now());
         item.iconPath = sessionIcon(session);
-        item.contextValue = session.status === 'exited' ? ContextValues.exited : ContextValues.running;
+        item.contextValue = sessionContextValue(session);
         item.tooltip = sessionTooltip(session, this.now());
         item.accessibilityInformation = { label: `${session.sessionId}, ${item.description}` };
         return item;
@@ -88,6 +186,27 @@ export class SessionsTreeProvider implements vscode.TreeDataProvider<SessionsTre
     }
 }
 
+/** The session item's context value: running or exited, and whether its worktree is still there. */
+export function sessionContextValue(session: Session): string {
+    if (session.status === 'exited') {
+        return hasWorktree(session) ? ContextValues.exitedWorktree : ContextValues.exited;
+    }
+    return hasWorktree(session) ? ContextValues.runningWorktree : ContextValues.running;
+}
+
+function changeItem(node: ChangeNode): vscode.TreeItem {
+    const { file } = node;
+    const item = new vscode.TreeItem(file.path, vscode.TreeItemCollapsibleState.None);
+    item.id = `change:${node.sessionId}:${file.path}`;
+    item.description = changeDescription(file);
+    item.iconPath = changeIcon(file);
+    item.contextValue = ContextValues.changedFile;
+    item.tooltip = `${file.path}: ${item.description}`;
+    item.accessibilityInformation = { label: `${file.path}, ${item.description}` };
+    item.command = { command: Commands.openChange, title: 'Open Changes', arguments: [{ sessionId: node.sessionId, path: file.path }] };
+    return item;
+}
+
 export function sessionTooltip(session: Session, now: number): vscode.MarkdownString {
     const md = new vscode.MarkdownString(undefined, true);
     md.appendMarkdown(`**${escape(session.sessionId)}** ${escape(stateWord(session))}\n\n`);
@@ -97,6 +216,7 @@ export function sessionTooltip(session: Session, now: number): vscode.MarkdownSt
         ['Outcome', session.outcome ? session.outcome.result + (errorText(session.outcome.error) ? `: ${errorText(session.outcome.error)}` : '') : undefined],
         ['Model', session.model ?? undefined],
         ['Runtime', session.runtime],
+        ['Worktree', worktreeText(session)],
         ['Cost', formatCost(session)],
         ['Budget', budgetText(session.budget)],
         ['Started', session.createdAt ? `${formatAge(session.createdAt, now)} ago` : undefined],
@@ -109,6 +229,15 @@ export function sessionTooltip(session: Session, now: number): vscode.MarkdownSt
         }
     }
     return md;
+}
+
+function worktreeText(session: Session): string | undefined {
+    const w = session.workspace;
+    if (!w) {
+        return undefined;
+    }
+    const state = w.removed ? 'removed' : w.merged ? `merged into ${w.base}` : undefined;
+    return `${w.branch} from ${w.base}${state ? ` (${state})` : ''}`;
 }
 
 function summaryRows(summary: Session['summary']): [string, string | undefined][] {

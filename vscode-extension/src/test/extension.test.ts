@@ -35,7 +35,9 @@ function renderTree(): string[] {
             const item = tree().getTreeItem(node) as unknown as TreeItem;
             const icon = (item.iconPath as { id?: string } | undefined)?.id ?? '';
             rows.push(`${'  '.repeat(depth)}${item.label}: ${String(item.description ?? '')} [${item.contextValue ?? ''} ${icon}]`);
-            walk(tree().getChildren(node), depth + 1);
+            if (node.kind === 'project') {
+                walk(tree().getChildren(node), depth + 1); // a session's files are read when expanded (review.test.ts)
+            }
         }
     };
     walk(tree().getChildren(), 0);
@@ -45,7 +47,7 @@ function renderTree(): string[] {
 function sessionItem(sessionId: string): TreeItem | undefined {
     for (const project of tree().getChildren()) {
         for (const node of tree().getChildren(project)) {
-            if (node.kind === 'session' && node.sessionId === sessionId) {
+            if (node.sessionId === sessionId) {
                 return tree().getTreeItem(node) as unknown as TreeItem;
             }
         }

@@ -254,7 +254,7 @@ describe('spending', () => {
         const store = new SessionStore();
         const tree = new SessionsTreeProvider(store, () => now);
         store.replaceAll([s]);
-        const item = tree.getTreeItem(tree.getChildren(tree.getChildren()[0])[0]!) as unknown as TreeItem;
+        const item = tree.getTreeItem(tree.getChildren(tree.getChildren()[0]!)[0]!) as unknown as TreeItem;
         assert.equal(item.description, 'active · $1.20 · 60% of $2.00 session budget · 2m');
         assert.match((item.tooltip as MarkdownString).value, /Cost: \$1\.20 {2}\nBudget: 60% of \$2\.00 session budget/);
     });
@@ -315,9 +315,9 @@ describe('the Sessions tree', () => {
         ]);
         assert.equal(fired, 1);
         const roots = tree.getChildren();
-        assert.deepEqual(roots.map((n) => (n.kind === 'project' ? n.project : '')), ['api', 'web']);
-        const web = tree.getChildren(roots[1]);
-        assert.deepEqual(web.map((n) => (n.kind === 'session' ? n.sessionId : '')), ['web/agent-10', 'web/agent-2', 'web/agent-1']);
+        assert.deepEqual(roots.map((n) => n.project), ['api', 'web']);
+        const web = tree.getChildren(roots[1]!);
+        assert.deepEqual(web.map((n) => n.sessionId), ['web/agent-10', 'web/agent-2', 'web/agent-1']);
         const project = tree.getTreeItem(roots[1]!) as unknown as TreeItem;
         assert.equal(project.description, '1 running, 2 exited');
         assert.equal(project.contextValue, ContextValues.project);

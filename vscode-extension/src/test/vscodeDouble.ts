@@ -649,7 +649,7 @@ export const workspace = {
 };
 
 /** Built-in commands the extension may run; recorded, and they do nothing. */
-const BUILTIN_COMMANDS = new Set(['setContext', 'workbench.action.openSettings', 'ao.sessions.focus', 'workbench.view.extension.ao']);
+const BUILTIN_COMMANDS = new Set(['setContext', 'workbench.action.openSettings', 'ao.sessions.focus', 'workbench.view.extension.ao', 'vscode.diff']);
 
 export const commands = {
     registerCommand(id: string, handler: (...args: any[]) => any): Disposable {
