@@ -29,6 +29,9 @@ from .model import (
     Cost,
     CostReport,
     FileDiff,
+    InputRequest,
+    Reply,
+    RequestKind,
     ReviewNote,
     Session,
     Status,
@@ -93,7 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--prompt-file", metavar="FILE", help="read the task from FILE ('-' for stdin)")
     s.add_argument("--model", help="model for OpenCode's --model (default: agentConfig.model)")
     s.add_argument("--issue", metavar="ID", help="issue id, exported to the agent as AO_ISSUE_ID")
-    s.add_argument("--runtime", help="tmux or process (default: plugins.runtime)")
+    s.add_argument("--runtime", help="tmux, process or live (default: plugins.runtime)")
+    s.add_argument(
+        "--live",
+        action="store_true",
+        help="a live agent: a session of the shared OpenCode server that can ask you things (ao respond), "
+        "take follow-ups (ao send) and be aborted (ao abort); same as --runtime live",
+    )
     s.add_argument(
         "--budget", type=float, metavar="USD", help="stop this session when it has cost USD (default: budget.session)"
     )
@@ -171,6 +180,27 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH[:LINE]:TEXT",
         help="a review note on a file (repeatable), gathered after the message",
     )
+    s.add_argument("--json", action="store_true", help="print the session as JSON")
+
+    s = cmd("respond", "answer what a live agent waits for: a permission request or its questions")
+    s.add_argument("session")
+    s.add_argument("request", nargs="?", help="the request id (default: the only one it waits for)")
+    how = s.add_mutually_exclusive_group()
+    how.add_argument("--once", dest="reply", action="store_const", const="once", help="allow it this once")
+    how.add_argument("--always", dest="reply", action="store_const", const="always", help="allow it from now on")
+    how.add_argument("--reject", dest="reply", action="store_const", const="reject", help="refuse it")
+    s.add_argument("-m", "--message", help="with --reject: why, for the agent")
+    s.add_argument(
+        "--answer",
+        action="append",
+        default=[],
+        metavar="LABEL[,LABEL...]",
+        help="a question's answer: the picked option label(s), or your own text (repeat once per question)",
+    )
+    s.add_argument("--json", action="store_true", help="print the session as JSON")
+
+    s = cmd("abort", "stop a live agent's current turn")
+    s.add_argument("session")
     s.add_argument("--json", action="store_true", help="print the session as JSON")
 
     s = cmd("cost", "what the sessions ao started cost, from OpenCode's own records")
@@ -259,7 +289,7 @@ def run(args: argparse.Namespace) -> int:
             prompt=prompt,
             model=args.model,
             issue_id=args.issue,
-            runtime=args.runtime,
+            runtime="live" if args.live else args.runtime,
             budget=args.budget,
         )
         print(wire_json(view) if args.json else view.session_id)
@@ -290,6 +320,14 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if c == "attach":
         info = orch.attach(args.session)
+        if args.exec and info.type == "live":  # OpenCode's TUI on the session; the password in its env only
+            rec = orch.resolve(args.session)
+            argv, env = orch.live_runtime(rec).attach_argv(rec)
+            sys.stdout.flush()
+            try:
+                os.execvpe(argv[0], argv, env)
+            except OSError as e:
+                raise AoError(f"cannot run {argv[0]} attach: {e}") from None
         if args.exec:
             sys.stdout.flush()
             exe = shutil.which(info.argv[0]) or info.argv[0]
@@ -353,6 +391,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if c in ("diff", "merge", "discard", "send"):
         return run_review(orch, args)
+    if c in ("respond", "abort"):
+        return run_live(orch, args)
     raise UsageError(f"unknown command {c}")
 
 
@@ -390,6 +430,35 @@ def run_review(orch: Orchestrator, args: argparse.Namespace) -> int:
     view = orch.send(args.session, message, [parse_note(n) for n in args.note])
     print(wire_json(view) if args.json else f"sent to {view.session_id} (run {view.runs})")
     return 0
+
+
+def run_live(orch: Orchestrator, args: argparse.Namespace) -> int:
+    """``ao respond`` and ``ao abort``."""
+    if args.command == "abort":
+        view = orch.abort(args.session)
+        print(wire_json(view) if args.json else f"{view.session_id}\taborted its turn")
+        return 0
+    request = args.request
+    if request is None:
+        pending = orch.status(session=args.session).sessions[0].pending
+        if len(pending) != 1:
+            what = ", ".join(f"{r.request_id} ({describe_request(r)})" for r in pending) or "nothing"
+            raise UsageError(f"{args.session} waits for {what}; name the request to answer")
+        request = pending[0].request_id
+    answers = [[a.strip() for a in ans.split(",") if a.strip()] for ans in args.answer] or None
+    if args.reply is None and answers is None:
+        raise UsageError("say how to answer: --once, --always or --reject for a permission, --answer for questions")
+    view = orch.respond(args.session, request, Reply(args.reply) if args.reply else None, args.message, answers)
+    print(wire_json(view) if args.json else f"answered {request} of {view.session_id}")
+    return 0
+
+
+def describe_request(r: InputRequest) -> str:
+    """One line for a pending request: what a permission wants, or the questions."""
+    if r.kind == RequestKind.PERMISSION:
+        what = r.command or ", ".join(r.patterns) or "(anything)"
+        return f"wants to use {r.permission}: {what}"
+    return "asks: " + " / ".join(q.question for q in r.questions)
 
 
 def parse_note(text: str) -> ReviewNote:

@@ -58,6 +58,8 @@ class Budget:
 class AgentConfig:
     model: str | None = None
     prompt: str | None = None
+    mode: str = "run"  # run: `opencode run` per agent; live: a session of the shared `opencode serve`
+    keep_alive: bool = False  # live: the session stays running (waiting for ao send) after its turn
 
 
 @dataclass(frozen=True)
@@ -243,6 +245,11 @@ class _V:
         b = self.mapping(node, key, BUDGET_SCOPES)
         return Budget(**{scope: self.money(b[scope], f"{key}.{scope}") for scope in BUDGET_SCOPES if scope in b})
 
+    def flag(self, node: Node, key: str) -> bool:
+        if isinstance(node, ScalarNode) and node.tag.endswith(":bool"):
+            return str(node.value).lower() in ("true", "yes", "on")
+        raise self.err(node, key, f"expected true or false, got {_kind(node)}")
+
     def choice(self, node: Node, key: str, choices: tuple[str, ...]) -> str:
         v = self.string(node, key, optional=False)
         assert v is not None
@@ -339,10 +346,12 @@ def parse_config(text: str, path: Path) -> Config:
         assert p is not None
         ac = AgentConfig()
         if "agentConfig" in fields:
-            a = v.mapping(fields["agentConfig"], f"{key}.agentConfig", ("model", "prompt"))
+            a = v.mapping(fields["agentConfig"], f"{key}.agentConfig", ("model", "prompt", "mode", "keepAlive"))
             ac = AgentConfig(
                 model=v.string(a["model"], f"{key}.agentConfig.model") if "model" in a else None,
                 prompt=v.string(a["prompt"], f"{key}.agentConfig.prompt") if "prompt" in a else None,
+                mode=v.choice(a["mode"], f"{key}.agentConfig.mode", ("run", "live")) if "mode" in a else "run",
+                keep_alive=v.flag(a["keepAlive"], f"{key}.agentConfig.keepAlive") if "keepAlive" in a else False,
             )
         prt = v.choice(fields["runtime"], f"{key}.runtime", tuple(runtime_names())) if "runtime" in fields else None
         ws = v.choice(fields["workspace"], f"{key}.workspace", WORKSPACE_MODES) if "workspace" in fields else "none"

@@ -93,6 +93,18 @@ class MergeConflict(AoError):
     exit_code = 1
 
 
+class UnknownRequest(AoError):
+    """``ao respond`` names a request the live session is not waiting for."""
+
+    code = -32014
+
+
+class OpenCodeServerError(AoError):
+    """The shared ``opencode serve`` of live agents cannot be started, reached or authenticated to."""
+
+    code = -32015
+
+
 class BudgetExceeded(AoError):
     """A project's or a day's spending limit is already reached: no new spawn or resume."""
 

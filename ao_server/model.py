@@ -166,6 +166,56 @@ class Facts:
     activity: Activity | None = None
 
 
+class RequestKind(StrEnum):
+    PERMISSION = "permission"  # the agent wants to use a tool its OpenCode config marks "ask"
+    QUESTION = "question"  # the agent asks the person something
+
+
+class Reply(StrEnum):
+    """An answer to a permission request (OpenCode's own three)."""
+
+    ONCE = "once"
+    ALWAYS = "always"
+    REJECT = "reject"
+
+
+@dataclass(frozen=True)
+class QuestionOption:
+    label: str
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class Question:
+    question: str
+    header: str | None = None
+    options: list[QuestionOption] = field(default_factory=list)
+    multiple: bool = False  # more than one option may be picked
+
+
+@dataclass(frozen=True)
+class InputRequest:
+    """Something a live agent waits for: a permission to use a tool, or answers to questions."""
+
+    request_id: str
+    kind: RequestKind
+    permission: str | None = None  # permission: what it wants (bash, edit, webfetch, ...)
+    patterns: list[str] = field(default_factory=list)  # permission: what it applies to
+    command: str | None = None  # permission bash: the command
+    always: list[str] = field(default_factory=list)  # permission: what "always" would allow from now on
+    questions: list[Question] = field(default_factory=list)  # question: in order; answer each
+
+
+@dataclass(frozen=True)
+class InputRequested:
+    """The ``ao/inputRequested`` notification."""
+
+    session_id: str
+    project: str
+    request: InputRequest
+    at: str
+
+
 @dataclass(frozen=True)
 class Session:
     """The session object of the protocol (docs/protocol.md)."""
@@ -194,6 +244,7 @@ class Session:
     introspection_stale: bool = False  # OpenCode's records could not be read just now: the last ones seen
     prompt_truncated: bool = False  # the prompt was cut (in ao/statusChanged)
     budget: BudgetState | None = None  # null: no limit applies, or the cost is unknown
+    pending: list[InputRequest] = field(default_factory=list)  # what a live agent waits for (ao/respond)
 
 
 @dataclass(frozen=True)
@@ -318,6 +369,7 @@ class Liveness:
     exit_code: int | None = None
     pid: int | None = None  # the agent process, when the runtime can tell
     reason: str | None = None  # why it is unknown, or how it ended when that is not an exit code
+    pending: tuple[InputRequest, ...] = ()  # what a live agent waits for
 
 
 @dataclass(frozen=True)
@@ -606,4 +658,17 @@ class SendParams:
     session_id: str = _param("name", required=True)
     message: str | None = _param("prompt")  # what to tell the agent
     notes: list[ReviewNote] | None = _param("notes")  # review comments, gathered after the message
+    work_done_token: int | str | None = _param("token")
+
+
+# --- live agents (ao/respond, ao/abort) ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RespondParams:
+    session_id: str = _param("name", required=True)
+    request_id: str = _param("request", required=True)  # from ao/inputRequested or the session's pending
+    reply: Reply | None = _param("reply")  # a permission request: once, always or reject
+    message: str | None = _param("prompt")  # with reject: why, for the agent
+    answers: list[list[str]] | None = _param("answers")  # a question: the picked labels (or text) per question
     work_done_token: int | str | None = _param("token")

@@ -28,6 +28,7 @@ from .errors import (
     PluginError,
     SpawnFailed,
     StateError,
+    UnknownRequest,
     UnknownSession,
     UsageError,
     WorkspaceError,
@@ -60,6 +61,7 @@ from .model import (
     Merge,
     Outcome,
     ProjectInfo,
+    Reply,
     Result,
     ReviewNote,
     Scope,
@@ -76,6 +78,7 @@ from .model import (
 from .plugins import Agent, Runtime
 from .registry import load_agent_class, load_runtime_class
 from .runtimes.common import write_private, write_script
+from .runtimes.live import LiveRuntime
 from .store import CorruptRow, CostRow, Store
 
 log = logging.getLogger(__name__)
@@ -123,8 +126,25 @@ class Orchestrator:
 
     def runtime(self, name: str) -> Runtime:
         if name not in self._runtimes:
-            self._runtimes[name] = load_runtime_class(name)(self.config)
+            rt = load_runtime_class(name)(self.config)
+            if isinstance(rt, LiveRuntime):  # one OpenCode server per state dir, started with our opencode
+                try:
+                    binary: str | None = self.agent().check_installed()
+                except AoError:
+                    binary = None
+                rt.bind(self.store.state_dir, self.env, binary)
+            self._runtimes[name] = rt
         return self._runtimes[name]
+
+    def live_runtime(self, rec: SessionRecord) -> LiveRuntime:
+        """The live runtime of a live session; a run-mode one cannot be answered, aborted or told things mid-turn."""
+        rt = self.runtime(rec.runtime)
+        if not isinstance(rt, LiveRuntime):
+            raise UsageError(
+                f"{rec.display_id} is a run-mode agent (`opencode run`): it takes no answers or messages while it "
+                "runs; spawn live agents with `ao spawn --live` (or agentConfig.mode: live)"
+            )
+        return rt
 
     # --- lookups ------------------------------------------------------------------
 
@@ -161,7 +181,8 @@ class Orchestrator:
             raise UsageError(f"invalid model {model!r}: expected an identifier like provider/model-name")
         if issue_id is not None and not ISSUE_RE.fullmatch(issue_id):
             raise UsageError(f"invalid issue id {issue_id!r}: use letters, digits and . _ # : / - (max 100)")
-        rt_name = runtime or proj.runtime or self.config.runtime
+        live = proj.agent_config.mode == "live"
+        rt_name = runtime or ("live" if live else None) or proj.runtime or self.config.runtime
         from .registry import runtime_names
 
         if rt_name not in runtime_names():
@@ -240,6 +261,9 @@ class Orchestrator:
         handle = rt.restart(rec, script) if run > 1 else rt.start(rec, script)
         _fault_pause("after-start")
         rec.handle = {**planned, **handle}
+        if isinstance(handle.get("ses"), str) and rec.opencode_session_id != handle["ses"]:  # a live session
+            rec.opencode_session_id = str(handle["ses"])
+            self.store.update(rec.num, opencode_session_id=rec.opencode_session_id)
         if not self.store.update(rec.num, expect=STARTING, status=STATUS_RUNNING, handle=rec.handle):
             # Another process finished it meanwhile (a kill): its record stands; nothing of ours may run on.
             rt.kill(rec)
@@ -450,6 +474,9 @@ class Orchestrator:
             )
             if code not in (0, None) and outcome.error == f"the agent exited with code {code}":
                 outcome = replace(outcome, error=self._printed_error(r) or outcome.error)
+            rejected = r.handle.get("rejected")
+            if rejected and outcome.result == Result.SUCCESS:  # a live turn the person said no to
+                outcome = replace(outcome, result=Result.INCOMPLETE, error="rejected: " + "; ".join(map(str, rejected)))
         facts = facts_of(info) or r.facts
         if self.store.finish(r.num, code, outcome, now, facts):
             r.status, r.exit_code, r.outcome, r.ended_at, r.facts = STATUS_EXITED, code, outcome, now, facts
@@ -601,6 +628,8 @@ class Orchestrator:
             activity = Activity.EXITED
         elif lv is not None and lv.alive is None:
             activity = Activity.UNKNOWN
+        elif lv is not None and lv.pending:
+            activity = Activity.WAITING_INPUT
         elif info is not None:
             activity = info.activity
         if exited or info is None:
@@ -633,6 +662,7 @@ class Orchestrator:
             runs=r.runs,
             introspection_stale=bool(info is not None and info.stale),
             budget=budget,
+            pending=list(lv.pending) if lv is not None and not exited else [],
         )
 
     # --- attach / logs / kill / forget ----------------------------------------------
@@ -860,14 +890,54 @@ class Orchestrator:
         return Discard(rec.display_id, self.cleanup(session, force=True))
 
     def send(self, session: str, message: str | None, notes: list[ReviewNote] | None = None) -> Session:
-        """A follow-up or review notes; a run-mode session takes it as a resume of its OpenCode session."""
+        """A follow-up or review notes: a running live agent gets it at once; any other session resumes with it."""
         prompt = review.note_prompt(message, [(n.path, n.line, n.text) for n in notes or []])
+        rec = self.resolve(session)
+        if rec.runtime == "live":
+            snap = self.snapshot(records=[rec])
+            if rec.status != STATUS_EXITED:
+                rt = self.live_runtime(rec)
+                validate_prompt(prompt, self.config.projects.get(rec.project))
+                rec.handle = rt.send(rec, prompt)
+                self.store.update(rec.num, handle=rec.handle)
+                return self.view(rec, Liveness(alive=True), snap.intro.get(rec.id))
         return self.resume(
             session,
             prompt,
             busy="{id} is still running; a run-mode agent takes messages between runs: wait for it to finish "
             "(or `ao kill {id}`), then send",
         )
+
+    # --- live agents: answers and aborts ------------------------------------------------------
+
+    def respond(
+        self,
+        session: str,
+        request_id: str,
+        reply: Reply | None = None,
+        message: str | None = None,
+        answers: list[list[str]] | None = None,
+    ) -> Session:
+        """Answer a live agent's permission request or questions; the first answer wins."""
+        rec = self.resolve(session)
+        rt = self.live_runtime(rec)
+        if rec.status == STATUS_EXITED:
+            raise UnknownRequest(f"{rec.display_id} has exited; it waits for nothing")
+        req = rt.respond(rec, request_id, reply, message, answers)
+        if reply == Reply.REJECT:  # the turn's outcome says so when it ends
+            what = f"{req.permission} {req.command or ' '.join(req.patterns)}".strip()
+            said = f"{what} ({message})" if message else what
+            rec = self.resolve(session)
+            self.store.update(rec.num, handle={**rec.handle, "rejected": [*rec.handle.get("rejected", []), said]})
+        return self.status(session=rec.display_id).sessions[0]
+
+    def abort(self, session: str) -> Session:
+        """Stop a live session's current turn; it then ends like any turn (or waits, with keepAlive)."""
+        rec = self.resolve(session)
+        rt = self.live_runtime(rec)
+        if rec.status != STATUS_EXITED:
+            rt.abort(rec)
+        return self.status(session=rec.display_id).sessions[0]
 
 
 def parse_since(text: str | None, now: float | None = None) -> float | None:

@@ -43,13 +43,19 @@ FILE_DIFF = "ao/fileDiff"
 MERGE = "ao/merge"
 DISCARD = "ao/discard"
 SEND = "ao/send"
+RESPOND = "ao/respond"
+ABORT = "ao/abort"
 METHODS: tuple[str, ...] = (
-    SPAWN, STATUS, ATTACH, LIST, KILL, RESUME, LOGS, MODELS, COST, CHANGES, FILE_DIFF, MERGE, DISCARD, SEND
+    SPAWN, STATUS, ATTACH, LIST, KILL, RESUME, LOGS, MODELS, COST, CHANGES, FILE_DIFF, MERGE, DISCARD, SEND,
+    RESPOND, ABORT,
 )  # fmt: skip
 """Request methods; each is also a ``workspace/executeCommand`` command with ``arguments: [params]``."""
 
 STATUS_CHANGED = "ao/statusChanged"
 """Server -> client notification pushed by the poller."""
+
+INPUT_REQUESTED = "ao/inputRequested"
+"""Server -> client notification: a live agent asks for a permission or asks questions."""
 
 # JSON-RPC / LSP error codes used by the server itself (the engine's are in ao_server.errors).
 PARSE_ERROR = -32700
@@ -132,6 +138,8 @@ PARAMS: dict[str, type[Any]] = {
     MERGE: m.MergeParams,
     DISCARD: m.SessionParams,
     SEND: m.SendParams,
+    RESPOND: m.RespondParams,
+    ABORT: m.SessionParams,
 }
 """The params type of each method (typed values of :mod:`ao_server.model`)."""
 
@@ -150,10 +158,12 @@ RESULTS: dict[str, Any] = {
     MERGE: m.Merge,
     DISCARD: m.Discard,
     SEND: m.Session,
+    RESPOND: m.Session,
+    ABORT: m.Session,
 }
 """The result type of each method."""
 
-NOTIFICATIONS: dict[str, type[Any]] = {STATUS_CHANGED: m.StatusChange}
+NOTIFICATIONS: dict[str, type[Any]] = {STATUS_CHANGED: m.StatusChange, INPUT_REQUESTED: m.InputRequested}
 
 
 def param_fields(method: str) -> dict[str, dataclasses.Field[Any]]:
@@ -189,7 +199,12 @@ def parse_params(method: str, raw: object) -> Any:
     return PARAMS[method](**values)
 
 
-REQUIRED = {"name": 'a session id like "my-project/agent-3"', "path": "a file path as ao/changes listed it"}
+REQUIRED = {
+    "name": 'a session id like "my-project/agent-3"',
+    "path": "a file path as ao/changes listed it",
+    "request": "a requestId from ao/inputRequested or the session's pending",
+}
+MAX_ANSWERS = 100  # questions, and options picked per question
 
 
 def check_path(key: str, value: object) -> str:
@@ -265,6 +280,28 @@ def check_field(key: str, kind: str, value: object) -> Any:
         return check_path(key, value)
     if kind == "notes":
         return check_notes(key, value)
+    if kind == "request":
+        if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9_]{1,200}", value):
+            raise ParamsError(key, 'a requestId like "per_..." or "que_..."', value)
+        return value
+    if kind == "reply":
+        if value not in [v.value for v in m.Reply]:
+            raise ParamsError(key, "one of " + ", ".join(v.value for v in m.Reply), value)
+        return m.Reply(value)
+    if kind == "answers":
+        ok = (
+            isinstance(value, list)
+            and 0 < len(value) <= MAX_ANSWERS
+            and all(
+                isinstance(a, list)
+                and len(a) <= MAX_ANSWERS
+                and all(isinstance(x, str) and len(x) <= MAX_NOTE for x in a)
+                for a in value
+            )
+        )
+        if not ok:
+            raise ParamsError(key, 'an array with one array of strings per question, like [["Yes"]]', value)
+        return value
     if kind == "strategy":
         if value not in [v.value for v in m.Strategy]:
             raise ParamsError(key, "one of " + ", ".join(v.value for v in m.Strategy), value)
@@ -300,7 +337,7 @@ def _structure_fn(cls: type[Any]) -> Any:
     return make_dict_structure_fn(cls, CONVERTER, **renames)  # type: ignore[arg-type]
 
 
-for _enum in (m.Status, m.State, m.Activity, m.Result, m.Scope, m.Change, m.Source, m.Strategy):
+for _enum in (m.Status, m.State, m.Activity, m.Result, m.Scope, m.Change, m.Source, m.Strategy, m.RequestKind, m.Reply):
     CONVERTER.register_unstructure_hook(_enum, lambda v: v.value)
 CONVERTER.register_unstructure_hook_factory(dataclasses.is_dataclass, _unstructure_fn)
 CONVERTER.register_structure_hook_factory(dataclasses.is_dataclass, _structure_fn)

@@ -15,6 +15,7 @@ BUILTIN_AGENTS = {"opencode": "ao_server.agents.opencode:OpenCodeAgent"}
 BUILTIN_RUNTIMES = {
     "tmux": "ao_server.runtimes.tmux:TmuxRuntime",
     "process": "ao_server.runtimes.process:ProcessRuntime",
+    "live": "ao_server.runtimes.live:LiveRuntime",
 }
 
 

@@ -42,6 +42,7 @@ from ..config import Config
 from ..errors import AoError
 from ..folders import load_workspace_config
 from ..orchestrator import Orchestrator
+from ..runtimes.live import EventWatcher
 from ..store import default_state_dir
 from .handlers import HANDLERS, summary
 from .poller import Poller
@@ -80,6 +81,7 @@ class AoServer(LanguageServer):
         self._local = threading.local()
         self.engine_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ao-engine")
         self.poller = Poller(self)
+        self.events: EventWatcher | None = None
         self.poll_task: asyncio.Task[None] | None = None
         self.writer: QueuedWriter | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -206,6 +208,13 @@ class AoServer(LanguageServer):
         if self.shutdown_requested or self.terminating or (self.poll_task is not None and not self.poll_task.done()):
             return
         self.poll_task = self.run_task(self.poller.run(), "ao-poller")
+        if self.events is None:  # live agents' events wake the poller at once
+            try:
+                state_dir = self.state_dir()
+            except AoError:
+                return
+            self.events = EventWatcher(state_dir, os.environ, self.poller.wake)
+            self.events.start()
 
     def stop_background(self) -> None:
         for task in list(self._tasks):
@@ -223,6 +232,8 @@ class AoServer(LanguageServer):
             self.writer.flush()
             self.engine_pool.shutdown(wait=False, cancel_futures=True)
             self.poller.shutdown()
+            if self.events is not None:
+                self.events.stop()
 
     async def _serve(self, stdin: BinaryIO) -> int:
         loop = asyncio.get_running_loop()

@@ -162,6 +162,18 @@ async def send(ls: AoServer, q: m.SendParams) -> m.Session:
     return await ls.engine(lambda o: o.send(q.session_id, q.message, q.notes))
 
 
+@handler(p.RESPOND)
+async def respond(ls: AoServer, q: m.RespondParams) -> m.Session:
+    """Answer a live agent's permission request or questions."""
+    return await ls.engine(lambda o: o.respond(q.session_id, q.request_id, q.reply, q.message, q.answers))
+
+
+@handler(p.ABORT)
+async def abort(ls: AoServer, q: m.SessionParams) -> m.Session:
+    """Stop a live session's current turn."""
+    return await ls.engine(lambda o: o.abort(q.session_id))
+
+
 def summary(method: str, result: Any) -> str | None:
     """A one-line message for clients that asked for ``showMessages`` (e.g. Helix, which shows no results)."""
     if isinstance(result, m.Session):

@@ -20,7 +20,7 @@ from lsprotocol import types
 
 from .. import protocol as p
 from ..errors import AoError, ConfigError
-from ..model import Result, Session, Status
+from ..model import InputRequested, Result, Session, Status
 from ..orchestrator import iso
 from .transport import SOFT_LIMIT
 
@@ -39,6 +39,18 @@ class Poller:
         self._since: float | None = None
         self._above: int | None = None
         self._last_problem: str | None = None
+        self.asked: dict[str, None] = {}  # requests already pushed as ao/inputRequested (oldest first)
+        self.wake_event: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def wake(self) -> None:
+        """Tick now instead of at the next interval (from any thread: the OpenCode event stream)."""
+        loop, event = self._loop, self.wake_event
+        if loop is not None and event is not None:
+            try:
+                loop.call_soon_threadsafe(event.set)
+            except RuntimeError:  # the loop is gone
+                pass
 
     def tick(self) -> list[Session]:
         """One tick's work on the poller thread: the sessions that may have changed."""
@@ -63,8 +75,10 @@ class Poller:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
+        self._loop, self.wake_event = loop, asyncio.Event()
         shown_error: str | None = None
         while True:
+            self.wake_event.clear()
             started = loop.time()
             try:
                 views = await loop.run_in_executor(self.pool, self.tick)
@@ -82,14 +96,27 @@ class Poller:
                 return
             except Exception:
                 log.exception("poller tick failed")
-            await asyncio.sleep(max(0.0, self.server.options.poll_interval - (loop.time() - started)))
+            left = max(0.0, self.server.options.poll_interval - (loop.time() - started))
+            try:
+                await asyncio.wait_for(self.wake_event.wait(), timeout=left)
+            except TimeoutError:
+                pass
 
     def publish(self, views: Sequence[Session]) -> None:
         writer = self.server.writer
         if writer is not None and writer.pending > SOFT_LIMIT:
             log.warning("the client is not reading; %d changes wait for it", len(views))
             return  # the baseline stays, so these changes are sent once it reads again
-        changes, seen = p.diff_sessions(self.baseline, views, iso(time.time()))
+        now = iso(time.time())
+        for v in views:  # what live agents ask, once per request, before the status change it brings
+            for req in v.pending:
+                if req.request_id not in self.asked:
+                    self.asked[req.request_id] = None
+                    note = InputRequested(session_id=v.session_id, project=v.project, request=req, at=now)
+                    self.server.protocol.notify(p.INPUT_REQUESTED, p.to_wire(note))
+        while len(self.asked) > 10_000:  # answered long ago
+            del self.asked[next(iter(self.asked))]
+        changes, seen = p.diff_sessions(self.baseline, views, now)
         # Sessions not looked at this tick (exited long ago) keep their last known state.
         self.baseline = {**(self.baseline or {}), **seen}
         for change in changes:

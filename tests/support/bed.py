@@ -161,7 +161,8 @@ class Bed:
         return [r for r in list(self.model.requests) if marker in (r.get("first_user") or "")]
 
     def cleanup(self) -> None:
-        """Kill what this bed started: agent processes by the PIDs in its store, then its tmux server."""
+        """Kill what this bed started: agent processes by the PIDs in its store, its tmux server, and the
+        OpenCode server of its live agents (by the PID its state dir records)."""
         pids: set[int] = set()
         db = self.state_dir / "sessions.db"
         if db.exists():
@@ -191,6 +192,9 @@ class Bed:
                 pass
         terminate_all(procs)
         self.tmux("kill-server")
+        from ao_server.runtimes.live import OpenCodeServer  # live agents' shared OpenCode server, by its PID
+
+        OpenCodeServer(self.state_dir, self.env).stop()
 
 
 def isolated_env(tmp: Path, **extra: str) -> dict[str, str]:

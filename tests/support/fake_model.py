@@ -12,12 +12,14 @@ model through the prompt it gives the agent:
 ``[[tokens:I,O]]``  report I prompt tokens and O completion tokens in usage
 ``[[write:P:T]]``   first turn: a tool call that writes text T to file P
 ``[[bash:CMD]]``    first turn: a tool call that runs CMD with OpenCode's bash tool
+``[[question:Q|A|B]]`` first turn: a call of OpenCode's question tool asking Q with options A, B, ...
 ``[[steps:N]]``     N steps in one turn: a bash tool call (``echo step K``) while fewer than N tool
                     results are in the conversation, then the reply; each step reports the usage and
                     takes the ``[[slow:S]]`` time
 
 Every request is appended as one JSON line to ``--log`` (if given), with the
-exact user text received, so tests can check prompts arrive byte-for-byte.
+exact user text received (and the last tool result, ``tool_result``), so tests can
+check prompts and answers arrive byte-for-byte.
 
 Run: ``python tests/support/fake_model.py --port 0 --port-file F --log L``.
 """
@@ -35,7 +37,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-DIRECTIVE = re.compile(r"\[\[(slow|fail|tokens|write|bash|steps):?([^\]]*)\]\]")
+DIRECTIVE = re.compile(r"\[\[(slow|fail|tokens|write|bash|steps|question):?([^\]]*)\]\]")
 REPLY = "Done. I looked at the task and it is complete."
 
 
@@ -101,6 +103,7 @@ class Handler(BaseHTTPRequestHandler):
                 "n_messages": len(messages),
                 "tools": [t.get("function", {}).get("name") for t in body.get("tools") or []],
                 "usage": None if "fail" in directives else [prompt_tokens, completion_tokens],
+                "tool_result": _text_of(messages[-1].get("content")) if has_tool_result else None,
             }
         )
         if "fail" in directives:
@@ -118,6 +121,11 @@ class Handler(BaseHTTPRequestHandler):
         if "steps" in directives and done_steps < int(directives["steps"] or 1):
             tool_call = {"name": "bash", "arguments": json.dumps({"command": f"echo step {done_steps + 1}",
                                                                   "description": "one step"})}
+        if "question" in directives and not has_tool_result:
+            question, *labels = directives["question"].split("|")
+            options = [{"label": label, "description": f"pick {label}"} for label in labels]
+            tool_call = {"name": "question", "arguments": json.dumps(
+                {"questions": [{"question": question, "header": question[:30], "options": options}]})}
         if "bash" in directives and not has_tool_result:
             tool_call = {"name": "bash", "arguments": json.dumps({"command": directives["bash"],
                                                                   "description": "run a command"})}

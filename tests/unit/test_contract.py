@@ -53,6 +53,10 @@ TS_TYPES = {
     "MergeResult": "Merge",
     "DiscardResult": "Discard",
     "ReviewNote": "ReviewNote",
+    "InputRequest": "InputRequest",
+    "InputRequested": "InputRequested",
+    "Question": "Question",
+    "QuestionOption": "QuestionOption",
 }
 LUA_TYPES = {
     "ao.Session": "Session",
@@ -69,6 +73,9 @@ LUA_TYPES = {
     "ao.FileSide": "FileSide",
     "ao.FileDiff": "FileDiff",
     "ao.Merge": "Merge",
+    "ao.InputRequest": "InputRequest",
+    "ao.InputRequested": "InputRequested",
+    "ao.Question": "Question",
 }
 
 
@@ -85,7 +92,7 @@ def test_the_schema_file_is_generated_from_the_types() -> None:
     on_disk = (ROOT / "docs" / "protocol.schema.json").read_text()
     assert on_disk == render(), "run: python -m ao_server.schema > docs/protocol.schema.json"
     assert set(SCHEMA["methods"]) == set(p.METHODS)
-    assert set(SCHEMA["notifications"]) == {p.STATUS_CHANGED}
+    assert set(SCHEMA["notifications"]) == {p.STATUS_CHANGED, p.INPUT_REQUESTED}
 
 
 def test_no_snake_case_reaches_the_wire() -> None:

@@ -206,6 +206,9 @@ GOOD = {
     "by": st.sampled_from(["project", "model", "day", "session", "week"]),
     "path": st.sampled_from(["a.txt", "../../etc/passwd", "/etc/passwd", "", "dir/x y.py", "-rf"]),
     "strategy": st.sampled_from(["auto", "ff", "merge", "squash", "rebase"]),
+    "requestId": st.sampled_from(["per_1", "que_2", "", "../x", "x" * 300]),
+    "reply": st.sampled_from(["once", "always", "reject", "maybe"]),
+    "answers": st.sampled_from([[["Yes"]], [], [[]], "x", [[1]]]),
     "message": st.sampled_from(["thanks", "", "\x00"]),
     "notes": st.sampled_from([[{"path": "a.py", "line": 2, "text": "why"}], [{"path": "a.py"}], [], "x"]),
 }

@@ -20,11 +20,15 @@ export namespace Methods {
     export const merge = 'ao/merge';
     export const discard = 'ao/discard';
     export const send = 'ao/send';
+    export const respond = 'ao/respond';
+    export const abort = 'ao/abort';
 }
 
 /** Server -> client notifications. */
 export namespace Notifications {
     export const statusChanged = 'ao/statusChanged';
+    /** A live agent asks for a permission or asks questions (answer with ao/respond). */
+    export const inputRequested = 'ao/inputRequested';
 }
 
 /** Error codes ao-server answers with (ao_server/errors.py and ao_server/protocol.py). */

@@ -67,6 +67,45 @@ export interface Workspace {
     merged: string | null;
 }
 
+export type RequestKind = 'permission' | 'question';
+export type PermissionReply = 'once' | 'always' | 'reject';
+
+export interface QuestionOption {
+    label: string;
+    description: string | null;
+}
+
+export interface Question {
+    question: string;
+    header: string | null;
+    options: QuestionOption[];
+    /** More than one option may be picked. */
+    multiple: boolean;
+}
+
+/** What a live agent waits for (the session's `pending`, and ao/inputRequested). */
+export interface InputRequest {
+    requestId: string;
+    kind: RequestKind;
+    /** permission: what it wants (bash, edit, ...). */
+    permission: string | null;
+    patterns: string[];
+    /** permission bash: the command. */
+    command: string | null;
+    /** permission: what "always" would allow from now on. */
+    always: string[];
+    /** question: in order; answer each. */
+    questions: Question[];
+}
+
+/** The ao/inputRequested notification. */
+export interface InputRequested {
+    sessionId: string;
+    project: string;
+    request: InputRequest;
+    at: string;
+}
+
 export interface Session {
     sessionId: string;
     id: string;
@@ -95,6 +134,8 @@ export interface Session {
     introspectionStale: boolean;
     /** The prompt was cut (in ao/statusChanged). */
     promptTruncated: boolean;
+    /** What a live agent waits for; [] otherwise. */
+    pending: InputRequest[];
 }
 
 export interface StatusChanged {
@@ -366,6 +407,16 @@ export class AoApi {
 
     discard(sessionId: string): Promise<DiscardResult> {
         return this.conn.sendRequest<DiscardResult>(Methods.discard, { sessionId });
+    }
+
+    /** Answer a live agent's permission request (reply) or questions (answers). */
+    respond(sessionId: string, requestId: string, answer: { reply?: PermissionReply; message?: string; answers?: string[][] }): Promise<Session> {
+        return this.conn.sendRequest<Session>(Methods.respond, { sessionId, requestId, ...answer });
+    }
+
+    /** Stop a live session's current turn. */
+    abort(sessionId: string): Promise<Session> {
+        return this.conn.sendRequest<Session>(Methods.abort, { sessionId });
     }
 
     /** A follow-up or review notes; a run-mode session takes it as a resume. */

@@ -53,6 +53,27 @@
 ---@field dirty? boolean
 ---@field merged? string the branch's commit that ao/merge brought into the base
 
+---@class ao.Question
+---@field question string
+---@field header? string
+---@field options {label: string, description: string?}[]
+---@field multiple boolean more than one option may be picked
+
+---@class ao.InputRequest what a live agent waits for (a session's pending, and ao/inputRequested)
+---@field requestId string
+---@field kind "permission"|"question"
+---@field permission? string permission: what it wants (bash, edit, ...)
+---@field patterns string[]
+---@field command? string permission bash: the command
+---@field always string[] permission: what "always" would allow from now on
+---@field questions ao.Question[] question: in order; answer each
+
+---@class ao.InputRequested the ao/inputRequested notification
+---@field sessionId string
+---@field project string
+---@field request ao.InputRequest
+---@field at string
+
 ---@class ao.Session
 ---@field sessionId string "<project>/agent-<n>"
 ---@field id string "agent-<n>"
@@ -78,6 +99,7 @@
 ---@field runs integer
 ---@field introspectionStale boolean cost, summary and activity are the last seen (OpenCode's database was busy)
 ---@field promptTruncated boolean the prompt was cut (in ao/statusChanged)
+---@field pending ao.InputRequest[] what a live agent waits for; {} otherwise
 
 ---@class ao.StatusChanged
 ---@field sessionId string

@@ -1,0 +1,579 @@
+"""The ``live`` runtime: agents as sessions of one shared ``opencode serve`` per ao state dir.
+
+``opencode run`` answers every permission request and question of its agent with "reject"
+by itself; a session of OpenCode's server waits instead, so a person can answer from the
+editor (``ao respond``), send follow-ups (``ao send``) and abort a turn (``ao abort``).
+
+The server (:class:`OpenCodeServer`) is started on demand and shared by every ao process of
+the state dir: loopback only, a free port, a random password (HTTP basic auth) kept with its
+PID in ``opencode-server.json`` (0600). Prompts travel as JSON bodies, never through a shell.
+Liveness comes from the API: a session runs while its turn is busy or a request is pending,
+and its turn has ended when the newest message after the prompt is a completed assistant
+message that does not call tools. A server that is gone makes its sessions ``unknown``
+(never finished for that); the next start makes a new one, and OpenCode's ``ses_`` ids go on.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..config import Config
+from ..errors import AoError, OpenCodeServerError, SpawnFailed, UnknownRequest, UsageError
+from ..model import (
+    AttachInfo,
+    InputRequest,
+    Liveness,
+    Question,
+    QuestionOption,
+    Reply,
+    RequestKind,
+    SessionRecord,
+)
+from .common import clip, process_start
+
+log = logging.getLogger(__name__)
+
+SERVER_FILE = "opencode-server.json"
+LOCK_FILE = "opencode-server.lock"
+LOG_FILE = "opencode-server.log"
+USERNAME = "opencode"
+START_TIMEOUT = 60.0
+HTTP_TIMEOUT = 15.0
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    pid: int
+    port: int
+    password: str
+    start_ticks: int  # the process's start time in clock ticks: a recycled PID is not ours
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def describe(self) -> str:
+        return f"the OpenCode server (pid {self.pid}, {self.url})"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class OpenCodeServer:
+    """The one ``opencode serve`` of a state dir: found, checked, or started."""
+
+    def __init__(self, state_dir: Path, env: Mapping[str, str]) -> None:
+        self.state_dir = state_dir
+        self.env = dict(env)
+
+    @property
+    def info_path(self) -> Path:
+        return self.state_dir / SERVER_FILE
+
+    def current(self) -> ServerInfo | None:
+        """The recorded server if its process is still the one that was started, else None."""
+        try:
+            raw = json.loads(self.info_path.read_text())
+            info = ServerInfo(int(raw["pid"]), int(raw["port"]), str(raw["password"]), int(raw["startTicks"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        started = process_start(info.pid)
+        if started is None or started[1] or started[0] != info.start_ticks:
+            return None
+        return info
+
+    def ensure(self, binary: str) -> ServerInfo:
+        """The running server, or a new one (one starter at a time, across processes)."""
+        info = self.current()
+        if info is not None and self.answers(info):
+            return info
+        lock_fd = os.open(self.state_dir / LOCK_FILE, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(lock_fd, "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            info = self.current()  # another process may have started it meanwhile
+            if info is not None and self.answers(info):
+                return info
+            if info is not None:
+                self.stop(info)  # alive but not answering: a stuck server is replaced
+            return self._start(binary)
+
+    def answers(self, info: ServerInfo) -> bool:
+        try:
+            Api(info).call("GET", "/session/status", timeout=5)
+            return True
+        except AoError:
+            return False
+
+    def _start(self, binary: str) -> ServerInfo:
+        port = _free_port()
+        password = secrets.token_urlsafe(32)
+        log_path = self.state_dir / LOG_FILE
+        env = {**self.env, "OPENCODE_SERVER_PASSWORD": password, "OPENCODE_SERVER_USERNAME": USERNAME}
+        with open(log_path, "ab") as out:
+            os.chmod(log_path, 0o600)
+            try:
+                proc = subprocess.Popen(
+                    [binary, "serve", "--hostname", "127.0.0.1", "--port", str(port)],
+                    env=env,
+                    cwd=self.state_dir,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # outlives this ao process; its own process group
+                )
+            except OSError as e:
+                raise SpawnFailed(f"could not start the OpenCode server ({binary} serve): {e}") from None
+        threading.Thread(target=proc.wait, name="opencode-server-reaper", daemon=True).start()
+        started = process_start(proc.pid)
+        info = ServerInfo(proc.pid, port, password, started[0] if started else 0)
+        deadline = time.monotonic() + START_TIMEOUT
+        while not self.answers(info):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                self.stop(info)
+                said = log_path.read_text(errors="replace").strip().splitlines()[-3:]
+                raise OpenCodeServerError(
+                    f"the OpenCode server did not start ({binary} serve --port {port}): "
+                    + (" / ".join(said) if said else "it printed nothing")
+                    + f"; see {log_path}"
+                )
+            time.sleep(0.1)
+        tmp = self.info_path.with_name(f".{SERVER_FILE}.{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"pid": info.pid, "port": port, "password": password, "startTicks": info.start_ticks}, f)
+        os.replace(tmp, self.info_path)
+        log.info("started %s", info.describe())
+        return info
+
+    def stop(self, info: ServerInfo | None = None) -> None:
+        """Stop the server (its whole process group); OpenCode's server ignores SIGTERM, so SIGKILL follows."""
+        info = info or self.current()
+        if info is None:
+            return
+        for sig in (signal.SIGINT, signal.SIGKILL):
+            with contextlib.suppress(OSError):
+                os.killpg(info.pid, sig)
+            for _ in range(30):
+                now = process_start(info.pid)
+                if now is None or now[1] or now[0] != info.start_ticks:
+                    return
+                time.sleep(0.1)
+
+
+class Api:
+    """OpenCode's HTTP API with the server's password; every failure is an :class:`AoError`."""
+
+    def __init__(self, info: ServerInfo) -> None:
+        self.info = info
+        token = base64.b64encode(f"{USERNAME}:{info.password}".encode()).decode()
+        self.auth = f"Basic {token}"
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: object = None,
+        *,
+        directory: str | None = None,
+        timeout: float = HTTP_TIMEOUT,
+    ) -> Any:
+        url = self.info.url + path
+        if directory is not None:
+            url += "?" + urllib.parse.urlencode({"directory": directory})
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(url, data=data, method=method, headers={"Authorization": self.auth})
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                text = resp.read().decode()
+        except urllib.error.HTTPError as e:
+            detail = e.read().decode(errors="replace")[:300]
+            if e.code == 401:
+                raise OpenCodeServerError(f"{self.info.describe()} refused ao's password") from None
+            if e.code == 404:
+                raise NotFound(f"{method} {path}: {detail or 'not found'}") from None
+            raise OpenCodeServerError(
+                f"{self.info.describe()} answered {method} {path} with {e.code}: {detail}"
+            ) from None
+        except (urllib.error.URLError, OSError) as e:
+            reason = getattr(e, "reason", e)
+            raise OpenCodeServerError(f"{self.info.describe()} does not answer: {reason}") from None
+        return json.loads(text) if text.strip() else None
+
+
+class NotFound(AoError):
+    pass
+
+
+def _request_of(raw: Mapping[str, Any], kind: RequestKind) -> InputRequest:
+    if kind == RequestKind.PERMISSION:
+        meta = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
+        command = meta.get("command") if isinstance(meta, dict) else None
+        return InputRequest(
+            request_id=str(raw.get("id")),
+            kind=kind,
+            permission=str(raw.get("permission")) if raw.get("permission") is not None else None,
+            patterns=[str(p) for p in raw.get("patterns") or []],
+            command=command if isinstance(command, str) else None,
+            always=[str(p) for p in raw.get("always") or []],
+        )
+    questions = []
+    for q in raw.get("questions") or []:
+        if not isinstance(q, dict):
+            continue
+        options = [
+            QuestionOption(label=str(o.get("label")), description=o.get("description"))
+            for o in q.get("options") or []
+            if isinstance(o, dict)
+        ]
+        questions.append(
+            Question(
+                question=str(q.get("question") or ""),
+                header=q.get("header") if isinstance(q.get("header"), str) else None,
+                options=options,
+                multiple=bool(q.get("multiple")),
+            )
+        )
+    return InputRequest(request_id=str(raw.get("id")), kind=kind, questions=questions)
+
+
+def model_ref(model: str | None) -> dict[str, str] | None:
+    if not model or "/" not in model:
+        return None
+    provider, _, name = model.partition("/")
+    return {"providerID": provider, "modelID": name}
+
+
+def turn_ended(messages: list[Any], after: str | None) -> tuple[bool, bool]:
+    """(whether the turn sent after message ``after`` has ended, whether it failed), from the session's messages."""
+    ids = [m.get("info", {}).get("id") for m in messages]
+    newer = messages[ids.index(after) + 1 :] if after in ids else messages
+    if not newer:
+        return False, False
+    last = newer[-1].get("info", {})
+    if last.get("role") != "assistant" or not (last.get("time") or {}).get("completed"):
+        return False, False
+    if last.get("error"):
+        return True, True
+    return last.get("finish") not in (None, "tool-calls"), False
+
+
+class LiveRuntime:
+    name = "live"
+    terminal = False
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.state_dir: Path | None = None
+        self.env: dict[str, str] = dict(os.environ)
+        self.binary: str | None = None
+
+    def bind(self, state_dir: Path, env: Mapping[str, str], binary: str | None) -> None:
+        """What the orchestrator knows: the state dir (one server per state dir), the environment, opencode."""
+        self.state_dir, self.env, self.binary = state_dir, dict(env), binary
+
+    def server(self) -> OpenCodeServer:
+        assert self.state_dir is not None, "LiveRuntime.bind was not called"
+        return OpenCodeServer(self.state_dir, self.env)
+
+    def _api(self, *, start: bool = False) -> Api:
+        srv = self.server()
+        if start:
+            if self.binary is None:
+                raise SpawnFailed("opencode is needed to start the OpenCode server of live agents")
+            return Api(srv.ensure(self.binary))
+        info = srv.current()
+        if info is None:
+            raise OpenCodeServerError(
+                "the OpenCode server of live agents is not running; a live spawn or send starts it"
+            )
+        return Api(info)
+
+    def check_available(self) -> None:
+        return None
+
+    def plan(self, session: SessionRecord) -> dict[str, object]:
+        return {}
+
+    # --- starting turns ---------------------------------------------------------------------
+
+    def start(self, session: SessionRecord, script: Path) -> dict[str, object]:
+        api = self._api(start=True)
+        created = api.call("POST", "/session", {"title": f"AO:{session.id}"}, directory=str(session.workdir))
+        ses = str(created["id"])
+        self._prompt(api, session, ses, session.dir.prompt(1).read_text())
+        return {"ses": ses, "after": None, "server": api.info.pid}
+
+    def restart(self, session: SessionRecord, script: Path) -> dict[str, object]:
+        return self.send(session, session.dir.prompt(session.runs).read_text())
+
+    def send(self, session: SessionRecord, text: str) -> dict[str, object]:
+        """A new turn in the session's own OpenCode session (queued by OpenCode when one is in progress)."""
+        api = self._api(start=True)
+        ses = self._ses(session)
+        messages = api.call("GET", f"/session/{ses}/message", directory=str(session.workdir)) or []
+        after = messages[-1]["info"]["id"] if messages else None
+        self._prompt(api, session, ses, text)
+        kept = {k: v for k, v in session.handle.items() if k != "rejected"}  # a new turn
+        return {**kept, "ses": ses, "after": after, "server": api.info.pid}
+
+    def _prompt(self, api: Api, session: SessionRecord, ses: str, text: str) -> None:
+        body: dict[str, Any] = {"parts": [{"type": "text", "text": text}]}
+        model = model_ref(session.model)
+        if model:
+            body["model"] = model
+        api.call("POST", f"/session/{ses}/prompt_async", body, directory=str(session.workdir))
+
+    @staticmethod
+    def _ses(session: SessionRecord) -> str:
+        ses = session.handle.get("ses") or session.opencode_session_id
+        if not isinstance(ses, str):
+            raise OpenCodeServerError(f"{session.display_id} has no OpenCode session yet")
+        return ses
+
+    # --- answering ---------------------------------------------------------------------------
+
+    def respond(
+        self,
+        session: SessionRecord,
+        request_id: str,
+        reply: Reply | None,
+        message: str | None,
+        answers: list[list[str]] | None,
+    ) -> InputRequest:
+        """Answer ``request_id``; returns the request answered."""
+        api = self._api()
+        pending = {r.request_id: r for r in self._pending(api, session)}
+        req = pending.get(request_id)
+        if req is None:
+            raise UnknownRequest(
+                f"{session.display_id} is not waiting for {request_id} (already answered, or never asked); "
+                f"see what it waits for with `ao status {session.display_id} --json`"
+            )
+        where = str(session.workdir)
+        try:
+            if req.kind == RequestKind.PERMISSION:
+                if reply is None:
+                    raise UsageError(f"{request_id} asks for a permission: reply once, always or reject")
+                body: dict[str, Any] = {"reply": reply.value}
+                if message:
+                    body["message"] = message
+                api.call("POST", f"/permission/{request_id}/reply", body, directory=where)
+            elif answers is None:
+                raise UsageError(f"{request_id} asks questions: give answers (one list of picked labels per question)")
+            elif not answers:
+                api.call("POST", f"/question/{request_id}/reject", {}, directory=where)
+            else:
+                if len(answers) != len(req.questions):
+                    raise UsageError(
+                        f"{request_id} asks {len(req.questions)} question(s); got {len(answers)} answer(s)"
+                    )
+                api.call("POST", f"/question/{request_id}/reply", {"answers": answers}, directory=where)
+        except NotFound:
+            raise UnknownRequest(
+                f"{session.display_id} is no longer waiting for {request_id} (answered meanwhile)"
+            ) from None
+        return req
+
+    def abort(self, session: SessionRecord) -> None:
+        api = self._api()
+        with contextlib.suppress(NotFound):
+            api.call("POST", f"/session/{self._ses(session)}/abort", {}, directory=str(session.workdir))
+
+    def _pending(self, api: Api, session: SessionRecord) -> list[InputRequest]:
+        ses = session.handle.get("ses")
+        where = str(session.workdir)
+        out = []
+        for path, kind in (("/permission", RequestKind.PERMISSION), ("/question", RequestKind.QUESTION)):
+            for raw in api.call("GET", path, directory=where) or []:
+                if isinstance(raw, dict) and raw.get("sessionID") == ses:
+                    out.append(_request_of(raw, kind))
+        return out
+
+    # --- watching -----------------------------------------------------------------------------
+
+    def snapshot(self, sessions: list[SessionRecord], agent: object) -> dict[str, Liveness]:
+        info = self.server().current()
+        if info is None:
+            why = "the OpenCode server of live agents is not running (a live spawn, resume or send starts a new one)"
+            return {s.id: Liveness(alive=None, reason=why) for s in sessions}
+        api = Api(info)
+        out: dict[str, Liveness] = {}
+        by_dir: dict[str, list[SessionRecord]] = {}
+        for s in sessions:
+            by_dir.setdefault(str(s.workdir), []).append(s)
+        for where, group in by_dir.items():
+            try:
+                busy = api.call("GET", "/session/status", directory=where) or {}
+                raw_pending: dict[str, list[InputRequest]] = {}
+                for path, kind in (("/permission", RequestKind.PERMISSION), ("/question", RequestKind.QUESTION)):
+                    for raw in api.call("GET", path, directory=where) or []:
+                        if isinstance(raw, dict):
+                            raw_pending.setdefault(str(raw.get("sessionID")), []).append(_request_of(raw, kind))
+                for s in group:
+                    out[s.id] = self._liveness(api, s, busy, raw_pending)
+            except AoError as e:
+                for s in group:
+                    out[s.id] = Liveness(alive=None, reason=str(e))
+        return out
+
+    def _liveness(
+        self, api: Api, s: SessionRecord, busy: Mapping[str, Any], pending: Mapping[str, list[InputRequest]]
+    ) -> Liveness:
+        ses = s.handle.get("ses")
+        if not isinstance(ses, str):
+            return Liveness(alive=True)  # its spawn is still creating it
+        waiting = tuple(pending.get(ses, []))
+        state = (busy.get(ses) or {}).get("type")
+        if waiting or state in ("busy", "retry"):
+            return Liveness(alive=True, pending=waiting)
+        try:
+            messages = api.call("GET", f"/session/{ses}/message", directory=str(s.workdir)) or []
+        except NotFound:
+            return Liveness(alive=False, exit_code=1, reason="OpenCode no longer has its session")
+        ended, failed = turn_ended(messages, s.handle.get("after") if isinstance(s.handle.get("after"), str) else None)
+        if not ended and s.handle.get("server") not in (None, api.info.pid):
+            # Its turn ran in an OpenCode server that is gone: that turn will never end.
+            return Liveness(alive=False, exit_code=1, reason="the OpenCode server running its turn died")
+        if not ended:
+            return Liveness(alive=True)
+        proj = self.config.projects.get(s.project)
+        if proj is not None and proj.agent_config.keep_alive:
+            return Liveness(alive=True)
+        return Liveness(alive=False, exit_code=1 if failed else 0)
+
+    # --- the rest of the runtime protocol -------------------------------------------------------
+
+    def attach(self, session: SessionRecord) -> AttachInfo:
+        argv = [sys.executable, "-m", "ao_server.cli", "attach", "--exec", session.display_id]
+        if self.state_dir is not None:
+            argv[4:4] = ["--state-dir", str(self.state_dir)]
+        return AttachInfo(type="live", argv=argv, command=f"ao attach --exec {session.display_id}")
+
+    def attach_argv(self, session: SessionRecord) -> tuple[list[str], dict[str, str]]:
+        """OpenCode's own TUI on the session, and the environment that carries the server's password."""
+        api = self._api()
+        argv = [self.binary or "opencode", "attach", api.info.url, "--session", self._ses(session), "--dir"]
+        env = {**self.env, "OPENCODE_SERVER_PASSWORD": api.info.password, "OPENCODE_SERVER_USERNAME": USERNAME}
+        return [*argv, str(session.workdir)], env
+
+    def kill(self, session: SessionRecord) -> None:
+        if self.server().current() is None or not isinstance(session.handle.get("ses"), str):
+            return
+        with contextlib.suppress(AoError):
+            self.abort(session)
+
+    def close(self, session: SessionRecord) -> None:
+        return None
+
+    def logs(self, session: SessionRecord, lines: int | None, max_bytes: int | None = None) -> tuple[str, bool]:
+        """The conversation as text (prompts, the agent's text, its tool calls), from the server."""
+        try:
+            messages = self._api().call("GET", f"/session/{self._ses(session)}/message", directory=str(session.workdir))
+        except AoError as e:
+            return f"(no transcript: {e})\n", False
+        out: list[str] = []
+        for m in messages or []:
+            role = m.get("info", {}).get("role")
+            for part in m.get("parts") or []:
+                kind = part.get("type")
+                if kind == "text" and part.get("text"):
+                    out.append(("> " if role == "user" else "") + str(part["text"]).rstrip("\n"))
+                elif kind == "tool":
+                    st = part.get("state") or {}
+                    title = st.get("title") or json.dumps(st.get("input") or {})[:200]
+                    out.append(f"[{part.get('tool')}] {title} ({st.get('status')})")
+        text_lines = out if lines is None else out[-lines:]
+        return clip("\n".join(text_lines) + ("\n" if text_lines else ""), max_bytes)
+
+
+WAKE_EVENTS = frozenset(
+    {
+        "permission.asked",
+        "permission.replied",
+        "question.asked",
+        "question.replied",
+        "question.rejected",
+        "session.status",
+        "session.idle",
+        "session.error",
+    }
+)
+
+
+class EventWatcher:
+    """Follows the OpenCode server's global event stream and calls ``wake`` on what changes a session.
+
+    One connection per ao-server, to whichever server the state dir records (it may come and go:
+    a missing or dead server is looked for again every second; a broken stream reconnects with
+    backoff). The events only wake the poller, which reads the truth through the API.
+    """
+
+    def __init__(self, state_dir: Path, env: Mapping[str, str], wake: Any) -> None:
+        self.server = OpenCodeServer(state_dir, env)
+        self.wake = wake
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="ao-opencode-events", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+    def _run(self) -> None:
+        delay = 0.5
+        while not self.stopped.is_set():
+            info = self.server.current()
+            if info is None:
+                self.stopped.wait(1.0)
+                continue
+            try:
+                self._follow(info)
+                delay = 0.5
+            except Exception as e:  # a dead or restarted server: look again
+                log.debug("OpenCode event stream: %s", e)
+                self.stopped.wait(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _follow(self, info: ServerInfo) -> None:
+        api = Api(info)
+        req = urllib.request.Request(info.url + "/global/event", headers={"Authorization": api.auth})
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            self.wake()  # (re)connected: whatever happened meanwhile is read now
+            for raw in resp:
+                if self.stopped.is_set():
+                    return
+                line = raw.decode(errors="replace").strip()
+                if not line.startswith("data:"):
+                    continue
+                try:
+                    event = json.loads(line[5:])
+                except ValueError:
+                    continue
+                payload = event.get("payload", event) if isinstance(event, dict) else {}
+                if isinstance(payload, dict) and payload.get("type") in WAKE_EVENTS:
+                    self.wake()

@@ -1,0 +1,193 @@
+"""Live agents: sessions of the shared ``opencode serve``, answered and steered from the CLI and ao-server.
+
+Real OpenCode (``opencode serve``), the fake model, an OpenCode config with ``permission: {bash: ask}``,
+the ``ao`` CLI and a real ao-server over JSON-RPC (its ``ao/inputRequested`` notifications).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import stat
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.bed import ROOT, Bed, wait_for
+from tests.support.contract import check_notification, check_result
+
+sys.path.insert(0, str(ROOT / "editors" / "jsonrpc"))
+from ao_client import Connection, RpcError  # the standard-library client drives the server
+
+
+def ask_for_bash(bed: Bed) -> None:
+    cfg = bed.root / "config" / "opencode" / "opencode.json"
+    data = json.loads(cfg.read_text())
+    data["permission"] = {"bash": "ask"}
+    cfg.write_text(json.dumps(data, indent=2))
+
+
+class Server:
+    def __init__(self, bed: Bed) -> None:
+        self.log = open(bed.root / "server.log", "wb")  # noqa: SIM115 - closed in close()
+        self.conn = Connection([sys.executable, "-m", "ao_server"], env=bed.env, cwd=str(bed.project), stderr=self.log)
+        self.conn.initialize(bed.project, {"pollInterval": 1.0})
+
+    def request(self, method: str, params: dict[str, Any]) -> Any:
+        return check_result(method, self.conn.request(method, params, timeout=120))
+
+    def error(self, method: str, params: dict[str, Any]) -> RpcError:
+        try:
+            self.conn.request(method, params, timeout=120)
+        except RpcError as e:
+            return e
+        raise AssertionError(f"{method} {params} succeeded")
+
+    def asked(self, sid: str, timeout: float = 90) -> dict[str, Any]:
+        params, _ = self.conn.wait_notification("ao/inputRequested", lambda p: p["sessionId"] == sid, timeout=timeout)
+        return check_notification("ao/inputRequested", params)  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        finally:
+            self.log.close()
+
+
+@pytest.fixture
+def live(bed: Bed) -> Iterator[tuple[Bed, Server]]:
+    ask_for_bash(bed)
+    bed.write_config(runtime="process")
+    server = Server(bed)
+    try:
+        yield bed, server
+    finally:
+        server.close()
+
+
+def server_info(bed: Bed) -> dict[str, Any]:
+    return json.loads((bed.state_dir / "opencode-server.json").read_text())  # type: ignore[no-any-return]
+
+
+def test_a_permission_is_asked_in_the_editor_and_answered_from_the_cli_or_the_server(
+    live: tuple[Bed, Server],
+) -> None:
+    bed, server = live
+    sid = bed.ao("spawn", "--live", "my-project", "run it [[bash:echo hi > ran.txt]]", check=True).stdout.strip()
+    note = server.asked(sid)
+    req = note["request"]
+    assert req["kind"] == "permission" and req["permission"] == "bash" and req["command"] == "echo hi > ran.txt"
+    view = bed.status_of(sid)
+    assert view["runtime"] == "live" and view["status"] == "running" and view["activity"] == "waiting_input"
+    assert [r["requestId"] for r in view["pending"]] == [req["requestId"]]
+    assert not (bed.project / "ran.txt").exists(), "nothing runs before the person answers"
+    table = bed.ao("status").stdout
+    assert "waiting_input" in table
+
+    done = bed.ao("respond", sid, "--once")
+    assert done.returncode == 0 and done.stdout.strip() == f"answered {req['requestId']} of {sid}", done.stderr
+    ended = bed.wait_exited(sid)
+    assert (bed.project / "ran.txt").read_text() == "hi\n"
+    assert ended["exitCode"] == 0 and ended["outcome"]["result"] == "success" and ended["pending"] == []
+    assert ended["opencodeSessionId"].startswith("ses_") and ended["cost"]["usd"] > 0
+    again = bed.ao("respond", sid, req["requestId"], "--once")
+    assert again.returncode == 1 and "waits for nothing" in again.stderr
+
+    # the same through ao-server, rejected: nothing runs, and the outcome says so
+    second = server.request("ao/spawn", {"prompt": "again [[bash:echo no > ran2.txt]]", "runtime": "live"})
+    sid2 = second["sessionId"]
+    req2 = server.asked(sid2)["request"]
+    e = server.error("ao/respond", {"sessionId": sid2, "requestId": "per_nope", "reply": "once"})
+    assert e.code == -32014 and "not waiting for per_nope" in e.message
+    e = server.error("ao/respond", {"sessionId": sid2, "requestId": req2["requestId"]})
+    assert e.code == -32001 and "once, always or reject" in e.message
+    server.request("ao/respond", {"sessionId": sid2, "requestId": req2["requestId"], "reply": "reject",
+                                  "message": "not now"})
+    ended2 = bed.wait_exited(sid2)
+    assert not (bed.project / "ran2.txt").exists()
+    assert ended2["outcome"]["result"] == "incomplete", ended2["outcome"]
+    assert ended2["outcome"]["error"] == "rejected: bash echo no > ran2.txt (not now)"
+
+    # a run-mode session cannot be answered
+    run = bed.ao_json("spawn", "my-project", "plain [[slow:0]]")
+    e = server.error("ao/respond", {"sessionId": run["sessionId"], "requestId": "per_x", "reply": "once"})
+    assert e.code == -32001 and "run-mode agent" in e.message
+
+
+def test_questions_follow_ups_abort_and_kill(live: tuple[Bed, Server]) -> None:
+    bed, server = live
+    q = server.request("ao/spawn", {"prompt": "ask [[question:Which database?|Postgres|SQLite]]", "runtime": "live"})
+    sid = q["sessionId"]
+    req = server.asked(sid)["request"]
+    assert req["kind"] == "question" and req["questions"][0]["question"] == "Which database?"
+    assert [o["label"] for o in req["questions"][0]["options"]] == ["Postgres", "SQLite"]
+    server.request("ao/respond", {"sessionId": sid, "requestId": req["requestId"], "answers": [["SQLite"]]})
+    assert bed.wait_exited(sid)["exitCode"] == 0
+    answered = [r["tool_result"] for r in list(bed.model.requests) if r.get("tool_result")]
+    assert any("SQLite" in t for t in answered), answered
+
+    # a follow-up to the finished live session: the same OpenCode session runs again
+    ses = bed.status_of(sid)["opencodeSessionId"]
+    sent = server.request("ao/send", {"sessionId": sid, "message": "and one more thing [[slow:0]]"})
+    assert sent["status"] == "running" and sent["runs"] == 2
+    ended = bed.wait_exited(sid)
+    assert ended["opencodeSessionId"] == ses and ended["exitCode"] == 0
+    assert any("and one more thing" in (r.get("user") or "") for r in list(bed.model.requests))
+
+    # abort a turn in progress: the session finishes, and not as a success
+    slow = server.request("ao/spawn", {"prompt": "think long [[slow:60]]", "runtime": "live"})
+    wait_for(lambda: any("think long" in (r.get("user") or "") for r in list(bed.model.requests)), timeout=60,
+             what="the slow turn to reach the model")
+    server.request("ao/abort", {"sessionId": slow["sessionId"]})
+    aborted = bed.wait_exited(slow["sessionId"])
+    assert aborted["outcome"]["result"] != "success", aborted["outcome"]
+
+    # kill: aborted and finished as killed
+    doomed = server.request("ao/spawn", {"prompt": "think long again [[slow:60]]", "runtime": "live"})
+    killed = server.request("ao/kill", {"sessionId": doomed["sessionId"]})
+    assert killed["status"] == "exited" and killed["exitCode"] == 143 and killed["outcome"]["result"] == "killed"
+    attach = bed.ao("attach", doomed["sessionId"])
+    assert attach.returncode == 0 and attach.stdout.strip() == f"ao attach --exec {doomed['sessionId']}"
+
+
+def test_the_opencode_server_is_private_and_its_death_is_reported(live: tuple[Bed, Server]) -> None:
+    bed, server = live
+    first = server.request("ao/spawn", {"prompt": "think long [[slow:60]]", "runtime": "live"})
+    info = server_info(bed)
+    path = bed.state_dir / "opencode-server.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    url = f"http://127.0.0.1:{info['port']}/session/status"
+    for auth in (None, "opencode:wrong"):
+        req = urllib.request.Request(url)
+        if auth:
+            req.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, timeout=10)
+        assert e.value.code == 401, "the OpenCode server answered without ao's password"
+    assert info["password"] not in Path(f"/proc/{info['pid']}/cmdline").read_text().replace("\0", " ")
+
+    # SIGKILL the server mid-turn: the session says so and is not finished for it
+    os.kill(info["pid"], signal.SIGKILL)
+    view = wait_for(lambda: (v := bed.status_of(first["sessionId"]))["activity"] == "unknown" and v, timeout=30,
+                    what="the session to say its server is gone")
+    assert view["status"] == "running"
+    warned = bed.ao("status")
+    assert "OpenCode server of live agents is not running" in warned.stderr
+    # the next live spawn starts a new server; the old turn is then known to be lost, not a success
+    second = server.request("ao/spawn", {"prompt": "fresh start [[slow:0]]", "runtime": "live"})
+    assert server_info(bed)["pid"] != info["pid"]
+    lost = bed.wait_exited(first["sessionId"])
+    assert lost["exitCode"] == 1 and lost["outcome"]["result"] != "success"
+    assert bed.wait_exited(second["sessionId"])["exitCode"] == 0
+    # and its OpenCode session carries on in the new server
+    resumed = server.request("ao/send", {"sessionId": first["sessionId"], "message": "carry on [[slow:0]]"})
+    assert resumed["runs"] == 2
+    assert bed.wait_exited(first["sessionId"])["exitCode"] == 0
+    assert Path(bed.state_dir / "opencode-server.log").exists()
