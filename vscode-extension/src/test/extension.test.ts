@@ -305,7 +305,10 @@ describe('the extension against the real ao-server', { skip }, () => {
         const before = starts();
         const messages = double.messages.length;
         process.kill(serverPid, 'SIGKILL');
-        await double.waitFor(() => starts() > before, 20_000, 'the server to be started again');
+        // On a timeout, say what the extension logged: the restart's story is in its output channel.
+        await double.waitFor(() => starts() > before, 60_000, 'the server to be started again').catch((e: Error) => {
+            throw new Error(`${e.message}; the AO output ends with:\n${double.output('AO').slice(-4000)}`);
+        });
         assert.match(double.output('AO'), /ao-server was killed by SIGKILL; starting it again/);
         const m = [...double.output('AO').matchAll(/ao-server is running \(pid (\d+)\)/g)].at(-1);
         serverPid = Number(m?.[1]);
