@@ -51,6 +51,9 @@ METHODS: tuple[str, ...] = (
 )  # fmt: skip
 """Request methods; each is also a ``workspace/executeCommand`` command with ``arguments: [params]``."""
 
+CHANGING = frozenset({SPAWN, KILL, RESUME, SEND, RESPOND, ABORT, MERGE, DISCARD})
+"""Methods that change sessions: the poller looks at once after one succeeds."""
+
 STATUS_CHANGED = "ao/statusChanged"
 """Server -> client notification pushed by the poller."""
 

@@ -140,6 +140,8 @@ class AoServer(LanguageServer):
             raise JsonRpcInternalError(
                 f"{method} failed: {type(e).__name__}: {p.shorten(str(e), 300)}", data={"kind": type(e).__name__}
             ) from None
+        if method in p.CHANGING:  # what this window changed reaches every view now, not at the next poll
+            self.poller.wake()
         if self.options.show_messages:
             self.tell(summary(method, result))
         return p.to_wire(result)

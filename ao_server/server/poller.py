@@ -1,5 +1,8 @@
 """The poller: every ``pollInterval``, a snapshot of what may have changed, pushed as ``ao/statusChanged``.
 
+It is woken earlier by what says a session changed: a run-mode agent's exit record
+(:class:`.watch.ExitWatcher`) and the OpenCode server's events for live agents.
+
 What may have changed is the sessions not yet exited, those that ended since
 the last tick (in any process: the CLI, another editor window) and new ones;
 never the whole history. The snapshot runs on a worker thread; the diff and
@@ -20,9 +23,10 @@ from lsprotocol import types
 
 from .. import protocol as p
 from ..errors import AoError, ConfigError
-from ..model import InputRequested, Result, Session, Status
+from ..model import InputRequested, Result, Session, State, Status
 from ..orchestrator import iso
 from .transport import SOFT_LIMIT
+from .watch import ExitWatcher
 
 if TYPE_CHECKING:
     from .app import AoServer
@@ -42,6 +46,7 @@ class Poller:
         self.asked: dict[str, None] = {}  # requests already pushed as ao/inputRequested (oldest first)
         self.wake_event: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.exits = ExitWatcher(self.wake)  # run-mode exits wake the poller at once
 
     def wake(self) -> None:
         """Tick now instead of at the next interval (from any thread: the OpenCode event stream)."""
@@ -65,6 +70,7 @@ class Poller:
         self._since = started - POLL_OVERLAP
         self._above = max([self._above, *(r.num for r in records)])
         snap = orch.snapshot(records=records)
+        self.exits.track(r.folder for r in snap.records if r.status != State.EXITED and r.runtime != "live")
         warnings = sorted({*(str(b) for b in bad), *snap.warnings})
         problem = "; ".join(warnings) or None
         if problem != self._last_problem:

@@ -191,3 +191,29 @@ def test_the_opencode_server_is_private_and_its_death_is_reported(live: tuple[Be
     assert resumed["runs"] == 2
     assert bed.wait_exited(first["sessionId"])["exitCode"] == 0
     assert Path(bed.state_dir / "opencode-server.log").exists()
+
+
+def test_exits_and_requests_arrive_without_waiting_for_a_poll(bed: Bed) -> None:
+    """With an hour between polls, what changes still reaches the editor: a run-mode agent's exit (its exit
+    record is watched) and a live agent's question (the OpenCode server's events), even one spawned by the CLI."""
+    ask_for_bash(bed)
+    bed.write_config(runtime="process")
+    log = open(bed.root / "server.log", "wb")  # noqa: SIM115 - closed below
+    conn = Connection([sys.executable, "-m", "ao_server"], env=bed.env, cwd=str(bed.project), stderr=log)
+    try:
+        conn.initialize(bed.project, {"pollInterval": 3600})
+        run = conn.request("ao/spawn", {"prompt": "a short run [[slow:2]]"}, timeout=120)
+        exited, _ = conn.wait_notification(
+            "ao/statusChanged", lambda p: p["sessionId"] == run["sessionId"] and p["status"] == "exited", timeout=90)
+        assert exited["exitCode"] == 0 and exited["previous"] in ("running", None)
+
+        sid = bed.ao("spawn", "--live", "my-project", "[[bash:echo live > live.txt]]", check=True).stdout.strip()
+        asked, _ = conn.wait_notification("ao/inputRequested", lambda p: p["sessionId"] == sid, timeout=90)
+        assert asked["request"]["command"] == "echo live > live.txt"
+        bed.ao("respond", sid, "--always", check=True)
+        done, _ = conn.wait_notification(
+            "ao/statusChanged", lambda p: p["sessionId"] == sid and p["status"] == "exited", timeout=90)
+        assert done["exitCode"] == 0 and (bed.project / "live.txt").read_text() == "live\n"
+    finally:
+        conn.close()
+        log.close()
