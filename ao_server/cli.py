@@ -284,6 +284,10 @@ def run(args: argparse.Namespace) -> int:
                 raise UsageError(f"cannot read --prompt-file {args.prompt_file}: {e}") from None
         elif prompt is not None:
             prompt = _read_text(prompt)
+        if args.live and args.runtime not in (None, "live"):
+            raise UsageError(
+                f"--live runs the agent in the shared OpenCode server; it cannot also be --runtime {args.runtime}"
+            )
         view = orch.spawn(
             project=project,
             prompt=prompt,
