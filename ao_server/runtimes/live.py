@@ -32,6 +32,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -421,24 +422,30 @@ class LiveRuntime:
             why = "the OpenCode server of live agents is not running (a live spawn, resume or send starts a new one)"
             return {s.id: Liveness(alive=None, reason=why) for s in sessions}
         api = Api(info)
-        out: dict[str, Liveness] = {}
         by_dir: dict[str, list[SessionRecord]] = {}
         for s in sessions:
             by_dir.setdefault(str(s.workdir), []).append(s)
-        for where, group in by_dir.items():
-            try:
-                busy = api.call("GET", "/session/status", directory=where) or {}
-                raw_pending: dict[str, list[InputRequest]] = {}
+        out: dict[str, Liveness] = {}
+        # OpenCode answers per folder; the folders are asked side by side (a worktree each is common).
+        with ThreadPoolExecutor(max_workers=min(8, len(by_dir) or 1), thread_name_prefix="ao-live") as pool:
+            for part in pool.map(lambda item: self._snapshot_dir(api, *item), by_dir.items()):
+                out.update(part)
+        return out
+
+    def _snapshot_dir(self, api: Api, where: str, group: list[SessionRecord]) -> dict[str, Liveness]:
+        try:
+            busy = api.call("GET", "/session/status", directory=where) or {}
+            pending: dict[str, list[InputRequest]] = {}
+            ours = {s.handle.get("ses") for s in group}
+            if any((busy.get(ses) or {}).get("type") for ses in ours if isinstance(ses, str)):
+                # only a busy session can be waiting for an answer
                 for path, kind in (("/permission", RequestKind.PERMISSION), ("/question", RequestKind.QUESTION)):
                     for raw in api.call("GET", path, directory=where) or []:
                         if isinstance(raw, dict):
-                            raw_pending.setdefault(str(raw.get("sessionID")), []).append(_request_of(raw, kind))
-                for s in group:
-                    out[s.id] = self._liveness(api, s, busy, raw_pending)
-            except AoError as e:
-                for s in group:
-                    out[s.id] = Liveness(alive=None, reason=str(e))
-        return out
+                            pending.setdefault(str(raw.get("sessionID")), []).append(_request_of(raw, kind))
+            return {s.id: self._liveness(api, s, busy, pending) for s in group}
+        except AoError as e:
+            return {s.id: Liveness(alive=None, reason=str(e)) for s in group}
 
     def _liveness(
         self, api: Api, s: SessionRecord, busy: Mapping[str, Any], pending: Mapping[str, list[InputRequest]]
