@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shlex
 import signal
 import stat
 import sys
@@ -140,6 +141,18 @@ def test_questions_follow_ups_abort_and_kill(live: tuple[Bed, Server]) -> None:
     ended = bed.wait_exited(sid)
     assert ended["opencodeSessionId"] == ses and ended["exitCode"] == 0
     assert any("and one more thing" in (r.get("user") or "") for r in list(bed.model.requests))
+
+    # attach: OpenCode's own TUI on that session, in a terminal (a private tmux), through the server's password
+    cmd = shlex.join([sys.executable, "-m", "ao_server.cli", "attach", "--exec", sid]) + " ; echo AO-EXIT $? ; sleep 60"
+    started = bed.tmux("new-session", "-d", "-s", "tui", "-x", "160", "-y", "48", "-c", str(bed.project), cmd)
+    assert started.returncode == 0, started.stderr
+    def shown() -> str | None:
+        out = bed.tmux("capture-pane", "-p", "-t", "=tui:").stdout
+        return out if "one more thing" in out else None
+
+    screen = wait_for(shown, timeout=40, what="OpenCode's TUI to show the session")
+    assert "Fake Model" in screen, screen  # the TUI, on this session, with its model
+    bed.tmux("kill-session", "-t", "=tui")
 
     # abort a turn in progress: the session finishes, and not as a success
     slow = server.request("ao/spawn", {"prompt": "think long [[slow:60]]", "runtime": "live"})
