@@ -15,6 +15,8 @@ Two levels, both against the real ao-server, real tmux and the real OpenCode wit
   pick), the Sessions view, the exit notification, AO: Attach to Session opening a terminal. Screenshots
   go to test-artifacts/. Skipped when its tools cannot be installed, except under CI=true, where that is
   a failure.
+* ``test_real_vscode_host_review`` and ``test_real_vscode_host_live``: reviewing an agent's work, and answering a
+  live agent's permission request, in the same real workbench.
 
 ``npm ci`` runs once per checkout (a stamp in node_modules remembers the lock file it installed).
 """
@@ -37,6 +39,7 @@ from typing import Any
 import psutil
 import pytest
 
+from ao_server.runtimes.live import OpenCodeServer
 from tests.support.bed import ROOT, Bed, terminate_all, wait_for
 
 EXT = ROOT / "vscode-extension"
@@ -97,7 +100,12 @@ def test_extension_client_logic(bed: Bed, node_modules: Path) -> None:
         "npm_config_update_notifier": "false",
     })
     started = time.monotonic()
-    proc = _npm("test", env=env, timeout=420)
+    try:
+        proc = _npm("test", env=env, timeout=420)
+    finally:
+        # live.test.ts has its own state dir, so its own OpenCode server; it stops it, and this makes sure.
+        for info in bed.root.rglob("opencode-server.json"):
+            OpenCodeServer(info.parent, bed.env).stop()
     took = time.monotonic() - started
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"npm test failed ({proc.returncode}) after {took:.0f}s:\n{_tail(out, 20000)}"
@@ -370,3 +378,42 @@ def test_real_vscode_host_review(bed: Bed, vscode_host: Path, vsix: Path) -> Non
     for name in ("vscode-review-diff.png", "vscode-review-tree.png", "vscode-review-merged.png"):
         assert (ARTIFACTS / name).stat().st_size > 10_000, name
     print(f"real VS Code host review scenario: {took:.0f}s; {json.dumps(report, ensure_ascii=False)}")
+
+
+# --- a live agent's permission request in the real VS Code host -------------------------------------------------
+
+
+def test_real_vscode_host_live(bed: Bed, vscode_host: Path, vsix: Path) -> None:
+    """A live agent asks to run a command; the workbench's notification answers it, checked on disk.
+
+    OpenCode's config says ``permission: {bash: ask}``; the agent (spawned with ``ao spawn --live`` while the window
+    is open) wants to run ``echo hi > ran.txt``. The notification names the command with Allow once / Always /
+    Reject and the Sessions view says the session waits; Allow once (ao/respond) lets it run and the agent finishes.
+    """
+    cfg = bed.root / "config" / "opencode" / "opencode.json"
+    cfg.write_text(json.dumps({**json.loads(cfg.read_text()), "permission": {"bash": "ask"}}, indent=2))
+    bed.write_config(runtime="process")
+
+    settings = {"ao.server.command": [sys.executable, "-m", "ao_server"]}
+    cs = CodeServer(vscode_host, bed, vsix, settings=settings)
+    try:
+        report, took = _drive("live.mjs", bed, cs, vscode_host, {"AO_HOST_PYTHON": sys.executable})
+    finally:
+        cs.stop()
+
+    sid = "my-project/agent-1"
+    asks = f"{sid} wants to run `echo hi > ran.txt` (Always also allows `echo *` from now on.)"
+    assert report["notification"] == asks, report
+    assert report["buttons"] == ["Allow once", "Always", "Reject"], report
+    assert report["sessionRow"].startswith("waiting for you"), report
+    assert report["finished"] == f"{sid} finished", report
+    assert report["sessionRowAfter"].startswith("finished"), report
+
+    # What the workbench said happened, happened: the command ran once allowed, and the agent finished.
+    assert (bed.project / "ran.txt").read_text() == "hi\n"
+    status = bed.status_of(sid)
+    assert status["runtime"] == "live" and status["status"] == "exited" and status["exitCode"] == 0, status
+    assert status["outcome"]["result"] == "success" and status["pending"] == [], status
+    for name in ("vscode-live-permission.png", "vscode-live-finished.png"):
+        assert (ARTIFACTS / name).stat().st_size > 10_000, name
+    print(f"real VS Code host live scenario: {took:.0f}s; {json.dumps(report, ensure_ascii=False)}")

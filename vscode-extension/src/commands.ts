@@ -8,8 +8,10 @@ import * as vscode from 'vscode';
 import { Commands, ErrorCodes } from './common/constants';
 import { AoApi, ChangedFile, DiscardResult, MergeResult, ModelsResult, ProjectInfo, Session, isWireError } from './common/protocol';
 import { describeError } from './common/server';
+import { SpawnMode, spawnMode } from './common/settings';
 import { BASE_SCHEME, FileDiffProvider, HEAD_SCHEME, changeDescription, diffArguments, hasWorktree, reviewable } from './review';
-import { SessionStore, describeSession, sessionIcon } from './sessions';
+import { InputPrompts } from './inputRequests';
+import { SessionStore, describeSession, isRunningLive, pendingOf, requestText, sessionIcon } from './sessions';
 
 export const LOGS_SCHEME = 'ao-logs';
 
@@ -18,6 +20,8 @@ export interface CommandContext {
     server: { ready(): Promise<AoApi | undefined>; restart(): Promise<AoApi | undefined> };
     store: SessionStore;
     output: vscode.LogOutputChannel;
+    /** The prompts of live agents' requests (Respond… shows one again). */
+    prompts: InputPrompts;
     /** Re-fetch every session (`ao/status`). */
     refresh(): Promise<void>;
     /** A session's changed files are to be read again (the Sessions view shows them). */
@@ -105,7 +109,9 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
         vscode.commands.registerCommand(Commands.openChange, run('Open Changes', (arg?: unknown, path?: unknown) => handlers.openChange(arg, path))),
         vscode.commands.registerCommand(Commands.merge, run('Accept (Merge)', (arg?: unknown) => handlers.merge(arg))),
         vscode.commands.registerCommand(Commands.discard, run('Discard Changes', (arg?: unknown) => handlers.discard(arg))),
-        vscode.commands.registerCommand(Commands.sendFeedback, run('Send Feedback', (arg?: unknown) => handlers.sendFeedback(arg))),
+        vscode.commands.registerCommand(Commands.sendMessage, run('Send Message', (arg?: unknown) => handlers.sendMessage(arg))),
+        vscode.commands.registerCommand(Commands.respond, run('Respond', (arg?: unknown) => handlers.respond(arg))),
+        vscode.commands.registerCommand(Commands.abort, run('Abort Turn', (arg?: unknown) => handlers.abort(arg))),
         vscode.commands.registerCommand(Commands.refresh, run('Refresh', () => {
             ctx.forgetChanges();
             return ctx.refresh();
@@ -251,8 +257,13 @@ class AoCommands {
                 return undefined;
             }
         }
-        const model = await this.pickModel(api, project, projects.find((p) => p.name === project));
+        const info = projects.find((p) => p.name === project);
+        const model = await this.pickModel(api, project, info);
         if (model === null) {
+            return undefined;
+        }
+        const mode = await this.pickMode(spawnMode(), info);
+        if (mode === undefined) {
             return undefined;
         }
         const prompt = await vscode.window.showInputBox({
@@ -267,7 +278,7 @@ class AoCommands {
             return undefined;
         }
         const task = context ? withSelection(prompt, context) : prompt.trim() === '' ? undefined : prompt;
-        const session = await api.spawn({ project, model: model || undefined, prompt: task });
+        const session = await api.spawn({ project, model: model || undefined, prompt: task, ...(mode === 'live' ? { runtime: 'live' } : {}) });
         this.ctx.store.upsert(session);
         this.ctx.output.info(`spawned ${session.sessionId}`);
         void vscode.window.showInformationMessage(`Spawned ${session.sessionId}`, 'Attach').then((pick) => {
@@ -287,6 +298,36 @@ class AoCommands {
             return undefined;
         }
         return this.spawn(undefined, context);
+    }
+
+    /**
+     * `ao.spawn.mode`: `run` (the project's own runtime, as configured), `live` (a session of the shared
+     * OpenCode server, answered from the editor), or `ask`: a quick pick of the two; undefined when dismissed.
+     */
+    private async pickMode(setting: SpawnMode, info: ProjectInfo | undefined): Promise<'run' | 'live' | undefined> {
+        if (setting !== 'ask') {
+            return setting;
+        }
+        const items: (vscode.QuickPickItem & { value: 'run' | 'live' })[] = [
+            {
+                label: '$(play) Run',
+                description: info?.runtime ? `the project's runtime: ${info.runtime}` : "the project's runtime",
+                detail: 'As configured in agent-orchestrator.yaml (an `opencode run` of its own unless the project is live)',
+                value: 'run',
+            },
+            {
+                label: '$(comment-discussion) Live',
+                description: 'a session of the shared OpenCode server',
+                detail: 'Asks you for permissions and answers here; Send Message reaches it while it works',
+                value: 'live',
+            },
+        ];
+        const pick = await vscode.window.showQuickPick(items, {
+            title: 'Spawn an agent: mode',
+            placeHolder: 'How the agent runs (the setting ao.spawn.mode skips this step)',
+            ignoreFocusOut: true,
+        });
+        return pick?.value;
     }
 
     /** The project quick pick; undefined when dismissed. */
@@ -431,6 +472,10 @@ class AoCommands {
             s.status === 'exited'
                 ? { label: '$(debug-restart) Resume', value: Commands.resume }
                 : { label: '$(debug-stop) Kill', value: Commands.kill },
+            ...(pendingOf(s).length > 0 ? [{ label: '$(bell-dot) Respond…', value: Commands.respond }] : []),
+            ...(isRunningLive(s)
+                ? [{ label: '$(comment) Send Message…', value: Commands.sendMessage }, { label: '$(debug-pause) Abort Turn', value: Commands.abort }]
+                : []),
             ...(reviewable(s) ? [{ label: '$(diff) Review Changes', value: Commands.reviewChanges }] : []),
             ...(s.status === 'exited' && hasWorktree(s)
                 ? [{ label: '$(git-merge) Accept (Merge)', value: Commands.merge }, { label: '$(discard) Discard Changes', value: Commands.discard }]
@@ -660,9 +705,9 @@ class AoCommands {
         } catch (e) {
             if (isWireError(e) && e.code === ErrorCodes.mergeConflict) {
                 this.ctx.output.warn(`merging ${sessionId}: ${e.message}`);
-                void vscode.window.showErrorMessage(`AO: ${e.message}`, 'Send Feedback…', 'Review Changes').then((pick) => {
-                    if (pick === 'Send Feedback…') {
-                        void vscode.commands.executeCommand(Commands.sendFeedback, sessionId);
+                void vscode.window.showErrorMessage(`AO: ${e.message}`, 'Send Message…', 'Review Changes').then((pick) => {
+                    if (pick === 'Send Message…') {
+                        void vscode.commands.executeCommand(Commands.sendMessage, sessionId);
                     } else if (pick === 'Review Changes') {
                         void vscode.commands.executeCommand(Commands.reviewChanges, sessionId);
                     }
@@ -703,16 +748,20 @@ class AoCommands {
         return result;
     }
 
-    /** AO: Send Feedback…: a message for the agent, which resumes with it (`ao/send`). */
-    async sendFeedback(arg?: unknown): Promise<Session | undefined> {
-        const sessionId = await this.resolveSession(arg, (s) => s.status === 'exited', 'Send feedback to a session',
-            'no finished sessions to send feedback to.');
+    /**
+     * AO: Send Message…: a message for the agent (`ao/send`). A running live agent takes it at once; a finished
+     * one (live or not) resumes its conversation with it.
+     */
+    async sendMessage(arg?: unknown): Promise<Session | undefined> {
+        const sessionId = await this.resolveSession(arg, (s) => s.status === 'exited' || isRunningLive(s), 'Send a message to a session',
+            'no finished sessions or running live agents to send a message to.');
         if (!sessionId) {
             return undefined;
         }
+        const now = isRunningLive(this.ctx.store.get(sessionId));
         const message = await vscode.window.showInputBox({
-            title: `Send feedback to ${sessionId}`,
-            prompt: 'A follow-up or review notes; the agent resumes its conversation with it',
+            title: `Send a message to ${sessionId}`,
+            prompt: now ? 'A follow-up; the live agent gets it at once' : 'A follow-up or review notes; the agent resumes its conversation with it',
             placeHolder: 'e.g. Thanks. Please also add a test for the empty case.',
             ignoreFocusOut: true,
             validateInput: (v) => (v.trim() === '' ? 'Write something for the agent' : undefined),
@@ -727,8 +776,51 @@ class AoCommands {
         const session = await api.send(sessionId, message);
         this.ctx.store.upsert(session);
         this.ctx.forgetChanges(sessionId);
-        this.ctx.output.info(`sent feedback to ${session.sessionId}`);
+        this.ctx.output.info(`sent a message to ${session.sessionId}`);
         void vscode.window.showInformationMessage(`Sent to ${session.sessionId}`);
+        return session;
+    }
+
+    // --- live agents ---------------------------------------------------------------------------------------
+
+    /** AO: Respond…: the prompt of the session's first pending request again (its current state, asked first). */
+    async respond(arg?: unknown): Promise<Session | undefined> {
+        const sessionId = await this.resolveSession(arg, (s) => pendingOf(s).length > 0, 'Respond to a live agent',
+            'no agent is waiting for an answer.');
+        if (!sessionId) {
+            return undefined;
+        }
+        const api = await this.api();
+        if (!api) {
+            return undefined;
+        }
+        const [session] = await api.status({ sessionId });
+        if (session) {
+            this.ctx.store.upsert(session);
+        }
+        const request = pendingOf(session)[0];
+        if (!request) {
+            void vscode.window.showInformationMessage(`AO: ${sessionId} is not waiting for an answer now.`);
+            return undefined;
+        }
+        this.ctx.output.info(`responding to ${sessionId}: it ${requestText(request)} (${request.requestId})`);
+        return this.ctx.prompts.prompt(sessionId, request, false);
+    }
+
+    /** AO: Abort Turn: stops a running live agent's current turn (`ao/abort`); it then finishes as any turn does. */
+    async abort(arg?: unknown): Promise<Session | undefined> {
+        const sessionId = await this.resolveSession(arg, isRunningLive, "Abort a live agent's turn", 'no live agents are running.');
+        if (!sessionId) {
+            return undefined;
+        }
+        const api = await this.api();
+        if (!api) {
+            return undefined;
+        }
+        const session = await api.abort(sessionId);
+        this.ctx.store.upsert(session);
+        this.ctx.output.info(`aborted the turn of ${session.sessionId}`);
+        void vscode.window.showInformationMessage(`Stopped the current turn of ${session.sessionId}`);
         return session;
     }
 

@@ -4,18 +4,22 @@
  */
 import * as vscode from 'vscode';
 import { CONFIG_SECTION, Commands, OUTPUT_CHANNEL_NAME, Views } from './common/constants';
-import { AoApi, StatusChanged } from './common/protocol';
+import { AoApi, InputRequested, StatusChanged } from './common/protocol';
 import { InstallError, Installer, versionAdvice } from './common/install';
 import { ServerManager, describeError } from './common/server';
 import { Argv, CommandChoice, MANAGED_SOURCE, pythonInterpreterFromExtension } from './common/settings';
 import { CommandContext, registerCommands } from './commands';
 import { BudgetWarnings, isExit, notifyExit } from './exitNotifier';
+import { InputPrompts } from './inputRequests';
 import { SessionStore } from './sessions';
 import { SessionsTreeProvider } from './sessionsTree';
 import { SessionsStatusBar } from './statusBar';
 
 /** How often the view re-reads everything while agents run (cost and age are not pushed). */
 export const REFRESH_INTERVAL_MS = 15_000;
+
+/** The `ao.*` settings the server is started with: changing one restarts it. */
+const SERVER_SETTINGS = ['server', 'pollInterval', 'configPath', 'stateDir'];
 
 /** What `activate` returns: the parts, for tests and for other extensions. */
 export interface AoExtension {
@@ -29,6 +33,10 @@ export interface AoExtension {
     started: Promise<boolean>;
     /** Every `ao/statusChanged` received, in order (bounded). */
     changes: StatusChanged[];
+    /** Every `ao/inputRequested` received, in order (bounded). */
+    inputRequests: InputRequested[];
+    /** The prompts of live agents' requests. */
+    prompts: InputPrompts;
     refresh(): Promise<void>;
 }
 
@@ -44,11 +52,15 @@ export function activate(context: vscode.ExtensionContext): AoExtension {
     const statusBar = new SessionsStatusBar(store, () => server.ready());
     const budgetWarnings = new BudgetWarnings();
     const changes: StatusChanged[] = [];
+    const inputRequests: InputRequested[] = [];
+    const prompts = new InputPrompts({ server: { ready: () => server.ready() }, store, output });
 
     const refresh = async (api?: AoApi): Promise<void> => {
         const live = api ?? (await server.ready());
         if (live) {
-            store.replaceAll(await live.status());
+            const sessions = await live.status();
+            store.replaceAll(sessions);
+            void prompts.promptPending(sessions); // asked before this window knew (each request is prompted once)
         }
     };
 
@@ -180,12 +192,22 @@ export function activate(context: vscode.ExtensionContext): AoExtension {
                 }
                 void budgetWarnings.notify(change);
             },
+            onInputRequested: (note) => {
+                inputRequests.push(note);
+                if (inputRequests.length > 1000) {
+                    inputRequests.splice(0, inputRequests.length - 1000);
+                }
+                if (!store.get(note.sessionId)) {
+                    refresh().catch((e: unknown) => output.error(`ao/status failed: ${describeError(e)}`));
+                }
+                void prompts.onInputRequested(note);
+            },
         },
     });
 
     const treeView = vscode.window.createTreeView(Views.sessions, { treeDataProvider: tree, showCollapseAll: true });
     const commandContext: CommandContext = {
-        server, store, output, refresh: () => refresh(), forgetChanges: (sessionId) => tree.forgetChanges(sessionId),
+        server, store, output, prompts, refresh: () => refresh(), forgetChanges: (sessionId) => tree.forgetChanges(sessionId),
     };
 
     // Ages move on and costs are not pushed: re-read while something runs, re-render otherwise.
@@ -211,7 +233,8 @@ export function activate(context: vscode.ExtensionContext): AoExtension {
             void server.restart();
         }),
         vscode.workspace.onDidChangeConfiguration((e) => {
-            if (e.affectsConfiguration(CONFIG_SECTION)) {
+            // What the server is started with; `ao.spawn.*` is read at each spawn.
+            if (SERVER_SETTINGS.some((key) => e.affectsConfiguration(`${CONFIG_SECTION}.${key}`))) {
                 output.info('settings changed: restarting ao-server');
                 void server.restart();
             }
@@ -221,7 +244,7 @@ export function activate(context: vscode.ExtensionContext): AoExtension {
 
     current = server;
     const started = server.start().then((api) => api !== undefined);
-    return { server, store, tree, statusBar, output, started, changes, refresh: () => refresh() };
+    return { server, store, tree, statusBar, output, started, changes, inputRequests, prompts, refresh: () => refresh() };
 }
 
 /** Stops the server (shutdown, exit); the agents keep running, they belong to the user. */

@@ -3,7 +3,7 @@
  * The tree view and the status bar render it; nothing here talks to VS Code's UI.
  */
 import * as vscode from 'vscode';
-import { BudgetState, Session, StatusChanged } from './common/protocol';
+import { BudgetState, InputRequest, Session, StatusChanged } from './common/protocol';
 
 export class SessionStore implements vscode.Disposable {
     private readonly sessions = new Map<string, Session>();
@@ -48,6 +48,22 @@ export class SessionStore implements vscode.Disposable {
             outcome: change.outcome,
             budget: 'budget' in change ? change.budget : known.budget, // an older server leaves it out
         });
+        return true;
+    }
+
+    /**
+     * A live agent's request (ao/inputRequested) goes into its session's `pending` at once, before the
+     * `ao/statusChanged` that follows; false when the session is unknown here (the caller fetches it).
+     */
+    addPending(sessionId: string, request: InputRequest): boolean {
+        const known = this.sessions.get(sessionId);
+        if (!known) {
+            return false;
+        }
+        const pending = pendingOf(known);
+        if (!pending.some((r) => r.requestId === request.requestId)) {
+            this.upsert({ ...known, pending: [...pending, request] });
+        }
         return true;
     }
 
@@ -105,6 +121,35 @@ function compareSessions(a: Session, b: Session): number {
 }
 
 // --- words and icons for a session, shared by the tree, the quick picks and the notifications ----------
+
+/** What a live agent waits for, oldest first ([] for any other session, or from an older server). */
+export function pendingOf(session: Session | undefined): InputRequest[] {
+    const pending: unknown = session?.pending; // an older server leaves it out
+    return Array.isArray(pending) ? (pending as InputRequest[]) : [];
+}
+
+/** A session of the shared OpenCode server (`runtime: "live"`): it can be answered, messaged and aborted. */
+export function isLive(session: Session | undefined): boolean {
+    return session?.runtime === 'live';
+}
+
+/** A running live agent: Send Message reaches it at once, Abort Turn stops its turn. */
+export function isRunningLive(session: Session | undefined): boolean {
+    return isLive(session) && session?.status === 'running';
+}
+
+/** "wants to run `npm test`" (bash), "wants to use edit: src/a.ts, src/b.ts", "asks: Which database?". */
+export function requestText(request: InputRequest): string {
+    if (request.kind === 'question') {
+        const questions = request.questions.map((q) => q.question).filter((q) => q.trim() !== '');
+        return questions.length > 0 ? `asks: ${questions.join(' / ')}` : 'asks you something';
+    }
+    if (request.permission === 'bash' && request.command) {
+        return `wants to run \`${request.command}\``;
+    }
+    const patterns = request.patterns.filter((p) => p.trim() !== '');
+    return `wants to use ${request.permission ?? 'a tool'}${patterns.length > 0 ? `: ${patterns.join(', ')}` : ''}`;
+}
 
 /** "$0.0123" (cents and below get 4 decimals), or undefined without a cost. */
 export function formatCost(session: Session): string | undefined {
@@ -179,6 +224,9 @@ export function stateWord(session: Session): string {
                 return typeof session.exitCode === 'number' ? `exited (${session.exitCode})` : 'exited';
         }
     }
+    if (pendingOf(session).length > 0) {
+        return 'waiting for you';
+    }
     if (!session.activity) {
         return 'running';
     }
@@ -204,6 +252,9 @@ export function sessionIcon(session: Session): vscode.ThemeIcon {
             default:
                 return new vscode.ThemeIcon('circle-outline');
         }
+    }
+    if (pendingOf(session).length > 0) {
+        return new vscode.ThemeIcon('bell-dot', new vscode.ThemeColor('charts.yellow'));
     }
     switch (session.activity) {
         case 'active':

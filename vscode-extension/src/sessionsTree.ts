@@ -7,7 +7,9 @@ import { Commands, ContextValues } from './common/constants';
 import { ChangedFile, ChangesResult, Session, isWireError } from './common/protocol';
 import { describeError } from './common/server';
 import { changeDescription, changeIcon, hasWorktree, reviewable } from './review';
-import { SessionStore, budgetText, describeSession, errorText, formatAge, formatCost, sessionIcon, stateWord } from './sessions';
+import {
+    SessionStore, budgetText, describeSession, errorText, formatAge, formatCost, isLive, pendingOf, requestText, sessionIcon, stateWord,
+} from './sessions';
 
 export interface ProjectNode {
     kind: 'project';
@@ -186,12 +188,15 @@ export class SessionsTreeProvider implements vscode.TreeDataProvider<SessionsTre
     }
 }
 
-/** The session item's context value: running or exited, and whether its worktree is still there. */
+/**
+ * The session item's context value: running or exited, whether its worktree is still there, then `.live` for
+ * a live agent and `.pending` when it waits for an answer (`aoSession.running.live.pending`).
+ */
 export function sessionContextValue(session: Session): string {
-    if (session.status === 'exited') {
-        return hasWorktree(session) ? ContextValues.exitedWorktree : ContextValues.exited;
-    }
-    return hasWorktree(session) ? ContextValues.runningWorktree : ContextValues.running;
+    const base = session.status === 'exited'
+        ? hasWorktree(session) ? ContextValues.exitedWorktree : ContextValues.exited
+        : hasWorktree(session) ? ContextValues.runningWorktree : ContextValues.running;
+    return base + (isLive(session) ? ContextValues.liveSuffix : '') + (pendingOf(session).length > 0 ? ContextValues.pendingSuffix : '');
 }
 
 function changeItem(node: ChangeNode): vscode.TreeItem {
@@ -213,6 +218,7 @@ export function sessionTooltip(session: Session, now: number): vscode.MarkdownSt
     const rows: [string, string | undefined][] = [
         ['Status', session.status + (typeof session.exitCode === 'number' ? ` (exit code ${session.exitCode})` : '')],
         ['Activity', session.activity ?? undefined],
+        ['Waiting for you', pendingOf(session).map((r) => `it ${requestText(r)}`).join('; ') || undefined],
         ['Outcome', session.outcome ? session.outcome.result + (errorText(session.outcome.error) ? `: ${errorText(session.outcome.error)}` : '') : undefined],
         ['Model', session.model ?? undefined],
         ['Runtime', session.runtime],

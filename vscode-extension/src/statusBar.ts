@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import { Commands, ErrorCodes } from './common/constants';
 import { AoApi, CostReport, isWireError } from './common/protocol';
 import { ServerState } from './common/server';
-import { SessionStore, formatLimit, formatUsd } from './sessions';
+import { SessionStore, formatLimit, formatUsd, pendingOf } from './sessions';
 
 /** The least time between two `ao/cost` requests of the status bar. */
 export const SPEND_INTERVAL_MS = 5_000;
@@ -105,12 +105,15 @@ export class SessionsStatusBar implements vscode.Disposable {
             this.item.backgroundColor = new vscode.ThemeColor('statusBarItem.errorBackground');
             return;
         }
-        this.item.backgroundColor = undefined;
+        // Live agents waiting for an answer (a permission, a question) stand out.
+        const waiting = this.store.all().filter((session) => pendingOf(session).length > 0).length;
+        this.item.backgroundColor = waiting > 0 ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
         this.item.command = Commands.focusSessions;
-        const spin = running > 0 ? '$(sync~spin)' : '$(hubot)';
-        this.item.text = `${spin} AO: ${running} running, ${exited} exited`;
+        const icon = waiting > 0 ? '$(bell-dot)' : running > 0 ? '$(sync~spin)' : '$(hubot)';
+        const asks = waiting > 0 ? `, ${waiting} waiting for you` : '';
+        this.item.text = `${icon} AO: ${running} running, ${exited} exited${asks}`;
         const today = spendText(this.spend);
-        this.item.tooltip = `${running} running, ${exited} exited agent sessions${this.state === 'starting' ? ' (ao-server is starting)' : ''}.` +
+        this.item.tooltip = `${running} running, ${exited} exited agent sessions${asks}${this.state === 'starting' ? ' (ao-server is starting)' : ''}.` +
             `${today ? `\n${today}` : ''}\nClick to open the Sessions view.`;
     }
 

@@ -29,7 +29,7 @@ import {
     StreamInfo,
 } from 'vscode-languageclient/node';
 import { Commands, Notifications, SERVER_ID, SERVER_NAME } from './constants';
-import { AoApi, StatusChanged } from './protocol';
+import { AoApi, InputRequested, StatusChanged } from './protocol';
 import {
     Argv,
     CommandChoice,
@@ -100,6 +100,8 @@ export type ServerState = 'stopped' | 'starting' | 'running' | 'failed';
 export interface ServerHooks {
     /** A `ao/statusChanged` notification arrived. */
     onStatusChanged(change: StatusChanged): void;
+    /** A live agent asks for a permission or asks questions (`ao/inputRequested`). */
+    onInputRequested?(note: InputRequested): void;
     /** The server is up (after a start or a restart). */
     onReady(api: AoApi): void;
     /** The state changed (for the status bar). */
@@ -329,6 +331,13 @@ export class ServerManager implements vscode.Disposable {
                 this.options.hooks.onStatusChanged(change);
             } catch (e) {
                 output.error(`handling ${Notifications.statusChanged} failed: ${describeError(e)}`);
+            }
+        });
+        client.onNotification(Notifications.inputRequested, (note: InputRequested) => {
+            try {
+                this.options.hooks.onInputRequested?.(note);
+            } catch (e) {
+                output.error(`handling ${Notifications.inputRequested} failed: ${describeError(e)}`);
             }
         });
         return client;

@@ -38,6 +38,15 @@ export function getSettings(folder?: vscode.WorkspaceFolder): AoSettings {
     };
 }
 
+/** `ao.spawn.mode`: how AO: Spawn Agent starts an agent. */
+export type SpawnMode = 'run' | 'live' | 'ask';
+
+/** `ao.spawn.mode`, `run` unless set to `live` or `ask`. */
+export function spawnMode(folder?: vscode.WorkspaceFolder): SpawnMode {
+    const value = vscode.workspace.getConfiguration(CONFIG_SECTION, folder?.uri).get<string>('spawn.mode', 'run');
+    return value === 'live' || value === 'ask' ? value : 'run';
+}
+
 /** The options sent in `initialize` (docs/protocol.md: configPath, pollInterval, stateDir). */
 export function initializationOptions(settings: AoSettings): Record<string, unknown> {
     const options: Record<string, unknown> = { pollInterval: settings.pollInterval };

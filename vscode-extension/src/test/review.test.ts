@@ -3,7 +3,7 @@
  * model (whose `[[write:PATH:TEXT]]` makes the agent write a file): a project with `workspace: worktree` in
  * a git repository of its own, with its own state dir, so it does not meet extension.test.ts's sessions.
  * The exit notification's Review Changes, the session's files in the Sessions view, the diff's documents,
- * Send Feedback…, Accept (Merge) and Discard Changes, each checked with git.
+ * Send Message…, Accept (Merge) and Discard Changes, each checked with git.
  */
 import * as cp from 'node:child_process';
 import * as fs from 'node:fs';
@@ -167,12 +167,12 @@ describe('reviewing an agent\'s changes against the real ao-server and git', { s
         assert.equal(diffs().length, before + 2);
     });
 
-    it('Send Feedback… resumes the agent with the message; its new file shows once it has finished again', async () => {
+    it('Send Message… resumes the agent with the message; its new file shows once it has finished again', async () => {
         double.inputAnswers.push('Thanks. Also [[write:more.txt:second file]]');
-        const resumed = await exec<Session>(Commands.sendFeedback, { kind: 'session', sessionId: SID, project: 'review-project' });
+        const resumed = await exec<Session>(Commands.sendMessage, { kind: 'session', sessionId: SID, project: 'review-project' });
         assert.equal(resumed.sessionId, SID);
         assert.equal(resumed.runs, 2);
-        assert.equal(double.inputBoxes.at(-1)?.options.title, `Send feedback to ${SID}`);
+        assert.equal(double.inputBoxes.at(-1)?.options.title, `Send a message to ${SID}`);
         await waitMessage(`Sent to ${SID}`, 5000);
         await waitMessage(`${SID} finished`, EXIT_TIMEOUT, 2);
         // The exit's ao/statusChanged made the view read the files again.

@@ -5,7 +5,9 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ContextValues, Views } from '../common/constants';
-import { BudgetState, Cost, CostReport, Outcome, OutcomeResult, ProjectInfo, Session, SessionSummary, StatusChanged } from '../common/protocol';
+import {
+    BudgetState, Cost, CostReport, InputRequest, Outcome, OutcomeResult, ProjectInfo, Session, SessionSummary, StatusChanged,
+} from '../common/protocol';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -13,8 +15,11 @@ import { Installer, InstallError, versionAdvice } from '../common/install';
 import { isMissingServer, lastMeaningfulLine, quoteArgv, startFailureMessage } from '../common/server';
 import { chooseServerCommand, initializationOptions, parseCommand, splitCommandLine } from '../common/settings';
 import { BudgetWarnings, isExit, notifyExit } from '../exitNotifier';
-import { SessionStore, budgetText, describeSession, exitMessage, formatAge, formatCost } from '../sessions';
-import { SessionsTreeProvider } from '../sessionsTree';
+import {
+    SessionStore, budgetText, describeSession, exitMessage, formatAge, formatCost, pendingOf, requestText, sessionIcon, stateWord,
+} from '../sessions';
+import { permissionMessage } from '../inputRequests';
+import { SessionsTreeProvider, sessionContextValue } from '../sessionsTree';
 import { spendText } from '../statusBar';
 import { projectForFile, sessionIdOf, withSelection } from '../commands';
 import { MarkdownString, TreeItem, double } from './vscodeDouble';
@@ -44,6 +49,7 @@ function session(over: Partial<Session> & { sessionId: string }): Session {
         runs: 1,
         introspectionStale: false,
         promptTruncated: false,
+        pending: [],
         ...over,
     };
 }
@@ -347,5 +353,42 @@ describe('the Sessions tree', () => {
         assert.equal(store.apply({ ...base, sessionId: 'p/agent-2' }), false);
         assert.equal(store.apply({ ...base, sessionId: 'p/agent-2', session: session({ sessionId: 'p/agent-2' }) }), true);
         assert.deepEqual(store.counts(), { running: 1, exited: 1 });
+    });
+});
+
+describe('live agents\' requests', () => {
+    const permission = (over: Partial<InputRequest>): InputRequest => ({
+        requestId: 'per_1', kind: 'permission', permission: 'bash', patterns: ['npm test'], command: 'npm test',
+        always: ['npm *'], questions: [], ...over,
+    });
+
+    it('the words: bash names the command, another tool its patterns, questions their text', () => {
+        assert.equal(requestText(permission({})), 'wants to run `npm test`');
+        assert.equal(permissionMessage('p/agent-3', permission({})), 'p/agent-3 wants to run `npm test` (Always also allows `npm *` from now on.)');
+        assert.equal(permissionMessage('p/agent-3', permission({ always: ['npm test'] })), 'p/agent-3 wants to run `npm test`');
+        const edit = permission({ permission: 'edit', command: null, patterns: ['src/a.ts', 'src/b.ts'], always: [] });
+        assert.equal(permissionMessage('p/agent-3', edit), 'p/agent-3 wants to use edit: src/a.ts, src/b.ts');
+        const question = permission({
+            requestId: 'que_1', kind: 'question', permission: null, patterns: [], command: null, always: [],
+            questions: [{ question: 'Which database?', header: 'Database', options: [], multiple: false }],
+        });
+        assert.equal(requestText(question), 'asks: Which database?');
+    });
+
+    it('a waiting session: "waiting for you", a bell, and .live/.pending in its context value', () => {
+        const waiting = session({ sessionId: 'p/agent-3', runtime: 'live', activity: 'waiting_input', pending: [permission({})] });
+        assert.equal(stateWord(waiting), 'waiting for you');
+        assert.equal(sessionIcon(waiting).id, 'bell-dot');
+        assert.equal(sessionContextValue(waiting), 'aoSession.running.live.pending');
+        assert.equal(sessionContextValue({ ...waiting, pending: [] }), 'aoSession.running.live');
+        assert.equal(sessionContextValue({ ...waiting, runtime: 'tmux', pending: [] }), ContextValues.running);
+        // An older server leaves `pending` out.
+        assert.deepEqual(pendingOf({ ...waiting, pending: undefined } as unknown as Session), []);
+        const store = new SessionStore();
+        store.replaceAll([{ ...waiting, pending: [] }]);
+        assert.equal(store.addPending('p/agent-3', permission({})), true);
+        assert.equal(store.addPending('p/agent-3', permission({})), true);
+        assert.deepEqual(store.get('p/agent-3')?.pending.map((r) => r.requestId), ['per_1']);
+        assert.equal(store.addPending('p/agent-9', permission({})), false);
     });
 });

@@ -257,6 +257,9 @@ export interface TerminalRecord {
 /** A quick pick answer: a label (exact, or its text after an icon), a predicate, or undefined (Escape). */
 export type PickAnswer = string | ((item: any) => boolean) | undefined;
 
+/** A quick pick answer as queued: with `canPickMany`, an array picks several items. */
+export type QueuedPickAnswer = PickAnswer | PickAnswer[];
+
 class OutputChannelDouble {
     text = '';
     visible = false;
@@ -391,11 +394,12 @@ export class VscodeDouble {
     readonly extensions = new Map<string, unknown>();
 
     /** Answers for the next quick picks, in order; with none left a quick pick is dismissed. */
-    readonly pickAnswers: PickAnswer[] = [];
+    readonly pickAnswers: QueuedPickAnswer[] = [];
     /** Answers for the next input boxes, in order; with none left an input box is dismissed. */
     readonly inputAnswers: (string | undefined)[] = [];
-    /** Picks a button of a (non-modal or modal) message; default: none (the notification is dismissed). */
-    messageResponder: (m: ShownMessage) => string | undefined = () => undefined;
+    /** Picks a button of a (non-modal or modal) message; default: none (the notification is dismissed). A promise
+     * keeps the notification open until it resolves. */
+    messageResponder: (m: ShownMessage) => string | undefined | Promise<string | undefined> = () => undefined;
 
     readonly configChanged = new EventEmitter<{ affectsConfiguration(section: string): boolean }>();
     readonly terminalClosed = new EventEmitter<unknown>();
@@ -464,11 +468,15 @@ export class VscodeDouble {
         const labels = items.map((i) => (typeof i === 'string' ? i : String(i?.title)));
         const shown: ShownMessage = { level, message, items: labels, modal };
         this.messages.push(shown);
-        const pick = this.messageResponder(shown);
-        shown.picked = pick;
+        const answer = this.messageResponder(shown);
+        const button = (pick: string | undefined): any => {
+            shown.picked = pick;
+            const index = pick === undefined ? -1 : labels.indexOf(pick);
+            return index >= 0 ? items[index] : undefined;
+        };
         this.poke();
-        const index = pick === undefined ? -1 : labels.indexOf(pick);
-        return Promise.resolve(index >= 0 ? items[index] : undefined);
+        // A promise holds the notification open until the test answers it.
+        return typeof answer === 'object' ? answer.then(button) : Promise.resolve(button(answer));
     }
 
     async showQuickPick(items: any, options: any): Promise<any> {
@@ -476,18 +484,34 @@ export class VscodeDouble {
         const call: QuickPickCall = { items: resolved, options };
         this.quickPicks.push(call);
         const answer = this.pickAnswers.shift();
-        if (answer !== undefined) {
-            const label = (i: any) => (typeof i === 'string' ? i : String(i.label));
-            const match = typeof answer === 'function'
-                ? resolved.find(answer)
-                : resolved.find((i) => label(i) === answer || label(i).replace(/^\$\([^)]*\)\s*/, '') === answer);
-            if (match === undefined) {
-                throw new Error(`quick pick "${options?.title ?? ''}" has no item ${String(answer)}: ${resolved.map(label).join(', ')}`);
+        if (options?.canPickMany) {
+            // Answered with one label or predicate per item to pick (an array), or one of them.
+            const answers: PickAnswer[] = Array.isArray(answer) ? answer : answer === undefined ? [] : [answer];
+            if (answer !== undefined) {
+                call.picked = answers.map((a) => this.matchPick(resolved, a, options));
             }
-            call.picked = match;
+            this.poke();
+            return call.picked;
+        }
+        if (Array.isArray(answer)) {
+            throw new Error(`quick pick "${options?.title ?? ''}" picks one item; it was answered with ${answer.length}`);
+        }
+        if (answer !== undefined) {
+            call.picked = this.matchPick(resolved, answer, options);
         }
         this.poke();
         return call.picked;
+    }
+
+    private matchPick(resolved: any[], answer: PickAnswer, options: any): any {
+        const label = (i: any) => (typeof i === 'string' ? i : String(i.label));
+        const match = typeof answer === 'function'
+            ? resolved.find(answer)
+            : resolved.find((i) => label(i) === answer || label(i).replace(/^\$\([^)]*\)\s*/, '') === answer);
+        if (match === undefined) {
+            throw new Error(`quick pick "${options?.title ?? ''}" has no item ${String(answer)}: ${resolved.map(label).join(', ')}`);
+        }
+        return match;
     }
 
     async showInputBox(options: any): Promise<string | undefined> {
