@@ -473,7 +473,7 @@ class Orchestrator:
                 code, info.outcome if info else None, spawn_died=r.status == STARTING and code is None, reason=lv.reason
             )
             if code not in (0, None) and outcome.error == f"the agent exited with code {code}":
-                outcome = replace(outcome, error=self._printed_error(r) or outcome.error)
+                outcome = replace(outcome, error=lv.reason or self._printed_error(r) or outcome.error)
             rejected = r.handle.get("rejected")
             if rejected and outcome.result == Result.SUCCESS:  # a live turn the person said no to
                 outcome = replace(outcome, result=Result.INCOMPLETE, error="rejected: " + "; ".join(map(str, rejected)))
@@ -937,6 +937,7 @@ class Orchestrator:
         rt = self.live_runtime(rec)
         if rec.status != STATUS_EXITED:
             rt.abort(rec)
+            self.store.update(rec.num, handle={**rec.handle, "aborted": time.time()})
         return self.status(session=rec.display_id).sessions[0]
 
 

@@ -229,7 +229,7 @@ class NotFound(AoError):
     pass
 
 
-def _request_of(raw: Mapping[str, Any], kind: RequestKind) -> InputRequest:
+def request_of(raw: Mapping[str, Any], kind: RequestKind) -> InputRequest:
     if kind == RequestKind.PERMISSION:
         meta = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
         command = meta.get("command") if isinstance(meta, dict) else None
@@ -338,7 +338,7 @@ class LiveRuntime:
         messages = api.call("GET", f"/session/{ses}/message", directory=str(session.workdir)) or []
         after = messages[-1]["info"]["id"] if messages else None
         self._prompt(api, session, ses, text)
-        kept = {k: v for k, v in session.handle.items() if k != "rejected"}  # a new turn
+        kept = {k: v for k, v in session.handle.items() if k not in ("rejected", "aborted")}  # a new turn
         return {**kept, "ses": ses, "after": after, "server": api.info.pid}
 
     def _prompt(self, api: Api, session: SessionRecord, ses: str, text: str) -> None:
@@ -411,7 +411,7 @@ class LiveRuntime:
         for path, kind in (("/permission", RequestKind.PERMISSION), ("/question", RequestKind.QUESTION)):
             for raw in api.call("GET", path, directory=where) or []:
                 if isinstance(raw, dict) and raw.get("sessionID") == ses:
-                    out.append(_request_of(raw, kind))
+                    out.append(request_of(raw, kind))
         return out
 
     # --- watching -----------------------------------------------------------------------------
@@ -442,7 +442,7 @@ class LiveRuntime:
                 for path, kind in (("/permission", RequestKind.PERMISSION), ("/question", RequestKind.QUESTION)):
                     for raw in api.call("GET", path, directory=where) or []:
                         if isinstance(raw, dict):
-                            pending.setdefault(str(raw.get("sessionID")), []).append(_request_of(raw, kind))
+                            pending.setdefault(str(raw.get("sessionID")), []).append(request_of(raw, kind))
             return {s.id: self._liveness(api, s, busy, pending) for s in group}
         except AoError as e:
             return {s.id: Liveness(alive=None, reason=str(e)) for s in group}
@@ -462,6 +462,9 @@ class LiveRuntime:
         except NotFound:
             return Liveness(alive=False, exit_code=1, reason="OpenCode no longer has its session")
         ended, failed = turn_ended(messages, s.handle.get("after") if isinstance(s.handle.get("after"), str) else None)
+        if not ended and s.handle.get("aborted"):
+            # aborted before the model answered: OpenCode leaves just the prompt; the turn is over all the same
+            return Liveness(alive=False, exit_code=1, reason="its turn was aborted")
         if not ended and s.handle.get("server") not in (None, api.info.pid):
             # Its turn ran in an OpenCode server that is gone: that turn will never end.
             return Liveness(alive=False, exit_code=1, reason="the OpenCode server running its turn died")
@@ -532,16 +535,16 @@ WAKE_EVENTS = frozenset(
 
 
 class EventWatcher:
-    """Follows the OpenCode server's global event stream and calls ``wake`` on what changes a session.
+    """Follows the OpenCode server's global event stream and calls ``on_event`` on what changes a session.
 
     One connection per ao-server, to whichever server the state dir records (it may come and go:
     a missing or dead server is looked for again every second; a broken stream reconnects with
     backoff). The events only wake the poller, which reads the truth through the API.
     """
 
-    def __init__(self, state_dir: Path, env: Mapping[str, str], wake: Any) -> None:
+    def __init__(self, state_dir: Path, env: Mapping[str, str], on_event: Any) -> None:
         self.server = OpenCodeServer(state_dir, env)
-        self.wake = wake
+        self.on_event = on_event  # called (on this thread) with each event's payload, or None on (re)connect
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, name="ao-opencode-events", daemon=True)
 
@@ -570,7 +573,7 @@ class EventWatcher:
         api = Api(info)
         req = urllib.request.Request(info.url + "/global/event", headers={"Authorization": api.auth})
         with urllib.request.urlopen(req, timeout=60) as resp:
-            self.wake()  # (re)connected: whatever happened meanwhile is read now
+            self.on_event(None)  # (re)connected: whatever happened meanwhile is read now
             for raw in resp:
                 if self.stopped.is_set():
                     return
@@ -583,4 +586,4 @@ class EventWatcher:
                     continue
                 payload = event.get("payload", event) if isinstance(event, dict) else {}
                 if isinstance(payload, dict) and payload.get("type") in WAKE_EVENTS:
-                    self.wake()
+                    self.on_event(payload)

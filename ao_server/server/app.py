@@ -215,7 +215,7 @@ class AoServer(LanguageServer):
                 state_dir = self.state_dir()
             except AoError:
                 return
-            self.events = EventWatcher(state_dir, os.environ, self.poller.wake)
+            self.events = EventWatcher(state_dir, os.environ, self.poller.on_live_event)
             self.events.start()
 
     def stop_background(self) -> None:

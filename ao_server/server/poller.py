@@ -17,14 +17,15 @@ import logging
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
 from .. import protocol as p
 from ..errors import AoError, ConfigError
-from ..model import InputRequested, Result, Session, State, Status
+from ..model import InputRequest, InputRequested, RequestKind, Result, Session, State, Status
 from ..orchestrator import iso
+from ..runtimes.live import request_of
 from .transport import SOFT_LIMIT
 from .watch import ExitWatcher
 
@@ -47,15 +48,62 @@ class Poller:
         self.wake_event: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.exits = ExitWatcher(self.wake)  # run-mode exits wake the poller at once
+        self.by_ses: dict[str, Session] = {}  # live sessions by their OpenCode session id (the last tick's)
+        self.focus: set[int] = set()  # sessions an event named: the next tick looks at just these
+        self.full = True  # ... unless something asks for a full one (the interval, a change made here)
 
-    def wake(self) -> None:
-        """Tick now instead of at the next interval (from any thread: the OpenCode event stream)."""
-        loop, event = self._loop, self.wake_event
-        if loop is not None and event is not None:
+    def on_live_event(self, payload: dict[str, Any] | None) -> None:
+        """An OpenCode server event (from its stream's thread): a request is pushed at once, then a tick."""
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            loop.call_soon_threadsafe(self._live_event, payload)
+        except RuntimeError:  # the loop is gone
+            pass
+
+    def _live_event(self, payload: dict[str, Any] | None) -> None:
+        kinds = {"permission.asked": RequestKind.PERMISSION, "question.asked": RequestKind.QUESTION}
+        props = (payload or {}).get("properties")
+        kind = kinds.get(str((payload or {}).get("type")))
+        view = self.by_ses.get(str(props.get("sessionID"))) if isinstance(props, dict) else None
+        if kind is not None and view is not None and isinstance(props, dict):
+            self.notify_request(view, request_of(props, kind), iso(time.time()))
+        # a session this server knows is looked at alone; anything else (a newer one) by a full tick
+        self._wake(int(view.id.rpartition("-")[2]) if view is not None else None)
+
+    def notify_request(self, view: Session, req: InputRequest, at: str) -> None:
+        if req.request_id in self.asked:
+            return
+        self.asked[req.request_id] = None
+        note = InputRequested(session_id=view.session_id, project=view.project, request=req, at=at)
+        self.server.protocol.notify(p.INPUT_REQUESTED, p.to_wire(note))
+        while len(self.asked) > 10_000:  # answered long ago
+            del self.asked[next(iter(self.asked))]
+
+    def wake(self, num: int | None = None) -> None:
+        """Tick now instead of at the next interval (from any thread): session ``num`` alone, or everything."""
+        loop = self._loop
+        if loop is not None:
             try:
-                loop.call_soon_threadsafe(event.set)
+                loop.call_soon_threadsafe(self._wake, num)
             except RuntimeError:  # the loop is gone
                 pass
+
+    def _wake(self, num: int | None) -> None:
+        if num is None:
+            self.full = True
+        else:
+            self.focus.add(num)
+        if self.wake_event is not None:
+            self.wake_event.set()
+
+    def tick_focus(self, nums: list[int]) -> list[Session]:
+        """A tick over just these sessions (named by an event): the others did not change."""
+        orch = self.server.orchestrator()
+        records, _bad = orch.store.get_many(nums)
+        snap = orch.snapshot(records=records)
+        return [snap.view(orch, r) for r in snap.records]
 
     def tick(self) -> list[Session]:
         """One tick's work on the poller thread: the sessions that may have changed."""
@@ -86,8 +134,13 @@ class Poller:
         while True:
             self.wake_event.clear()
             started = loop.time()
+            focus, full = sorted(self.focus), self.full or self.baseline is None or not self.focus
+            self.focus, self.full = set(), False
             try:
-                views = await loop.run_in_executor(self.pool, self.tick)
+                if full:
+                    views = await loop.run_in_executor(self.pool, self.tick)
+                else:
+                    views = await loop.run_in_executor(self.pool, self.tick_focus, focus)
                 shown_error = None
                 self.publish(views)
             except AoError as e:
@@ -106,7 +159,7 @@ class Poller:
             try:
                 await asyncio.wait_for(self.wake_event.wait(), timeout=left)
             except TimeoutError:
-                pass
+                self.full = True
 
     def publish(self, views: Sequence[Session]) -> None:
         writer = self.server.writer
@@ -115,13 +168,10 @@ class Poller:
             return  # the baseline stays, so these changes are sent once it reads again
         now = iso(time.time())
         for v in views:  # what live agents ask, once per request, before the status change it brings
+            if v.runtime == "live" and v.opencode_session_id:
+                self.by_ses[v.opencode_session_id] = v
             for req in v.pending:
-                if req.request_id not in self.asked:
-                    self.asked[req.request_id] = None
-                    note = InputRequested(session_id=v.session_id, project=v.project, request=req, at=now)
-                    self.server.protocol.notify(p.INPUT_REQUESTED, p.to_wire(note))
-        while len(self.asked) > 10_000:  # answered long ago
-            del self.asked[next(iter(self.asked))]
+                self.notify_request(v, req, now)
         changes, seen = p.diff_sessions(self.baseline, views, now)
         # Sessions not looked at this tick (exited long ago) keep their last known state.
         self.baseline = {**(self.baseline or {}), **seen}

@@ -30,7 +30,7 @@ EVENT = struct.Struct("iIII")  # wd, mask, cookie, len (then len bytes of name)
 
 
 class ExitWatcher:
-    def __init__(self, wake: Callable[[], None]) -> None:
+    def __init__(self, wake: Callable[[int | None], None]) -> None:
         self.wake = wake
         self.lock = threading.Lock()
         self.by_path: dict[str, int] = {}
@@ -77,12 +77,15 @@ class ExitWatcher:
                 return
             if not data:
                 return
-            offset, hit = 0, False
+            offset, exited = 0, set()
             while offset + EVENT.size <= len(data):
-                _wd, mask, _cookie, length = EVENT.unpack_from(data, offset)
+                wd, mask, _cookie, length = EVENT.unpack_from(data, offset)
                 name = data[offset + EVENT.size : offset + EVENT.size + length].rstrip(b"\0").decode(errors="replace")
                 offset += EVENT.size + length
                 if not mask & IN_IGNORED and name == self.exit_name:
-                    hit = True
-            if hit:
-                self.wake()
+                    with self.lock:
+                        folder = next((p for p, w in self.by_path.items() if w == wd), None)
+                    tail = Path(folder).name.rpartition("-")[2] if folder else ""
+                    exited.add(int(tail) if tail.isdigit() else None)
+            for num in exited:
+                self.wake(num)  # that session alone (None: whichever it was, everything)

@@ -162,6 +162,12 @@ def test_questions_follow_ups_abort_and_kill(live: tuple[Bed, Server]) -> None:
     aborted = bed.wait_exited(slow["sessionId"])
     assert aborted["outcome"]["result"] != "success", aborted["outcome"]
 
+    # aborted at once, before the model answered: the session still finishes
+    hasty = server.request("ao/spawn", {"prompt": "never mind [[slow:60]]", "runtime": "live"})
+    server.request("ao/abort", {"sessionId": hasty["sessionId"]})
+    hasty_end = bed.wait_exited(hasty["sessionId"])
+    assert hasty_end["exitCode"] == 1 and hasty_end["outcome"]["result"] == "error", hasty_end["outcome"]
+
     # kill: aborted and finished as killed
     doomed = server.request("ao/spawn", {"prompt": "think long again [[slow:60]]", "runtime": "live"})
     killed = server.request("ao/kill", {"sessionId": doomed["sessionId"]})
