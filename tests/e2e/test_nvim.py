@@ -34,7 +34,8 @@ INFO, WARN, ERROR = 2, 3, 4  # vim.log.levels
 
 INIT = """
 vim.opt.rtp:prepend(%(plugin)s)
-_G.T = { notifications = {}, events = {}, inputs = {}, answers = {}, confirms = {}, choices = {} }
+_G.T = { notifications = {}, events = {}, inputs = {}, answers = {}, confirms = {}, choices = {}, selects = {},
+  picks = {}, requests = {} }
 vim.notify = function(msg, level, opts)
   table.insert(T.notifications, { msg = tostring(msg), level = level or vim.log.levels.INFO })
 end
@@ -46,9 +47,17 @@ vim.fn.confirm = function(msg, choices, default)
   table.insert(T.confirms, { msg = msg, choices = choices, default = default })
   return table.remove(T.choices, 1) or 0
 end
+vim.ui.select = function(items, opts, on_choice)
+  table.insert(T.selects, { prompt = opts.prompt or "", items = items })
+  on_choice(table.remove(T.picks, 1))
+end
 vim.api.nvim_create_autocmd("User", {
   pattern = "AoStatusChanged",
   callback = function(ev) table.insert(T.events, ev.data) end,
+})
+vim.api.nvim_create_autocmd("User", {
+  pattern = "AoInputRequested",
+  callback = function(ev) table.insert(T.requests, ev.data) end,
 })
 function T.run(hex)
   local code = hex:gsub("..", function(h) return string.char(tonumber(h, 16)) end)
@@ -230,8 +239,9 @@ def test_spawn_attach_exit_notification_and_status(bed: Bed, nvim: Nvim) -> None
 
     # completion: subcommands, session ids from the last status, projects
     assert nvim.lua("return vim.fn.getcompletion('Ao ', 'cmdline')") == \
-        ["attach", "changes", "cost", "discard", "kill", "logs", "merge", "resume", "send", "spawn", "status"]
-    assert nvim.lua("return vim.fn.getcompletion('Ao res', 'cmdline')") == ["resume"]
+        ["abort", "attach", "changes", "cost", "discard", "kill", "logs", "merge", "respond", "resume", "send",
+         "spawn", "status"]
+    assert nvim.lua("return vim.fn.getcompletion('Ao resu', 'cmdline')") == ["resume"]
     assert sid in nvim.lua("return vim.fn.getcompletion('Ao attach ', 'cmdline')")
     assert nvim.lua("return vim.fn.getcompletion('Ao spawn ', 'cmdline')") == ["my-project"]
     assert nvim.lua("return require('ao').statusline()") == "ao: 0 running, 1 exited"
@@ -563,3 +573,34 @@ def test_help_tags_are_current_and_help_opens(nvim_binary: str, tmp_path: Path) 
                           "-c", "lua io.stdout:write(vim.fn.expand('%:t') .. ':' .. vim.fn.getline('.'))", "-c",
                           "qa!"], env=env, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
     assert out.stdout.startswith("ao.txt:") and "*ao*" in out.stdout, out.stdout + out.stderr
+
+
+def test_a_live_agent_asks_and_is_answered_from_neovim(bed: Bed, nvim: Nvim) -> None:
+    """Issue 12 from Neovim: a live agent's bash call waits for permission; `User AoInputRequested` fires and
+    vim.ui.select asks; "Allow once" runs the command, "Reject" (with a reason) does not."""
+    cfg = bed.root / "config" / "opencode" / "opencode.json"
+    cfg.write_text(json.dumps({**json.loads(cfg.read_text()), "permission": {"bash": "ask"}}))
+    bed.write_config(runtime="process")
+    nvim.lua("T.picks = { 'Allow once' }")
+    nvim.cmd("Ao spawn --live my-project run it [[bash:echo hi > ran.txt]]")
+    req = wait_for(lambda: (r := nvim.lua("return T.requests")) and r[0], timeout=90,
+                   what=f"User AoInputRequested ({nvim.debug()})")
+    sid = req["sessionId"]
+    assert req["request"]["kind"] == "permission" and req["request"]["command"] == "echo hi > ran.txt"
+    selects = wait_for(lambda: nvim.lua("return T.selects"), timeout=30, what="the prompt")
+    assert selects[0]["prompt"] == f"{sid} wants to run `echo hi > ran.txt`"
+    assert selects[0]["items"] == ["Allow once", "Always", "Reject"]
+    wait_for(lambda: (bed.project / "ran.txt").exists(), timeout=90, what="the allowed command to run")
+    assert bed.wait_exited(sid)["exitCode"] == 0
+    assert any(n["msg"] == f"ao: answered {sid}" for n in nvim.notifications())
+
+    nvim.lua("T.picks = { 'Reject' }; T.answers = { 'not now' }")
+    nvim.cmd("Ao spawn --live my-project again [[bash:echo no > ran2.txt]]")
+    second = wait_for(lambda: (r := nvim.lua("return T.requests")) and len(r) > 1 and r[1], timeout=90,
+                      what="the second request")
+    ended = bed.wait_exited(second["sessionId"])
+    assert not (bed.project / "ran2.txt").exists()
+    assert ended["outcome"]["result"] == "incomplete" and ended["outcome"]["error"].endswith("(not now)")
+    assert len(nvim.lua("return T.selects")) == 2, "each request is put to the user once"
+    no_traceback(nvim)
+

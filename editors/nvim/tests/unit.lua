@@ -134,7 +134,8 @@ eq(commands.complete("20", "Ao cost --since 20", 18), { os.date("%Y-%m-%d") }, "
 eq(commands.complete("t", "Ao cost --since t", 17), { "today" }, "--since values")
 eq(commands.complete("", "Ao cost --project ", 18), { "p", "q" }, "--project values")
 eq(commands.complete("", "Ao ", 3),
-  { "attach", "changes", "cost", "discard", "kill", "logs", "merge", "resume", "send", "spawn", "status" }, "subcommands")
+  { "abort", "attach", "changes", "cost", "discard", "kill", "logs", "merge", "respond", "resume", "send", "spawn",
+    "status" }, "subcommands")
 eq(commands.complete("k", "Ao k", 4), { "kill" }, "subcommand prefix")
 eq(commands.complete("", "Ao kill ", 8), { "p/agent-2" }, "kill offers running sessions")
 eq(commands.complete("", "Ao resume ", 10), { "p/agent-1" }, "resume offers exited sessions")
@@ -229,7 +230,24 @@ end
 eq(commands.complete("", "Ao spawn --model ", 17), { "fake/fake-model", "opencode/big-pickle" }, "models")
 eq(commands.complete("op", "Ao spawn p --model op", 21), { "opencode/big-pickle" }, "models by prefix")
 eq(asked_models, { "(default)", "p" }, "models of the named project")
-eq(commands.complete("--", "Ao spawn --", 11), { "--model" }, "the option")
+eq(commands.complete("--", "Ao spawn --", 11), { "--live", "--model", "--run" }, "the options")
+
+-- live agents: --live/--run, and what a request says -------------------------------------------------------
+spawned = {}
+commands.run({ args = "spawn --live p Run the tests" })
+commands.run({ args = "spawn p --run Plain" })
+eq(spawned, {
+  { project = "p", prompt = "Run the tests", runtime = "live" },
+  { project = "p", prompt = "Plain" },
+}, "spawn --live / --run")
+local live = require("ao.live")
+eq(live.describe("p/agent-3", { requestId = "per_1", kind = "permission", permission = "bash", patterns = { "npm test" },
+  command = "npm test", always = {}, questions = {} }), "p/agent-3 wants to run `npm test`", "a bash permission")
+eq(live.describe("p/agent-3", { requestId = "per_2", kind = "permission", permission = "edit", patterns = { "a.py" },
+  command = vim.NIL, always = {}, questions = {} }), "p/agent-3 wants to use edit: a.py", "another permission")
+eq(live.describe("p/agent-3", { requestId = "que_1", kind = "question", permission = vim.NIL, patterns = {},
+  command = vim.NIL, always = {}, questions = { { question = "Which database?", options = {} } } }),
+  "p/agent-3 asks: Which database?", "a question")
 eq(commands.complete("", "Ao spawn --model x/y ", 21), { "p", "q" }, "projects after the option")
 eq(commands.complete("", "Ao spawn Fix the ", 17), {}, "nothing inside the prompt")
 

@@ -65,17 +65,19 @@ local function pick(what, want, fn)
   end)
 end
 
---- Split `:Ao spawn` arguments: a project name (when the config has one of that name) and `--model M`, in
---- either order, then the prompt (verbatim).
+--- Split `:Ao spawn` arguments: a project name (when the config has one of that name), `--model M` and
+--- `--live`/`--run`, in any order, then the prompt (verbatim).
 ---@param args string
 ---@param projects string[]
----@return {project?: string, model?: string, prompt?: string}? parsed
+---@return {project?: string, model?: string, prompt?: string, live?: boolean}? parsed
 ---@return string? err
 function M.parse_spawn(args, projects)
   local out, rest = {}, args
   while true do
     local word, after = first_word(rest)
-    if word == "--model" then
+    if word == "--live" or word == "--run" then
+      out.live, rest = word == "--live", after
+    elseif word == "--model" then
       local model, tail = first_word(after)
       if not model then
         return nil, "--model needs a model, e.g. --model provider/model (<Tab> lists OpenCode's)"
@@ -116,7 +118,11 @@ function M.spawn(args, opts)
       if context then
         prompt = ao().with_selection(prompt or "", context)
       end
-      ao().spawn({ project = project, model = parsed.model, prompt = prompt })
+      local live = parsed.live
+      if live == nil then
+        live = require("ao.config").options.spawn_live
+      end
+      ao().spawn({ project = project, model = parsed.model, prompt = prompt, runtime = live and "live" or nil })
     end
     if parsed.prompt and parsed.prompt ~= "" then
       return go(parsed.prompt)
@@ -147,7 +153,7 @@ local function complete_spawn(lead, index, words)
     local w = words[i]
     if w == "--model" then
       i = i + 1
-    elseif not w:match("^%-%-model=") then
+    elseif not w:match("^%-%-model=") and w ~= "--live" and w ~= "--run" then
       if not project and vim.tbl_contains(ao().projects(), w) then
         project = w
       else
@@ -163,7 +169,7 @@ local function complete_spawn(lead, index, words)
     return ao().models_sync(project)
   end
   if lead:match("^%-") then
-    return { "--model" }
+    return { "--live", "--model", "--run" }
   end
   if index == 1 then
     ao().prefetch_models() -- so that a later `--model <Tab>` does not wait for OpenCode
@@ -175,7 +181,7 @@ end
 ---@type table<string, {run: fun(args: string, opts: table), complete?: ao.Complete, usage: string}>
 M.subcommands = {
   spawn = {
-    usage = ":[range]Ao spawn [project] [--model provider/model] {prompt}",
+    usage = ":[range]Ao spawn [project] [--model provider/model] [--live|--run] {prompt}",
     run = M.spawn,
     complete = complete_spawn,
   },
@@ -301,6 +307,32 @@ M.subcommands = {
     end,
     complete = function(_, index)
       return index == 1 and session_ids("exited") or {}
+    end,
+  },
+  respond = {
+    usage = ":Ao respond {session}",
+    run = function(args)
+      local id = first_word(args)
+      if id then
+        return require("ao.live").respond(id)
+      end
+      pick("answer", "running", require("ao.live").respond)
+    end,
+    complete = function(_, index)
+      return index == 1 and session_ids("running") or {}
+    end,
+  },
+  abort = {
+    usage = ":Ao abort {session}",
+    run = function(args)
+      local id = first_word(args)
+      if id then
+        return require("ao.live").abort(id)
+      end
+      pick("abort", "running", require("ao.live").abort)
+    end,
+    complete = function(_, index)
+      return index == 1 and session_ids("running") or {}
     end,
   },
   send = {

@@ -13,6 +13,8 @@ local M = {}
 ---@field root_dir? string|fun(): string Workspace root; nil: the nearest root_markers folder above :pwd.
 ---@field root_markers string[] Files or folders that mark a workspace root when `root_dir` is nil.
 ---@field notify boolean Turn status changes (a session started, exited) into vim.notify messages.
+---@field prompt_input boolean Ask at once (vim.ui.select) when a live agent asks something; false: only notify.
+---@field spawn_live boolean `:Ao spawn` starts live agents (answerable: see `:help ao-live`) unless --run.
 ---@field status_view ao.StatusView Where `:Ao status` shows sessions.
 ---@field attach_split string Ex command that opens the window for `:Ao attach`'s terminal.
 ---@field attach_insert boolean Enter terminal mode after `:Ao attach` opens the terminal.
@@ -48,6 +50,10 @@ M.defaults = {
   root_markers = { "agent-orchestrator.yaml", ".git" },
   -- vim.notify when a session starts or exits (exit with an error: WARN or ERROR)
   notify = true,
+  -- when a live agent asks for a permission or asks questions: vim.ui.select at once (false: a notification)
+  prompt_input = true,
+  -- `:Ao spawn` starts live agents (like `:Ao spawn --live`); `--run` overrides
+  spawn_live = false,
   -- "float" (a window with keys to attach, kill, resume) or "quickfix"
   status_view = "float",
   -- how `:Ao attach` opens its terminal window
@@ -90,6 +96,8 @@ function M.set(opts)
     state_dir = "string",
     root_markers = "table",
     notify = "boolean",
+    prompt_input = "boolean",
+    spawn_live = "boolean",
     status_view = "string",
     request_timeout = "number",
     log_lines = "number",

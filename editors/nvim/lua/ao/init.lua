@@ -253,6 +253,9 @@ local function client_spec()
     init_options = M.init_options(),
     handlers = {
       ["ao/statusChanged"] = M._on_status_changed,
+      ["ao/inputRequested"] = function(...)
+        return require("ao.live")._on_input_requested(...)
+      end,
       ["window/showMessage"] = M._on_show_message,
     },
     guard = M.guard,
