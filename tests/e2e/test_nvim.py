@@ -7,8 +7,9 @@ The test talks to Neovim over its ``--listen`` socket with
 ``nvim --server SOCK --remote-expr``: each call runs a Lua chunk (sent
 hex-encoded, so nothing needs quoting) and returns JSON; keys a person would
 type go with ``--remote-send``. The test init wraps ``vim.notify``,
-``vim.ui.input`` and ``vim.fn.confirm`` (answered from ``T.answers`` and
-``T.choices``) and records ``User AoStatusChanged``.
+``vim.ui.input``, ``vim.fn.confirm`` and ``vim.ui.select`` (answered from
+``T.answers``, ``T.choices`` and ``T.picks``, or left open with ``T.hold``)
+and records ``User AoStatusChanged`` and ``User AoInputRequested``.
 """
 
 from __future__ import annotations
@@ -49,7 +50,16 @@ vim.fn.confirm = function(msg, choices, default)
 end
 vim.ui.select = function(items, opts, on_choice)
   table.insert(T.selects, { prompt = opts.prompt or "", items = items })
+  if T.hold then -- left open, as a person who has not answered yet: T.release(choice) answers
+    T.held = on_choice
+    return
+  end
   on_choice(table.remove(T.picks, 1))
+end
+function T.release(choice)
+  local cb = T.held
+  T.held = nil
+  cb(choice)
 end
 vim.api.nvim_create_autocmd("User", {
   pattern = "AoStatusChanged",
@@ -604,3 +614,86 @@ def test_a_live_agent_asks_and_is_answered_from_neovim(bed: Bed, nvim: Nvim) -> 
     assert len(nvim.lua("return T.selects")) == 2, "each request is put to the user once"
     no_traceback(nvim)
 
+
+def ask_live(bed: Bed) -> None:
+    """The bed's OpenCode asks before any bash command (the `ask` permission)."""
+    cfg = bed.root / "config" / "opencode" / "opencode.json"
+    cfg.write_text(json.dumps({**json.loads(cfg.read_text()), "permission": {"bash": "ask"}}))
+    bed.write_config(runtime="process")
+
+
+def test_live_questions_respond_send_abort_from_neovim(bed: Bed, nvim: Nvim) -> None:
+    """A question answered with vim.ui.select; :Ao send to the finished live agent; prompt_input = false, the
+    statusline and :Ao respond; a request answered elsewhere while the prompt is open; :Ao abort."""
+    ask_live(bed)
+
+    def models() -> list[dict[str, Any]]:
+        return list(bed.model.requests)
+
+    # a question: one select over its options; the agent gets the answer and finishes
+    nvim.lua("T.picks = { 'SQLite' }")
+    nvim.cmd("Ao spawn --live my-project ask [[question:Which database?|Postgres|SQLite]]")
+    req = wait_for(lambda: (r := nvim.lua("return T.requests")) and r[0], timeout=90,
+                   what=f"User AoInputRequested ({nvim.debug()})")
+    sid = req["sessionId"]
+    assert req["request"]["kind"] == "question"
+    select = wait_for(lambda: nvim.lua("return T.selects[1]"), timeout=30, what="the question's prompt")
+    assert select == {"prompt": f"{sid} asks: Which database?", "items": ["Postgres", "SQLite"]}
+    assert bed.wait_exited(sid)["exitCode"] == 0
+    assert any("SQLite" in r["tool_result"] for r in models() if r.get("tool_result"))
+
+    # :Ao send to the finished live agent: the same OpenCode session runs again
+    ses = bed.status_of(sid)["opencodeSessionId"]
+    nvim.cmd(f"Ao send {sid} and one more thing [[slow:0]]")
+    nvim.wait_notification(f"sent to {sid}")
+    wait_for(lambda: bed.status_of(sid)["runs"] == 2, timeout=30, what="the follow-up to run")
+    again = bed.wait_exited(sid)
+    assert again["exitCode"] == 0 and again["opencodeSessionId"] == ses
+    assert any("and one more thing" in (r.get("user") or "") for r in models())
+
+    # prompt_input = false: a notification and the statusline; :Ao respond (no id: the waiting one) asks
+    nvim.lua("local o = vim.deepcopy(require('ao').options()); o.prompt_input = false; require('ao').setup(o)")
+    nvim.cmd("Ao spawn --live my-project run it [[bash:echo hi > ran3.txt]]")
+    asked = nvim.wait_notification("wants to run `echo hi > ran3.txt`", timeout=90)
+    sid3 = asked["msg"].split(" ")[1]
+    assert asked == {"msg": f"ao: {sid3} wants to run `echo hi > ran3.txt` (:Ao respond {sid3})", "level": WARN}
+    assert len(nvim.lua("return T.selects")) == 1, "prompt_input = false: no prompt"
+    wait_for(lambda: nvim.lua("return require('ao').statusline()") == "ao: 1 running (1 waiting), 1 exited",
+             timeout=30, what="the statusline to show the waiting agent")
+    nvim.lua("T.picks = { 'Always' }")
+    nvim.cmd("Ao respond")
+    wait_for(lambda: (bed.project / "ran3.txt").exists(), timeout=60, what="the command allowed with Always")
+    assert nvim.lua("return T.selects[2].prompt") == f"{sid3} wants to run `echo hi > ran3.txt`"
+    assert bed.wait_exited(sid3)["exitCode"] == 0
+    nvim.cmd(f"Ao respond {sid3}")
+    nvim.wait_notification(f"{sid3} waits for nothing")
+    # "Always" allowed what the request's `always` lists (`echo *`) from now on: the next echo does not ask
+    assert nvim.lua("return T.requests[2].request.always") == ["echo *"]
+    nvim.cmd("Ao spawn --live my-project and again [[bash:echo yes > ran5.txt]]")
+    wait_for(lambda: (bed.project / "ran5.txt").exists(), timeout=60, what="the always-allowed command to run")
+    assert len(nvim.lua("return T.requests")) == 2
+
+    # the prompt is open when the request is answered elsewhere (the CLI): answering it then is only INFO
+    # (not `echo`: that is allowed now)
+    nvim.lua("local o = vim.deepcopy(require('ao').options()); o.prompt_input = true; require('ao').setup(o);"
+             " T.hold = true")
+    nvim.cmd("Ao spawn --live my-project once more [[bash:printf no > ran4.txt]]")
+    wait_for(lambda: nvim.lua("return T.held ~= nil"), timeout=90, what="the open prompt")
+    sid4 = nvim.lua("return T.requests[#T.requests].sessionId")
+    assert bed.ao("respond", sid4, "--reject", "-m", "from the CLI").returncode == 0
+    nvim.lua("T.release('Allow once')")
+    late = nvim.wait_notification(f"{sid4} no longer waits for this answer")
+    assert late["level"] == INFO
+    bed.wait_exited(sid4)
+    assert not (bed.project / "ran4.txt").exists()
+
+    # :Ao abort stops a live turn in progress
+    nvim.cmd("Ao spawn --live my-project think long [[slow:60]]")
+    wait_for(lambda: any("think long" in (r.get("user") or "") for r in models()), timeout=60,
+             what="the slow turn to reach the model")
+    sid5 = next(s["sessionId"] for s in bed.ao_json("status")["sessions"] if "think long" in s["prompt"])
+    nvim.cmd(f"Ao abort {sid5}")
+    nvim.wait_notification(f"aborted the turn of {sid5}")
+    assert bed.wait_exited(sid5)["outcome"]["result"] != "success"
+    assert len(nvim.lua("return T.requests")) == 3 and len(nvim.lua("return T.selects")) == 3
+    no_traceback(nvim)

@@ -248,6 +248,83 @@ eq(live.describe("p/agent-3", { requestId = "per_2", kind = "permission", permis
 eq(live.describe("p/agent-3", { requestId = "que_1", kind = "question", permission = vim.NIL, patterns = {},
   command = vim.NIL, always = {}, questions = { { question = "Which database?", options = {} } } }),
   "p/agent-3 asks: Which database?", "a question")
+eq(live.split_answers(" Postgres, SQLite ,, "), { "Postgres", "SQLite" }, "comma-separated answers")
+eq(live.split_answers(""), {}, "no answer")
+local db = { question = "Which database?", options = { { label = "Postgres" }, { label = "SQLite" } }, multiple = false }
+eq(live.question_prompt("p/agent-3", db), "p/agent-3 asks: Which database?", "a question's prompt")
+eq(live.question_prompt("p/agent-3", vim.tbl_extend("force", db, { multiple = true })),
+  "p/agent-3 asks: Which database? (one or more of Postgres, SQLite, comma-separated) ", "several answers")
+eq(live.question_prompt("p/agent-3", { question = "Name it?", options = {}, multiple = false }),
+  "p/agent-3 asks: Name it? ", "free text")
+
+-- what the prompts send: the real ones go to the server in tests/e2e/test_nvim.py; here the answers' shape
+-- for questions the fake model cannot ask (several questions, several answers), and one prompt at a time
+do
+  local real_request, real_select, real_input = ao.request, vim.ui.select, vim.ui.input
+  local sent, selects, inputs, pending_select = {}, {}, {}, nil
+  ao.request = function(method, params, cb)
+    sent[#sent + 1] = { method, params }
+    cb(nil, { sessionId = params.sessionId })
+  end
+  vim.ui.select = function(items, opts, on_choice)
+    selects[#selects + 1] = opts.prompt
+    pending_select = function(i)
+      on_choice(items[i])
+    end
+  end
+  vim.ui.input = function(opts, on_confirm)
+    inputs[#inputs + 1] = opts.prompt
+    on_confirm("Postgres, SQLite")
+  end
+  live.ask("p/agent-3", { requestId = "que_2", kind = "question", questions = {
+    db, vim.tbl_extend("force", db, { question = "Which caches?", multiple = true }) } })
+  pending_select(2)
+  eq(sent[#sent], { "ao/respond", { sessionId = "p/agent-3", requestId = "que_2",
+    answers = { { "SQLite" }, { "Postgres", "SQLite" } } } }, "one answer list per question")
+  eq(inputs, { "p/agent-3 asks: Which caches? (one or more of Postgres, SQLite, comma-separated) " }, "input")
+  live.ask("p/agent-3", { requestId = "que_3", kind = "question", questions = {
+    { question = "Name it?", options = {}, multiple = false } } })
+  eq(sent[#sent][2].answers, { { "Postgres, SQLite" } }, "free text is one answer, commas and all")
+
+  -- two agents ask at once: the second prompt waits for the first answer; a repeated request is not asked again
+  selects, sent = {}, {}
+  local function note(sid, id)
+    live._on_input_requested(nil, { sessionId = sid, project = "p", at = "x", request = { requestId = id,
+      kind = "permission", permission = "bash", patterns = { "make" }, command = "make", always = {},
+      questions = {} } })
+  end
+  note("p/agent-4", "per_4")
+  note("p/agent-5", "per_5")
+  note("p/agent-4", "per_4")
+  vim.wait(50, function() return false end)
+  eq(selects, { "p/agent-4 wants to run `make`" }, "one prompt at a time")
+  pending_select(1)
+  vim.wait(50, function() return false end)
+  eq(selects, { "p/agent-4 wants to run `make`", "p/agent-5 wants to run `make`" }, "then the next")
+  pending_select(3)
+  eq(sent, { { "ao/respond", { sessionId = "p/agent-4", requestId = "per_4", reply = "once" } },
+    { "ao/respond", { sessionId = "p/agent-5", requestId = "per_5", reply = "reject", message = "Postgres, SQLite" } } },
+    "replies (Reject with the reason typed)")
+  vim.wait(50, function() return false end)
+  eq(#selects, 2, "per_4 was not asked twice")
+  ao.request, vim.ui.select, vim.ui.input = real_request, real_select, real_input
+end
+
+-- statusline: live agents waiting for an answer
+ao._remember({
+  { sessionId = "p/agent-1", project = "p", status = "exited", createdAt = "2025-01-01T00:00:01.000Z" },
+  { sessionId = "p/agent-2", project = "p", status = "running", createdAt = "2025-01-01T00:00:02.000Z" },
+  { sessionId = "p/agent-9", project = "p", status = "running", activity = "waiting_input", runtime = "live",
+    createdAt = "2025-01-01T00:00:09.000Z" },
+}, true)
+eq(ao.statusline(), "ao: 2 running (1 waiting), 1 exited", "statusline with a waiting agent")
+eq(ao.counts(), { running = 2, exited = 1, waiting = 1 }, "counts")
+eq(commands.complete("", "Ao respond ", 11), { "p/agent-9" }, "respond offers waiting sessions")
+eq(commands.complete("", "Ao abort ", 9), { "p/agent-9" }, "abort offers running live sessions")
+eq(commands.complete("", "Ao send ", 8), { "p/agent-9", "p/agent-1" }, "send offers exited and live sessions")
+ao._remember({ { sessionId = "p/agent-9", project = "p", status = "exited", activity = "exited", runtime = "live",
+  createdAt = "2025-01-01T00:00:09.000Z" } })
+eq(ao.statusline(), "ao: 1 running, 2 exited", "no longer waiting")
 eq(commands.complete("", "Ao spawn --model x/y ", 21), { "p", "q" }, "projects after the option")
 eq(commands.complete("", "Ao spawn Fix the ", 17), {}, "nothing inside the prompt")
 

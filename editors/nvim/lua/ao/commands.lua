@@ -27,14 +27,32 @@ local function unquote(text)
   return inner or text
 end
 
---- Sessions to offer: from the last status; `want` keeps running or exited ones when it leaves some.
----@param want? "running"|"exited"
+---@alias ao.Want "running"|"exited"|"waiting"|"sendable"|"live"
+
+--- Does session `s` fit `want` ("waiting": a live agent waiting for an answer; "sendable": exited, or live;
+--- "live": a running live agent)?
+---@param s ao.Session
+---@param want? ao.Want
+---@return boolean
+local function fits(s, want)
+  if want == "waiting" then
+    return s.activity == "waiting_input" or (type(s.pending) == "table" and #s.pending > 0)
+  elseif want == "sendable" then
+    return s.status == "exited" or s.runtime == "live"
+  elseif want == "live" then
+    return s.status == "running" and s.runtime == "live"
+  end
+  return want == nil or s.status == want
+end
+
+--- Sessions to offer: from the last status; `want` keeps the ones that fit when it leaves some.
+---@param want? ao.Want
 ---@return string[]
 local function session_ids(want)
   local all, picked = {}, {}
   for _, s in ipairs(ao().sessions()) do
     all[#all + 1] = s.sessionId
-    if want == nil or s.status == want then
+    if fits(s, want) then
       picked[#picked + 1] = s.sessionId
     end
   end
@@ -43,7 +61,7 @@ end
 
 --- Ask which session when none was given (from a fresh status).
 ---@param what string
----@param want? "running"|"exited"
+---@param want? ao.Want
 ---@param fn fun(id: string)
 local function pick(what, want, fn)
   ao().status(nil, function(err)
@@ -316,10 +334,10 @@ M.subcommands = {
       if id then
         return require("ao.live").respond(id)
       end
-      pick("answer", "running", require("ao.live").respond)
+      pick("answer", "waiting", require("ao.live").respond)
     end,
     complete = function(_, index)
-      return index == 1 and session_ids("running") or {}
+      return index == 1 and session_ids("waiting") or {}
     end,
   },
   abort = {
@@ -329,10 +347,10 @@ M.subcommands = {
       if id then
         return require("ao.live").abort(id)
       end
-      pick("abort", "running", require("ao.live").abort)
+      pick("abort", "live", require("ao.live").abort)
     end,
     complete = function(_, index)
-      return index == 1 and session_ids("running") or {}
+      return index == 1 and session_ids("live") or {}
     end,
   },
   send = {
@@ -342,12 +360,12 @@ M.subcommands = {
       if parsed.id then
         return review().send(parsed.id, parsed.message)
       end
-      pick("send to", "exited", function(choice)
+      pick("send to", "sendable", function(choice)
         review().send(choice, parsed.message)
       end)
     end,
     complete = function(_, index)
-      return index == 1 and session_ids("exited") or {}
+      return index == 1 and session_ids("sendable") or {}
     end,
   },
 }

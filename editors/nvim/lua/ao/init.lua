@@ -699,13 +699,17 @@ function M.projects()
   return names
 end
 
---- Session counts for a statusline: `{ running = n, exited = n }`.
----@return {running: integer, exited: integer}
+--- Session counts for a statusline: `{ running = n, exited = n, waiting = n }` (`waiting`: running live agents
+--- waiting for an answer, counted in `running` too).
+---@return {running: integer, exited: integer, waiting: integer}
 function M.counts()
-  local c = { running = 0, exited = 0 }
+  local c = { running = 0, exited = 0, waiting = 0 }
   for _, s in pairs(state.sessions) do
     if s.status == "running" then
       c.running = c.running + 1
+      if s.activity == "waiting_input" then
+        c.waiting = c.waiting + 1
+      end
     else
       c.exited = c.exited + 1
     end
@@ -713,7 +717,8 @@ function M.counts()
   return c
 end
 
---- A statusline component: "ao: 2 running, 1 exited", or "" when there are no sessions. With `spend`
+--- A statusline component: "ao: 2 running, 1 exited" ("ao: 2 running (1 waiting), 1 exited" while live agents
+--- wait for an answer), or "" when there are no sessions. With `spend`
 --- (default: the `statusline.spend` option) it adds today's spend: "ao: 2 running, 1 exited, today $1.23" (of
 --- $50.00 with a daily budget), from a cache that status changes refresh; a redraw never sends a request.
 --- Example: `vim.o.statusline = "%f %= %{v:lua.require'ao'.statusline()}"`
@@ -723,7 +728,8 @@ function M.statusline(opts)
   local c = M.counts()
   local parts = {}
   if c.running + c.exited > 0 then
-    parts[1] = ("%d running, %d exited"):format(c.running, c.exited)
+    local waiting = c.waiting > 0 and (" (%d waiting)"):format(c.waiting) or ""
+    parts[1] = ("%d running%s, %d exited"):format(c.running, waiting, c.exited)
   end
   local spend = opts and opts.spend
   if spend == nil then
