@@ -37,35 +37,16 @@ from .model import (
     Strategy,
     Workspace,
 )
+from .workspace import git_bytes
 
-GIT_TIMEOUT = 120.0
+GIT_TIMEOUT = 120.0  # a diff or merge of a large tree may take a while
 MAX_TEXT = 1024 * 1024  # bytes of one side of ao/fileDiff sent as text
-QUIET_GIT = {"GIT_EDITOR": "true", "GIT_MERGE_AUTOEDIT": "no", "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
 
 
 def git(
     cwd: Path, *args: str, env: dict[str, str] | None = None, check: bool = True
 ) -> subprocess.CompletedProcess[bytes]:
-    """``git -C cwd args...`` as bytes; a failure is a :class:`WorkspaceError` with git's own words."""
-    exe = shutil.which("git")
-    if not exe:
-        raise WorkspaceError("git is not installed; install git to review an agent's changes")
-    try:
-        proc = subprocess.run(
-            [exe, "-C", str(cwd), *args],
-            capture_output=True,
-            timeout=GIT_TIMEOUT,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, **QUIET_GIT, **(env or {})},
-        )
-    except subprocess.TimeoutExpired:
-        raise WorkspaceError(f"git {args[0]} in {cwd} did not finish within {GIT_TIMEOUT:.0f} s") from None
-    except OSError as e:
-        raise WorkspaceError(f"could not run git in {cwd}: {e}") from None
-    if check and proc.returncode != 0:
-        said = proc.stderr.decode(errors="replace").strip() or proc.stdout.decode(errors="replace").strip()
-        raise WorkspaceError(f"git {args[0]} failed in {cwd}: {said or proc.returncode}")
-    return proc
+    return git_bytes(cwd, *args, env=env, check=check, timeout=GIT_TIMEOUT)
 
 
 def _out(proc: subprocess.CompletedProcess[bytes]) -> str:

@@ -23,23 +23,41 @@ log = logging.getLogger(__name__)
 GIT_TIMEOUT = 60.0
 
 
-def _git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+QUIET_GIT = {"GIT_EDITOR": "true", "GIT_MERGE_AUTOEDIT": "no", "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+
+
+def git_bytes(
+    cwd: Path, *args: str, env: dict[str, str] | None = None, check: bool = True, timeout: float = GIT_TIMEOUT
+) -> subprocess.CompletedProcess[bytes]:
+    """``git -C cwd args...`` (argv, no shell, never an editor or a prompt); a failure is a WorkspaceError."""
     git = shutil.which("git")
     if not git:
         raise WorkspaceError("git is not installed; install git or set the project's workspace to none")
     try:
         proc = subprocess.run(
-            [git, "-C", str(cwd), *args], capture_output=True, text=True, timeout=GIT_TIMEOUT, stdin=subprocess.DEVNULL
+            [git, "-C", str(cwd), *args],
+            capture_output=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **QUIET_GIT, **(env or {})},
         )
     except subprocess.TimeoutExpired:
         raise WorkspaceError(
-            f"git {args[0]} in {cwd} did not finish within {GIT_TIMEOUT:.0f} s; is the repository locked or huge?"
+            f"git {args[0]} in {cwd} did not finish within {timeout:.0f} s; is the repository locked or huge?"
         ) from None
     except OSError as e:
         raise WorkspaceError(f"could not run git in {cwd}: {e}") from None
     if check and proc.returncode != 0:
-        raise WorkspaceError(f"git {' '.join(args)} failed in {cwd}: {proc.stderr.strip() or proc.returncode}")
+        said = proc.stderr.decode(errors="replace").strip() or proc.stdout.decode(errors="replace").strip()
+        raise WorkspaceError(f"git {' '.join(args)} failed in {cwd}: {said or proc.returncode}")
     return proc
+
+
+def _git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = git_bytes(cwd, *args, check=check)
+    return subprocess.CompletedProcess(
+        proc.args, proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
+    )
 
 
 def branch_name(session_id: str) -> str:

@@ -261,6 +261,16 @@ def request_of(raw: Mapping[str, Any], kind: RequestKind) -> InputRequest:
     return InputRequest(request_id=str(raw.get("id")), kind=kind, questions=questions)
 
 
+def pending_in(api: Api, where: str) -> dict[str, list[InputRequest]]:
+    """What the sessions of one folder wait for (permissions, then questions), by OpenCode session id."""
+    out: dict[str, list[InputRequest]] = {}
+    for path, kind in (("/permission", RequestKind.PERMISSION), ("/question", RequestKind.QUESTION)):
+        for raw in api.call("GET", path, directory=where) or []:
+            if isinstance(raw, dict):
+                out.setdefault(str(raw.get("sessionID")), []).append(request_of(raw, kind))
+    return out
+
+
 def model_ref(model: str | None) -> dict[str, str] | None:
     if not model or "/" not in model:
         return None
@@ -405,14 +415,7 @@ class LiveRuntime:
             api.call("POST", f"/session/{self._ses(session)}/abort", {}, directory=str(session.workdir))
 
     def _pending(self, api: Api, session: SessionRecord) -> list[InputRequest]:
-        ses = session.handle.get("ses")
-        where = str(session.workdir)
-        out = []
-        for path, kind in (("/permission", RequestKind.PERMISSION), ("/question", RequestKind.QUESTION)):
-            for raw in api.call("GET", path, directory=where) or []:
-                if isinstance(raw, dict) and raw.get("sessionID") == ses:
-                    out.append(request_of(raw, kind))
-        return out
+        return pending_in(api, str(session.workdir)).get(str(session.handle.get("ses")), [])
 
     # --- watching -----------------------------------------------------------------------------
 
@@ -438,11 +441,7 @@ class LiveRuntime:
             pending: dict[str, list[InputRequest]] = {}
             ours = {s.handle.get("ses") for s in group}
             if any((busy.get(ses) or {}).get("type") for ses in ours if isinstance(ses, str)):
-                # only a busy session can be waiting for an answer
-                for path, kind in (("/permission", RequestKind.PERMISSION), ("/question", RequestKind.QUESTION)):
-                    for raw in api.call("GET", path, directory=where) or []:
-                        if isinstance(raw, dict):
-                            pending.setdefault(str(raw.get("sessionID")), []).append(request_of(raw, kind))
+                pending = pending_in(api, where)  # only a busy session can be waiting for an answer
             return {s.id: self._liveness(api, s, busy, pending) for s in group}
         except AoError as e:
             return {s.id: Liveness(alive=None, reason=str(e)) for s in group}
