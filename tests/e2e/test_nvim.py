@@ -30,6 +30,8 @@ import pytest
 
 from tests.support.bed import ROOT, Bed, installed, terminate_all, wait_for
 
+from .test_worktree import git, worktree_config
+
 PLUGIN = ROOT / "editors" / "nvim"
 INFO, WARN, ERROR = 2, 3, 4  # vim.log.levels
 
@@ -390,11 +392,6 @@ def test_model_completion_and_spawn_with_a_range(bed: Bed, nvim: Nvim) -> None:
     no_traceback(nvim)
 
 
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(cwd), *args], check=True, capture_output=True, text=True,
-                          timeout=30).stdout
-
-
 def worktree_project(bed: Bed) -> None:
     """The project as a git repository on main with one tracked file, whose sessions get worktrees."""
     git(bed.project, "init", "-q", "-b", "main")
@@ -404,8 +401,7 @@ def worktree_project(bed: Bed) -> None:
     (bed.project / ".gitignore").write_text("agent-orchestrator.yaml\n")
     git(bed.project, "add", "README", ".gitignore")
     git(bed.project, "commit", "-q", "-m", "init")
-    config = bed.write_config(runtime="process")
-    config.write_text(config.read_text() + "    workspace: worktree\n")
+    worktree_config(bed)
 
 
 QF = """
