@@ -96,7 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--prompt-file", metavar="FILE", help="read the task from FILE ('-' for stdin)")
     s.add_argument("--model", help="model for OpenCode's --model (default: agentConfig.model)")
     s.add_argument("--issue", metavar="ID", help="issue id, exported to the agent as AO_ISSUE_ID")
-    s.add_argument("--runtime", help="tmux, process or live (default: plugins.runtime)")
+    s.add_argument(
+        "--runtime", help="tmux, process or live (default: plugins.runtime; a project on a host: always ssh)"
+    )
     s.add_argument(
         "--live",
         action="store_true",
@@ -207,6 +209,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--project", help="only this project's sessions")
     s.add_argument("--since", metavar="WHEN", help="today, 24h, 7d or a date like 2026-11-01 (default: all time)")
     s.add_argument("--by", choices=("project", "model", "day", "session"), default="project", help="group by")
+    s.add_argument("--json", action="store_true", help="print JSON")
+
+    s = cmd("hosts", "list the remote hosts (hosts: in the config): reachable?, round trip, tmux and opencode there")
+    s.add_argument("host", nargs="?", help="only this host")
+    s.add_argument("--json", action="store_true", help="print JSON")
+
+    s = cmd("doctor", "say what a remote host is missing for ao's agents, and how to fix it")
+    s.add_argument("host", nargs="?", help="the host (default: every host)")
     s.add_argument("--json", action="store_true", help="print JSON")
 
     s = cmd("projects", "list the configured projects")
@@ -376,6 +386,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             print_cost(report)
         return 0
+    if c in ("hosts", "doctor"):
+        return run_hosts(orch, args)
     if c == "projects":
         projs = orch.projects(Path.cwd())
         if args.json:
@@ -434,6 +446,45 @@ def run_review(orch: Orchestrator, args: argparse.Namespace) -> int:
     view = orch.send(args.session, message, [parse_note(n) for n in args.note])
     print(wire_json(view) if args.json else f"sent to {view.session_id} (run {view.runs})")
     return 0
+
+
+def run_hosts(orch: Orchestrator, args: argparse.Namespace) -> int:
+    """``ao hosts`` (a table) and ``ao doctor`` (what is missing, with fixes); exit 1 when a host has problems."""
+    infos = orch.hosts(args.host)
+    if args.json:
+        print(json.dumps({"hosts": to_wire(infos)}, indent=2))
+        return 0 if args.command == "hosts" or not any(h.problems for h in infos) else 1
+    if not orch.config.hosts:
+        print(f"no hosts in {orch.config.describe_source()}; add some, e.g.\n"
+              "hosts:\n  - name: build1\n    ssh: dev@build1.example\n"
+              "and give a project `host: build1` (its path is then on that host)")  # fmt: skip
+        return 0
+    if args.command == "hosts":
+        rows = [("HOST", "SSH", "STATE", "RTT", "SESSIONS", "TMUX", "OPENCODE")]
+        for h in infos:
+            state = "ok" if h.reachable and not h.problems else ("problems" if h.reachable else "unreachable")
+            rows.append((h.name, h.ssh, state, f"{h.rtt_ms:.0f} ms" if h.rtt_ms is not None else "-",
+                         str(h.sessions), h.tmux or "-", h.opencode or "-"))  # fmt: skip
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+        for r in rows:
+            print("  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=False)) + "  " + r[-1])
+        for h in infos:
+            if not h.reachable:
+                print(f"# {h.error}", file=sys.stderr)
+        return 0
+    bad = 0
+    for h in infos:
+        if h.reachable:
+            print(f"{h.name} ({h.ssh}): reachable, {h.rtt_ms:.0f} ms; {h.tmux or 'no tmux'}; "
+                  f"opencode {h.opencode or 'missing'}; {h.python3 or 'no python3'}")  # fmt: skip
+        else:
+            print(f"{h.name} ({h.ssh}): unreachable")
+        for problem in h.problems:
+            print(f"  - {problem}")
+        if not h.problems:
+            print("  ready: nothing is missing")
+        bad += bool(h.problems)
+    return 1 if bad else 0
 
 
 def run_live(orch: Orchestrator, args: argparse.Namespace) -> int:
@@ -580,6 +631,8 @@ def workspace_text(ws: Workspace | None) -> str:
 
 def status_text(v: Session) -> str:
     if v.status == Status.RUNNING:
+        if v.activity == Activity.UNREACHABLE:
+            return "unreachable"
         return "unknown" if v.activity == Activity.UNKNOWN else "running"
     return f"exited({v.exit_code})" if v.exit_code is not None else "exited"
 
@@ -600,7 +653,7 @@ def print_table(views: list[Session], introspection_error: str | None = None) ->
                 v.session_id,
                 status_text(v),
                 v.activity or "-",
-                v.runtime,
+                f"ssh:{v.host}" if v.host else v.runtime,
                 age(v.created_at),
                 cost_text(v.cost, v.budget),
                 *ws,

@@ -62,6 +62,23 @@ class AgentConfig:
     keep_alive: bool = False  # live: the session stays running (waiting for ao send) after its turn
 
 
+HOST_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# An ssh destination: [user@]host, or ssh://[user@]host[:port]; never an option (-...), never whitespace.
+SSH_DEST_RE = re.compile(r"^(ssh://)?([A-Za-z0-9._+-]+@)?[A-Za-z0-9_.:\[\]%-]+$")
+DEFAULT_REMOTE_STATE_DIR = ".local/state/ao-server"  # relative: under the remote user's home
+
+
+@dataclass(frozen=True)
+class Host:
+    """A machine reached over the user's own OpenSSH (``hosts:`` in the config)."""
+
+    name: str
+    ssh: str  # the destination given to ssh: user@host, an alias of ~/.ssh/config, ssh://user@host:port
+    ssh_config: Path | None = None  # ssh -F <file>; None: the user's own ~/.ssh/config
+    opencode: str = "opencode"  # the opencode executable on that host (a name looked up on its PATH, or a path)
+    state_dir: str = DEFAULT_REMOTE_STATE_DIR  # on that host; relative paths are under its user's home
+
+
 @dataclass(frozen=True)
 class Project:
     name: str
@@ -72,6 +89,7 @@ class Project:
     worktree_dir: Path | None = None
     base_branch: str | None = None
     budget: Budget = field(default_factory=Budget)  # the project's own limits (see Config.budget_of)
+    host: str | None = None  # the name of a Host: the project's path is on that machine
 
 
 @dataclass(frozen=True)
@@ -84,6 +102,11 @@ class Config:
     idle_threshold: float = 300.0
     source: Path | None = None  # None: the embedded default
     budget: Budget = field(default_factory=Budget)  # top-level limits: the defaults of every project
+    hosts: dict[str, Host] = field(default_factory=dict)
+
+    def host_of(self, project: Project) -> Host | None:
+        """The remote machine a project lives on, or None for this one."""
+        return self.hosts[project.host] if project.host else None
 
     def budget_of(self, project: str) -> Budget:
         """A project's limits: its own, else the top-level ones."""
@@ -107,6 +130,8 @@ class Config:
         here = (cwd or Path.cwd()).resolve()
         best: Project | None = None
         for p in self.projects.values():
+            if p.host:  # its path is on another machine
+                continue
             try:
                 here.relative_to(p.path)
             except ValueError:
@@ -288,7 +313,8 @@ def parse_config(text: str, path: Path) -> Config:
     if root is None:
         raise ConfigError(f"{path}: the file is empty; it needs at least a 'projects' list")
     v = _V(path)
-    top = v.mapping(root, "", ("plugins", "projects", "runtime", "opencode", "defaults", "budget"))
+    top = v.mapping(root, "", ("plugins", "projects", "runtime", "opencode", "defaults", "budget", "hosts"))
+    hosts = _hosts(v, top["hosts"], path) if "hosts" in top else {}
     budget = v.budget(top["budget"], "budget") if "budget" in top else Budget()
     agent, runtime = "opencode", default_runtime()
     if "plugins" in top:
@@ -297,6 +323,8 @@ def parse_config(text: str, path: Path) -> Config:
             agent = v.choice(plugins["agent"], "plugins.agent", tuple(agent_names()))
         if "runtime" in plugins:
             runtime = v.choice(plugins["runtime"], "plugins.runtime", tuple(runtime_names()))
+            if runtime == "ssh":
+                raise v.err(plugins["runtime"], "plugins.runtime", "ssh is chosen by a project's host: key, not here")
     tmux_socket = None
     if "runtime" in top:
         rt = v.mapping(top["runtime"], "runtime", ("tmuxSocket",))
@@ -325,7 +353,9 @@ def parse_config(text: str, path: Path) -> Config:
     for i, item in enumerate(pnode.value):
         key = f"projects[{i}]"
         fields = v.mapping(
-            item, key, ("name", "path", "agentConfig", "runtime", "workspace", "worktreeDir", "baseBranch", "budget")
+            item,
+            key,
+            ("name", "path", "agentConfig", "runtime", "workspace", "worktreeDir", "baseBranch", "budget", "host"),
         )
         if "name" not in fields:
             raise v.err(item, f"{key}.name", "missing; every project needs a name")
@@ -360,15 +390,30 @@ def parse_config(text: str, path: Path) -> Config:
             s = v.string(fields["worktreeDir"], f"{key}.worktreeDir")
             wdir = _expand(s, path) if s else None
         base = v.string(fields["baseBranch"], f"{key}.baseBranch") if "baseBranch" in fields else None
+        host = None
+        if "host" in fields:
+            host = v.string(fields["host"], f"{key}.host", optional=False)
+            assert host is not None
+            if host not in hosts:
+                raise v.err(
+                    fields["host"],
+                    f"{key}.host",
+                    f"no host named {host!r}{_did_you_mean(host, list(hosts))}; "
+                    f"hosts: {', '.join(sorted(hosts)) or 'none (add a hosts: list)'}",
+                )
+            _check_remote_project(v, fields, key, name, host, p, ac, ws, prt)
+        elif prt == "ssh":
+            raise v.err(fields["runtime"], f"{key}.runtime", "the ssh runtime needs host: <a name from hosts:>")
         projects[name] = Project(
             name=name,
-            path=_expand(p, path),
+            path=Path(os.path.normpath(p)) if host else _expand(p, path),
             agent_config=ac,
             runtime=prt,
             workspace=ws,
             worktree_dir=wdir,
             base_branch=base,
             budget=v.budget(fields["budget"], f"{key}.budget") if "budget" in fields else Budget(),
+            host=host,
         )
     if not projects:
         raise v.err(pnode, "projects", "the list is empty; add at least one project")
@@ -381,7 +426,67 @@ def parse_config(text: str, path: Path) -> Config:
         idle_threshold=idle,
         source=path.resolve(),
         budget=budget,
+        hosts=hosts,
     )
+
+
+def _hosts(v: _V, node: Node, path: Path) -> dict[str, Host]:
+    if not isinstance(node, SequenceNode):
+        raise v.err(node, "hosts", f"expected a list of hosts (- name: ..., ssh: user@machine), got {_kind(node)}")
+    hosts: dict[str, Host] = {}
+    for i, item in enumerate(node.value):
+        key = f"hosts[{i}]"
+        f = v.mapping(item, key, ("name", "ssh", "sshConfig", "opencode", "stateDir"))
+        for required in ("name", "ssh"):
+            if required not in f:
+                raise v.err(item, f"{key}.{required}", "missing; a host needs a name and ssh: user@machine")
+        name = v.string(f["name"], f"{key}.name", optional=False)
+        assert name is not None
+        if not HOST_NAME_RE.fullmatch(name):
+            raise v.err(f["name"], f"{key}.name", f"{name!r} is not a valid host name: use letters, digits, . _ -")
+        if name in hosts:
+            raise v.err(f["name"], f"{key}.name", f"host {name!r} is defined twice")
+        dest = v.string(f["ssh"], f"{key}.ssh", optional=False)
+        assert dest is not None
+        if not SSH_DEST_RE.fullmatch(dest) or dest.startswith("-"):
+            raise v.err(
+                f["ssh"], f"{key}.ssh", f"{dest!r} is not an ssh destination: expected user@machine, an alias of your "
+                "~/.ssh/config, or ssh://user@machine:port (options go in your ~/.ssh/config or sshConfig)",
+            )  # fmt: skip
+        cfg = None
+        if "sshConfig" in f:
+            s = v.string(f["sshConfig"], f"{key}.sshConfig")
+            cfg = _expand(s, path) if s else None
+        oc = v.string(f["opencode"], f"{key}.opencode", optional=False) if "opencode" in f else "opencode"
+        assert oc is not None
+        if not oc or oc.startswith("-") or any(c in oc for c in "\n\r\x00"):
+            raise v.err(f["opencode"], f"{key}.opencode", "expected opencode's name or path on that host")
+        sd = v.string(f["stateDir"], f"{key}.stateDir", optional=False) if "stateDir" in f else None
+        if sd is not None and (not sd or any(c in sd for c in "\n\r\x00")):
+            raise v.err(f["stateDir"], f"{key}.stateDir", "expected a folder on that host")
+        state_dir = DEFAULT_REMOTE_STATE_DIR if sd is None else sd.removeprefix("~/")
+        hosts[name] = Host(name=name, ssh=dest, ssh_config=cfg, opencode=oc, state_dir=state_dir)
+    return hosts
+
+
+def _check_remote_project(
+    v: _V, fields: dict[str, Node], key: str, name: str, host: str, p: str, ac: AgentConfig, ws: str, prt: str | None
+) -> None:
+    """What a project on another machine cannot do (yet), said at load time rather than at spawn."""
+    if not p.startswith("/"):
+        raise v.err(fields["path"], f"{key}.path", f"project {name!r} is on host {host}: give its absolute path there")
+    if ws != "none":
+        raise v.err(
+            fields["workspace"], f"{key}.workspace",
+            f"project {name!r} is on host {host}: worktrees on remote hosts are not supported yet; use workspace: none",
+        )  # fmt: skip
+    if ac.mode == "live":
+        raise v.err(
+            fields["agentConfig"], f"{key}.agentConfig.mode",
+            f"project {name!r} is on host {host}: live agents on remote hosts are not supported yet; use mode: run",
+        )  # fmt: skip
+    if prt is not None and prt != "ssh":
+        raise v.err(fields["runtime"], f"{key}.runtime", f"project {name!r} is on host {host}: its runtime is ssh")
 
 
 def _expand(value: str, config_path: Path) -> Path:

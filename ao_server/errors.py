@@ -109,3 +109,9 @@ class BudgetExceeded(AoError):
     """A project's or a day's spending limit is already reached: no new spawn or resume."""
 
     code = -32012
+
+
+class HostUnreachable(AoError):
+    """A remote host (``hosts:``) cannot be reached over ssh, or refused us (host key, authentication)."""
+
+    code = -32016

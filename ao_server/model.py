@@ -46,6 +46,7 @@ class Activity(StrEnum):
     BLOCKED = "blocked"  # the last turn failed
     EXITED = "exited"
     UNKNOWN = "unknown"  # the runtime cannot tell whether the agent runs
+    UNREACHABLE = "unreachable"  # its host cannot be reached (see unreachableSince); never evidence of an exit
 
 
 class Result(StrEnum):
@@ -245,6 +246,8 @@ class Session:
     prompt_truncated: bool = False  # the prompt was cut (in ao/statusChanged)
     budget: BudgetState | None = None  # null: no limit applies, or the cost is unknown
     pending: list[InputRequest] = field(default_factory=list)  # what a live agent waits for (ao/respond)
+    host: str | None = None  # the remote host it runs on (hosts[].name); null: this machine
+    unreachable_since: str | None = None  # when its host stopped answering (activity "unreachable")
 
 
 @dataclass(frozen=True)
@@ -370,6 +373,7 @@ class Liveness:
     pid: int | None = None  # the agent process, when the runtime can tell
     reason: str | None = None  # why it is unknown, or how it ended when that is not an exit code
     pending: tuple[InputRequest, ...] = ()  # what a live agent waits for
+    unreachable_since: float | None = None  # its host has not answered since then (alive is None)
 
 
 @dataclass(frozen=True)
@@ -482,6 +486,35 @@ class Models:
     default: str | None
     cached: bool
     fetched_at: str
+
+
+@dataclass(frozen=True)
+class HostsParams:
+    host: str | None = _param("name")  # only this host (default: every host of the config)
+    work_done_token: int | str | None = _param("token")
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    """``ao/hosts``: one remote host, as seen by one ssh round trip just now."""
+
+    name: str
+    ssh: str  # the destination given to ssh
+    state_dir: str  # ao's folder on the host (relative: under its user's home)
+    reachable: bool
+    rtt_ms: float | None  # the round trip of the check, connection included when none was open
+    error: str | None  # why it is unreachable (ssh's own words, with a hint)
+    unreachable_since: str | None
+    tmux: str | None  # `tmux -V` there; null: missing
+    opencode: str | None  # `opencode --version` there; null: missing
+    python3: str | None  # needed to read OpenCode's database there (cost, activity, outcome)
+    sessions: int  # sessions on this host that have not exited
+    problems: list[str]  # what is missing there, each with its fix (empty: ready)
+
+
+@dataclass(frozen=True)
+class Hosts:
+    hosts: list[HostInfo]
 
 
 @dataclass(frozen=True)

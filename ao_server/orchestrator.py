@@ -15,15 +15,17 @@ import re
 import shlex
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from . import review, workspace
-from .config import Config, Project
+from .config import Config, Host, Project
 from .errors import (
     AoError,
     BudgetExceeded,
+    HostUnreachable,
     NotResumable,
     PluginError,
     SpawnFailed,
@@ -54,6 +56,7 @@ from .model import (
     Facts,
     FileDiff,
     FileSide,
+    HostInfo,
     Introspection,
     LaunchSpec,
     Liveness,
@@ -79,6 +82,7 @@ from .plugins import Agent, Runtime
 from .registry import load_agent_class, load_runtime_class
 from .runtimes.common import write_private, write_script
 from .runtimes.live import LiveRuntime
+from .runtimes.ssh import SshRuntime
 from .store import CorruptRow, CostRow, Store
 
 log = logging.getLogger(__name__)
@@ -133,6 +137,8 @@ class Orchestrator:
                 except AoError:
                     binary = None
                 rt.bind(self.store.state_dir, self.env, binary)
+            elif isinstance(rt, SshRuntime):  # control sockets and host reachability live in the state dir
+                rt.bind(self.store.state_dir)
             self._runtimes[name] = rt
         return self._runtimes[name]
 
@@ -182,6 +188,11 @@ class Orchestrator:
         if issue_id is not None and not ISSUE_RE.fullmatch(issue_id):
             raise UsageError(f"invalid issue id {issue_id!r}: use letters, digits and . _ # : / - (max 100)")
         live = proj.agent_config.mode == "live"
+        host = self.config.host_of(proj)
+        if host is not None and runtime not in (None, "ssh"):
+            raise UsageError(f"project {proj.name} is on host {host.name}: its agents run there (runtime ssh)")
+        if host is not None:
+            runtime = "ssh"
         rt_name = runtime or ("live" if live else None) or proj.runtime or self.config.runtime
         from .registry import runtime_names
 
@@ -190,13 +201,16 @@ class Orchestrator:
         rt = self.runtime(rt_name)
         rt.check_available()
         agent = self.agent()
-        binary = agent.check_installed()
-        agent.prepare(binary, self.store.state_dir)
-        if not proj.path.is_dir():
-            raise AoError(
-                f"project {proj.name}: path {proj.path} does not exist or is not a folder; "
-                f"fix projects[].path in {self.config.describe_source()}"
-            )
+        if host is not None:  # the binary, the folder and OpenCode's database are checked there, at start
+            binary = host.opencode
+        else:
+            binary = agent.check_installed()
+            agent.prepare(binary, self.store.state_dir)
+            if not proj.path.is_dir():
+                raise AoError(
+                    f"project {proj.name}: path {proj.path} does not exist or is not a folder; "
+                    f"fix projects[].path in {self.config.describe_source()}"
+                )
         rec = SessionRecord(
             num=0,
             project=proj.name,
@@ -204,7 +218,7 @@ class Orchestrator:
             runtime=rt_name,
             status=STARTING,
             prompt=text,
-            workdir=proj.path.resolve(),
+            workdir=proj.path if host is not None else proj.path.resolve(),
             created_at=time.time(),
             model=model,
             issue_id=issue_id,
@@ -252,8 +266,11 @@ class Orchestrator:
         """
         if spec.stdin_file is not None:
             write_private(spec.stdin_file, prompt)
-        spec = replace(spec, env={**self.env, **spec.env})
-        script = write_script(rec.dir, run, spec, title=rec.display_id, terminal=rt.terminal)
+        if isinstance(rt, SshRuntime):  # the agent's environment is its host's, plus its own variables
+            script = rt.write_script(rec, run, spec, title=rec.display_id)
+        else:
+            spec = replace(spec, env={**self.env, **spec.env})
+            script = write_script(rec.dir, run, spec, title=rec.display_id, terminal=rt.terminal)
         rec.dir.clear_run()
         planned = {**rt.plan(rec), **rec.handle, "started_at": time.time()}
         rec.handle = planned
@@ -277,6 +294,60 @@ class Orchestrator:
             )
             return
         rec.status = STATUS_RUNNING
+
+    def hosts(self, name: str | None = None) -> list[HostInfo]:
+        """Each configured host (or just ``name``) as one ssh round trip finds it now, with what is missing."""
+        if name is not None and name not in self.config.hosts:
+            known = ", ".join(sorted(self.config.hosts)) or "none"
+            raise UsageError(f"no host named {name!r}; hosts in {self.config.describe_source()}: {known}")
+        hosts = [h for h in self.config.hosts.values() if name is None or h.name == name]
+        if not hosts:
+            return []
+        rt = self.runtime(SshRuntime.name)
+        assert isinstance(rt, SshRuntime)
+        records, _ = self.store.all()
+        running: dict[str, int] = {}
+        for r in records:
+            if r.runtime == SshRuntime.name and r.status != STATUS_EXITED:
+                key = str(r.handle.get("host") or "")
+                running[key] = running.get(key, 0) + 1
+        with ThreadPoolExecutor(max_workers=min(8, len(hosts))) as pool:
+            return list(pool.map(lambda h: self._host_info(rt, h, running.get(h.name, 0)), hosts))
+
+    def _host_info(self, rt: SshRuntime, host: Host, sessions: int) -> HostInfo:
+        projects = {p.name: str(p.path) for p in self.config.projects.values() if p.host == host.name}
+        try:
+            facts, found, rtt = rt.probe(host, list(projects.values()))
+        except HostUnreachable as e:
+            since = rt.conn(host).unreachable_since()
+            return HostInfo(
+                name=host.name, ssh=host.ssh, state_dir=host.state_dir, reachable=False, rtt_ms=None, error=str(e),
+                unreachable_since=iso(since) if since else None, tmux=None, opencode=None, python3=None,
+                sessions=sessions, problems=[f"{e}; check that `ssh {host.ssh} true` works without asking anything"],
+            )  # fmt: skip
+        problems = []
+        if not facts.get("tmux"):
+            problems.append("tmux is missing: install it there (e.g. `apt-get install tmux`)")
+        if not facts.get("opencode"):
+            problems.append(
+                f"{host.opencode} is missing (or not on the PATH of a non-interactive ssh command): install it there "
+                "(`npm install -g opencode-ai`) or set hosts[].opencode to its absolute path"
+            )
+        if not facts.get("python3"):
+            problems.append("python3 is missing: agents run, but their cost, activity and outcome are not read")
+        if not facts.get("tar"):
+            problems.append("tar is missing: ao sends each run's files as a tar archive; install tar there")
+        if facts.get("statedir") != "ok":
+            problems.append(f"ao cannot create or write its folder {host.state_dir} there; set hosts[].stateDir")
+        where = dict(found)
+        for proj, path in projects.items():
+            if not where.get(path, False):
+                problems.append(f"project {proj}: there is no folder {path} there; fix projects[].path")
+        return HostInfo(
+            name=host.name, ssh=host.ssh, state_dir=host.state_dir, reachable=True, rtt_ms=round(rtt * 1000, 1),
+            error=None, unreachable_since=None, tmux=facts.get("tmux") or None, opencode=facts.get("opencode") or None,
+            python3=facts.get("python3") or None, sessions=sessions, problems=problems,
+        )  # fmt: skip
 
     def projects(self, cwd: Path | None) -> list[ProjectInfo]:
         """The configured projects; ``default`` marks the one ``spawn`` picks for ``cwd``."""
@@ -503,16 +574,26 @@ class Orchestrator:
     def _introspect(self, records: list[SessionRecord], now: float, warnings: list[str]) -> dict[str, Introspection]:
         if not records:
             return {}
+        remote = [r for r in records if r.runtime == SshRuntime.name]
+        local = [r for r in records if r.runtime != SshRuntime.name]
+        intro: dict[str, Introspection] = {}
+        if remote:  # read on each host by the runtime's snapshot, in the same round trip
+            rt = self.runtime(SshRuntime.name)
+            assert isinstance(rt, SshRuntime)
+            intro.update(rt.introspection(remote))
+            warnings.extend(rt.intro_warnings)
         try:
-            intro = dict(self.agent().introspect(records, now))
+            if local:
+                intro.update(self.agent().introspect(local, now))
             self.introspection_error = None
         except AoError as e:
             self.introspection_error = str(e)
-            return {}
+            local = []
         except Exception as e:
             log.debug("introspection failed", exc_info=True)
             self.introspection_error = f"introspection unavailable: {e}"
-            return {}
+            local = []
+        records = [*remote, *local]
         stale = [r for r in records if r.id in intro and intro[r.id].stale]
         if stale:
             reason = intro[stale[0].id].stale_reason or "OpenCode's database is busy"
@@ -627,7 +708,7 @@ class Orchestrator:
         if exited:
             activity = Activity.EXITED
         elif lv is not None and lv.alive is None:
-            activity = Activity.UNKNOWN
+            activity = Activity.UNREACHABLE if lv.unreachable_since is not None else Activity.UNKNOWN
         elif lv is not None and lv.pending:
             activity = Activity.WAITING_INPUT
         elif info is not None:
@@ -663,6 +744,10 @@ class Orchestrator:
             introspection_stale=bool(info is not None and info.stale),
             budget=budget,
             pending=list(lv.pending) if lv is not None and not exited else [],
+            host=str(r.handle["host"]) if r.runtime == SshRuntime.name and r.handle.get("host") else None,
+            unreachable_since=iso(lv.unreachable_since)
+            if lv is not None and lv.unreachable_since is not None and not exited
+            else None,
         )
 
     # --- attach / logs / kill / forget ----------------------------------------------
@@ -676,7 +761,11 @@ class Orchestrator:
         except Exception:
             log.exception("restore_command failed")
             argv = None
-        if argv:
+        rt = self.runtime(rec.runtime)
+        if argv and isinstance(rt, SshRuntime):  # reopened on its host, with the host's opencode
+            command = f"cd {shlex.quote(str(rec.workdir))} && {shlex.join([rt.binary(rec), *argv[1:]])}"
+            restore = shlex.join(rt.attach_argv(rec, command))
+        elif argv:
             restore = f"cd {shlex.quote(str(rec.workdir))} && {shlex.join(argv)}"
         return Attach(
             session_id=rec.display_id, type=info.type, command=info.command, argv=info.argv, restore_command=restore
@@ -779,8 +868,8 @@ class Orchestrator:
         text = validate_prompt(prompt, proj) if prompt is not None else DEFAULT_RESUME_PROMPT
         self.check_budget_room(rec.project)
         agent = self.agent(rec.agent)
-        binary = agent.check_installed()
         rt = self.runtime(rec.runtime)
+        binary = rt.binary(rec) if isinstance(rt, SshRuntime) else agent.check_installed()
         rt.check_available()
         if not rec.dir.exists():
             raise NotResumable(
@@ -815,6 +904,14 @@ class Orchestrator:
 
     # --- review: what an agent changed, and what becomes of it ------------------------------------
 
+    @staticmethod
+    def _local_review(rec: SessionRecord) -> None:
+        if rec.runtime == SshRuntime.name:
+            raise UsageError(
+                f"{rec.display_id} runs on host {rec.handle.get('host')}: reviewing, merging and discarding the "
+                "work of agents on remote hosts is not supported yet; look at it there (`ao attach`)"
+            )
+
     def changes(self, session: str) -> Changes:
         """The files a session changed: its worktree against its base, else what OpenCode recorded."""
         return self.diffs(session, [])[0]
@@ -826,6 +923,7 @@ class Orchestrator:
     def diffs(self, session: str, paths: list[str] | None) -> tuple[Changes, list[FileDiff]]:
         """A session's changes, and both sides of the files in ``paths`` (None: of every changed file)."""
         rec = self.resolve(session)
+        self._local_review(rec)
         self.snapshot(records=[rec], exited_facts=True)  # binds its OpenCode session, if not yet
         recorded: list[review.RecordedDiff] = []
         if rec.workspace is not None:
@@ -872,6 +970,7 @@ class Orchestrator:
     def merge(self, session: str, strategy: Strategy | None = None) -> Merge:
         """Bring a finished worktree session's work into its base branch, in the project's checkout."""
         rec = self.resolve(session)
+        self._local_review(rec)
         self.snapshot(records=[rec])
         if rec.status != STATUS_EXITED:
             raise WorkspaceError(
@@ -887,6 +986,7 @@ class Orchestrator:
     def discard(self, session: str) -> Discard:
         """Remove a finished session's worktree and branch, whatever they hold (the client confirmed)."""
         rec = self.resolve(session)
+        self._local_review(rec)
         return Discard(rec.display_id, self.cleanup(session, force=True))
 
     def send(self, session: str, message: str | None, notes: list[ReviewNote] | None = None) -> Session:

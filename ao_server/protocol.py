@@ -45,9 +45,10 @@ DISCARD = "ao/discard"
 SEND = "ao/send"
 RESPOND = "ao/respond"
 ABORT = "ao/abort"
+HOSTS = "ao/hosts"
 METHODS: tuple[str, ...] = (
     SPAWN, STATUS, ATTACH, LIST, KILL, RESUME, LOGS, MODELS, COST, CHANGES, FILE_DIFF, MERGE, DISCARD, SEND,
-    RESPOND, ABORT,
+    RESPOND, ABORT, HOSTS,
 )  # fmt: skip
 """Request methods; each is also a ``workspace/executeCommand`` command with ``arguments: [params]``."""
 
@@ -143,6 +144,7 @@ PARAMS: dict[str, type[Any]] = {
     SEND: m.SendParams,
     RESPOND: m.RespondParams,
     ABORT: m.SessionParams,
+    HOSTS: m.HostsParams,
 }
 """The params type of each method (typed values of :mod:`ao_server.model`)."""
 
@@ -163,6 +165,7 @@ RESULTS: dict[str, Any] = {
     SEND: m.Session,
     RESPOND: m.Session,
     ABORT: m.Session,
+    HOSTS: m.Hosts,
 }
 """The result type of each method."""
 

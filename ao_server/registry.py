@@ -16,6 +16,7 @@ BUILTIN_RUNTIMES = {
     "tmux": "ao_server.runtimes.tmux:TmuxRuntime",
     "process": "ao_server.runtimes.process:ProcessRuntime",
     "live": "ao_server.runtimes.live:LiveRuntime",
+    "ssh": "ao_server.runtimes.ssh:SshRuntime",
 }
 
 

@@ -21,12 +21,16 @@ import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import Config
 from ..errors import AgentNotInstalled, AoError, NotResumable, SpawnFailed
 from ..model import Activity, Cost, Introspection, LaunchSpec, Outcome, SessionRecord, Summary
 from ..protocol import from_wire
 from ..review import RecordedDiff
+
+if TYPE_CHECKING:
+    from .opencode_db import Binding, SessionInfo
 
 log = logging.getLogger(__name__)
 
@@ -205,24 +209,14 @@ class OpenCodeAgent:
         ]
 
     def introspect(self, sessions: list[SessionRecord], now: float) -> dict[str, Introspection]:
-        from .opencode_db import Binding, EventState, IntrospectionUnavailable, OpenCodeDB
+        from .opencode_db import IntrospectionUnavailable, OpenCodeDB
 
         if self._db is None:
             self._db = OpenCodeDB(self.db_path(), idle_threshold_s=self.config.idle_threshold)
         db = self._db
         assert isinstance(db, OpenCodeDB)
-        bindings = [
-            Binding(
-                ao_id=s.id,
-                directory=str(s.workdir),
-                created_ms=int(s.created_at * 1000),
-                opencode_session_id=s.opencode_session_id,
-                state=EventState.from_json(s.introspection) if s.introspection else None,
-            )
-            for s in sessions
-        ]
         try:
-            infos = db.read(bindings, now_ms=int(now * 1000))
+            infos = db.read(bindings_of(sessions), now_ms=int(now * 1000))
         except IntrospectionUnavailable as e:
             if e.transient:  # busy: never wait on OpenCode's writer; the caller keeps what it last saw
                 return {
@@ -230,15 +224,32 @@ class OpenCodeAgent:
                     for s in sessions
                 }
             raise AoError(f"introspection unavailable: {e}") from None
-        # The reader's tokens, summary and outcome are in the wire form already: one conversion.
-        return {
-            ao_id: Introspection(
-                opencode_session_id=info.opencode_session_id,
-                activity=Activity(info.activity),
-                cost=from_wire({"usd": info.cost_usd, "tokens": info.tokens}, Cost),
-                summary=from_wire(info.summary, Summary),
-                outcome=None if info.outcome is None else from_wire(info.outcome, Outcome),
-                state=info.state.to_json(),
-            )
-            for ao_id, info in infos.items()
-        }
+        return {ao_id: introspection_of(info) for ao_id, info in infos.items()}
+
+
+def bindings_of(sessions: list[SessionRecord]) -> list[Binding]:
+    """What the database reader needs to find and follow each session."""
+    from .opencode_db import Binding, EventState
+
+    return [
+        Binding(
+            ao_id=s.id,
+            directory=str(s.workdir),
+            created_ms=int(s.created_at * 1000),
+            opencode_session_id=s.opencode_session_id,
+            state=EventState.from_json(s.introspection) if s.introspection else None,
+        )
+        for s in sessions
+    ]
+
+
+def introspection_of(info: SessionInfo) -> Introspection:
+    """The reader's tokens, summary and outcome are in the wire form already: one conversion."""
+    return Introspection(
+        opencode_session_id=info.opencode_session_id,
+        activity=Activity(info.activity),
+        cost=from_wire({"usd": info.cost_usd, "tokens": info.tokens}, Cost),
+        summary=from_wire(info.summary, Summary),
+        outcome=None if info.outcome is None else from_wire(info.outcome, Outcome),
+        state=info.state.to_json(),
+    )

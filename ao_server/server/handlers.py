@@ -132,6 +132,12 @@ async def cost(ls: AoServer, q: m.CostParams) -> m.CostReport:
     return await ls.engine(lambda o: o.cost(project=q.project, since=q.since, by=q.by))
 
 
+@handler(p.HOSTS)
+async def hosts(ls: AoServer, q: m.HostsParams) -> m.Hosts:
+    """The remote hosts: reachability, round trip, what they have and what is missing."""
+    return await ls.engine(lambda o: m.Hosts(o.hosts(q.host)))
+
+
 @handler(p.CHANGES)
 async def changes(ls: AoServer, q: m.SessionParams) -> m.Changes:
     """The files a session changed, with line counts."""

@@ -57,6 +57,8 @@ TS_TYPES = {
     "InputRequested": "InputRequested",
     "Question": "Question",
     "QuestionOption": "QuestionOption",
+    "HostInfo": "HostInfo",
+    "HostsResult": "Hosts",
 }
 LUA_TYPES = {
     "ao.Session": "Session",
@@ -76,6 +78,8 @@ LUA_TYPES = {
     "ao.InputRequest": "InputRequest",
     "ao.InputRequested": "InputRequested",
     "ao.Question": "Question",
+    "ao.HostInfo": "HostInfo",
+    "ao.Hosts": "Hosts",
 }
 
 

@@ -195,6 +195,7 @@ GOOD = {
     "model": st.sampled_from(["provider/model", "bad model!"]),
     "issueId": st.sampled_from(["ISSUE-1", "bad issue id!"]),
     "runtime": st.sampled_from(["process", "tmux", "nope"]),
+    "host": st.sampled_from(["h1", "nope", "", "-oProxyCommand=x"]),
     "lines": st.sampled_from([1, 10, 0, -1, 2**40]),
     "workDoneToken": st.sampled_from(["tok", 7, None]),
     "refresh": st.sampled_from([True, False, "yes"]),

@@ -8,7 +8,7 @@ import { Methods } from './constants';
 // that every interface here names exactly the fields the schema has, with the same enum values.
 
 export type SessionStatus = 'running' | 'exited';
-export type Activity = 'active' | 'ready' | 'idle' | 'waiting_input' | 'blocked' | 'exited' | 'unknown';
+export type Activity = 'active' | 'ready' | 'idle' | 'waiting_input' | 'blocked' | 'exited' | 'unknown' | 'unreachable';
 export type OutcomeResult = 'success' | 'error' | 'killed' | 'incomplete' | 'over_budget' | 'unknown';
 export type BudgetScope = 'session' | 'project' | 'day';
 
@@ -136,6 +136,10 @@ export interface Session {
     promptTruncated: boolean;
     /** What a live agent waits for; [] otherwise. */
     pending: InputRequest[];
+    /** The remote host it runs on (hosts[].name in the config); null: the server's machine. */
+    host: string | null;
+    /** When its host stopped answering (activity 'unreachable'); null otherwise. */
+    unreachableSince: string | null;
 }
 
 export interface StatusChanged {
@@ -423,6 +427,28 @@ export class AoApi {
     send(sessionId: string, message?: string, notes?: ReviewNote[]): Promise<Session> {
         return this.conn.sendRequest<Session>(Methods.send, { sessionId, ...(message ? { message } : {}), ...(notes?.length ? { notes } : {}) });
     }
+}
+
+/** ao/hosts: one remote host as one ssh round trip found it just now. */
+export interface HostInfo {
+    name: string;
+    ssh: string;
+    stateDir: string;
+    reachable: boolean;
+    rttMs: number | null;
+    error: string | null;
+    unreachableSince: string | null;
+    tmux: string | null;
+    opencode: string | null;
+    python3: string | null;
+    /** Sessions on this host that have not exited. */
+    sessions: number;
+    /** What is missing there, each with its fix; [] when ready. */
+    problems: string[];
+}
+
+export interface HostsResult {
+    hosts: HostInfo[];
 }
 
 /** A JSON-RPC error as thrown by vscode-jsonrpc (ResponseError), without importing it. */

@@ -80,7 +80,7 @@
 ---@field project string
 ---@field status "running"|"exited"
 ---@field exitCode? integer
----@field activity? "active"|"ready"|"idle"|"waiting_input"|"blocked"|"exited"|"unknown"
+---@field activity? "active"|"ready"|"idle"|"waiting_input"|"blocked"|"exited"|"unknown"|"unreachable"
 ---@field runtime string
 ---@field agent string
 ---@field prompt string
@@ -100,14 +100,16 @@
 ---@field introspectionStale boolean cost, summary and activity are the last seen (OpenCode's database was busy)
 ---@field promptTruncated boolean the prompt was cut (in ao/statusChanged)
 ---@field pending ao.InputRequest[] what a live agent waits for; {} otherwise
+---@field host? string the remote host it runs on (hosts[].name); nil: the server's machine
+---@field unreachableSince? string when its host stopped answering (activity "unreachable")
 
 ---@class ao.StatusChanged
 ---@field sessionId string
 ---@field project string
 ---@field previous? "running"|"exited" status before the change; nil for a session seen for the first time
----@field previousActivity? "active"|"ready"|"idle"|"waiting_input"|"blocked"|"exited"|"unknown"
+---@field previousActivity? "active"|"ready"|"idle"|"waiting_input"|"blocked"|"exited"|"unknown"|"unreachable"
 ---@field status "running"|"exited"
----@field activity? "active"|"ready"|"idle"|"waiting_input"|"blocked"|"exited"|"unknown"
+---@field activity? "active"|"ready"|"idle"|"waiting_input"|"blocked"|"exited"|"unknown"|"unreachable"
 ---@field exitCode? integer
 ---@field outcome? ao.Outcome
 ---@field budget? ao.BudgetState the session's budget (sent when it crosses 80 % and 100 %)
@@ -189,6 +191,23 @@
 ---@field commit string its commit now
 ---@field files integer
 ---@field message string
+
+---@class ao.HostInfo one remote host (ao/hosts), as one ssh round trip found it
+---@field name string
+---@field ssh string
+---@field stateDir string
+---@field reachable boolean
+---@field rttMs? number
+---@field error? string
+---@field unreachableSince? string
+---@field tmux? string
+---@field opencode? string
+---@field python3? string
+---@field sessions integer sessions on this host that have not exited
+---@field problems string[] what is missing there, each with its fix
+
+---@class ao.Hosts the answer of ao/hosts
+---@field hosts ao.HostInfo[]
 
 ---@alias ao.Callback fun(err: ao.Error?, result: any)
 

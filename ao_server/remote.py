@@ -1,0 +1,189 @@
+"""Commands on remote hosts over the user's own OpenSSH, sharing one connection per host.
+
+Every call is ``ssh [-F sshConfig] -o ControlMaster=auto -o ControlPath=<state>/ssh/%C
+-o ControlPersist=... -o BatchMode=yes -- <destination> <command>``: the first call to
+a host opens a master connection that later calls (of this process and of any other
+``ao`` using the same state dir) reuse, so a status tick costs one short-lived ``ssh``
+process per host and one round trip. ao never sees a password: authentication is the
+user's keys, agent and ``~/.ssh/config``; host-key checking is left as the user set it
+(BatchMode only stops ssh from asking).
+
+The command ssh sends is parsed by the remote user's shell, so it is built here and
+only here: a constant ``sh -c`` script and its arguments, each quoted with
+:func:`shlex.quote`. The one unquoted part is ``"$HOME"``, the prefix of a state
+dir given relative to the remote home. Data (prompts, scripts, query parameters)
+travels on stdin, never in the command line.
+
+Reachability is remembered per host in ``<state>/hosts/<name>.json`` so that every
+``ao`` process reports the same ``unreachable since``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import Host
+from .errors import AoError, HostUnreachable
+
+CONNECT_TIMEOUT = 8  # seconds for ssh to connect (ConnectTimeout)
+CALL_TIMEOUT = 30.0  # seconds for one remote command, connection included
+PERSIST = "120"  # seconds a master connection stays after its last use
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A word of a remote command that is already shell syntax (``"$HOME"/'x'``): not quoted again."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Result:
+    rc: int
+    out: bytes
+    err: str
+
+    @property
+    def text(self) -> str:
+        return self.out.decode("utf-8", errors="replace")
+
+
+def ssh_bin() -> str:
+    found = shutil.which("ssh")
+    if not found:
+        raise AoError("ssh is not installed here; install OpenSSH's client (e.g. `apt-get install openssh-client`)")
+    return os.path.abspath(found)
+
+
+def remote_path(path: str) -> Raw:
+    """A folder on the remote host as a shell word: absolute as is, else under the remote user's home."""
+    if path.startswith("/"):
+        return Raw(shlex.quote(path))
+    return Raw('"$HOME"/' + shlex.quote(path))
+
+
+def command_line(script: str, args: list[str | Raw]) -> str:
+    """``sh -c <script> ao <args...>``, every word quoted for a POSIX shell (``Raw`` words as they are)."""
+    words = [a.text if isinstance(a, Raw) else shlex.quote(a) for a in args]
+    return " ".join(["sh", "-c", shlex.quote(script), "ao", *words])
+
+
+class SshHost:
+    """One configured host, reached from the state dir ``state_dir`` (whose ``ssh/`` holds the control sockets)."""
+
+    def __init__(self, host: Host, state_dir: Path) -> None:
+        self.host = host
+        self.local_state = state_dir
+        self.state = remote_path(host.state_dir)
+
+    # --- the connection -------------------------------------------------------------
+
+    def _control_dir(self) -> Path:
+        d = self.local_state / "ssh"
+        d.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return d
+
+    def ssh_argv(self, *, shared: bool = True, tty: bool = False) -> list[str]:
+        """``ssh`` and its options up to (not including) the destination."""
+        argv = [ssh_bin()]
+        if self.host.ssh_config is not None:
+            argv += ["-F", str(self.host.ssh_config)]
+        if shared:
+            argv += [
+                "-o", "ControlMaster=auto",
+                "-o", f"ControlPath={self._control_dir()}/%C",
+                "-o", f"ControlPersist={PERSIST}",
+            ]  # fmt: skip
+        argv += ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={CONNECT_TIMEOUT}"]
+        argv += ["-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=2"]
+        argv += ["-t"] if tty else ["-T"]
+        return argv
+
+    def run(
+        self, script: str, args: list[str | Raw], *, stdin: bytes | None = None, timeout: float = CALL_TIMEOUT
+    ) -> Result:
+        """Run ``sh -c script`` with ``args`` on the host; raise :class:`HostUnreachable` when ssh itself fails.
+
+        The remote command's own exit status is ``Result.rc`` (255 is ssh's: unreachable).
+        """
+        argv = [*self.ssh_argv(), "--", self.host.ssh, command_line(script, args)]
+        try:
+            proc = subprocess.run(
+                argv,
+                input=stdin if stdin is not None else b"",
+                capture_output=True,
+                timeout=timeout,
+                start_new_session=True,  # a Ctrl-C of ao's terminal never reaches the master connection
+            )
+        except subprocess.TimeoutExpired:
+            self._mark_unreachable(f"no answer within {timeout:g} s")
+            raise HostUnreachable(self.unreachable_message(f"no answer within {timeout:g} s")) from None
+        except OSError as e:
+            raise HostUnreachable(f"host {self.host.name}: could not run ssh: {e}") from None
+        err = proc.stderr.decode("utf-8", errors="replace").strip()
+        if proc.returncode == 255:
+            why = _ssh_error(err)
+            self._mark_unreachable(why)
+            raise HostUnreachable(self.unreachable_message(why))
+        self._mark_reachable()
+        return Result(proc.returncode, proc.stdout, err)
+
+    # --- what every ao process knows about the host -------------------------------------
+
+    def _state_file(self) -> Path:
+        return self.local_state / "hosts" / f"{self.host.name}.json"
+
+    def reachability(self) -> dict[str, object]:
+        try:
+            data = json.loads(self._state_file().read_text())
+            return data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def unreachable_since(self) -> float | None:
+        since = self.reachability().get("unreachableSince")
+        return float(since) if isinstance(since, int | float) else None
+
+    def unreachable_message(self, why: str) -> str:
+        since = self.unreachable_since()
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since)) if since else "now"
+        return f"host {self.host.name} ({self.host.ssh}) unreachable since {when}: {why}"
+
+    def _write_state(self, data: dict[str, object]) -> None:
+        from .runtimes.common import write_private
+
+        path = self._state_file()
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            write_private(path, json.dumps(data))
+        except OSError:
+            pass
+
+    def _mark_unreachable(self, why: str) -> None:
+        old = self.reachability()
+        since = old.get("unreachableSince") or time.time()
+        if old.get("unreachableSince") != since or old.get("error") != why:
+            self._write_state({"unreachableSince": since, "error": why})
+
+    def _mark_reachable(self) -> None:
+        if self.reachability().get("unreachableSince"):
+            self._write_state({"lastSeen": time.time()})
+
+
+def _ssh_error(err: str) -> str:
+    """ssh's own complaint (its last lines), with a hint for the common ones."""
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("Warning: Permanently added")]
+    said = " ".join(lines[-2:]) if lines else "ssh failed (exit 255)"
+    low = said.lower()
+    if "host key verification failed" in low or "remote host identification has changed" in low:
+        said += " (check the host's key in your known_hosts; ao never turns host-key checking off)"
+    elif "permission denied" in low:
+        said += " (ao uses your ssh keys and agent, never a password: check `ssh <host> true` works without asking)"
+    return said[:400]
