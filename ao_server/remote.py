@@ -20,11 +20,14 @@ Reachability is remembered per host in ``<state>/hosts/<name>.json`` so that eve
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shlex
 import shutil
+import stat
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,9 +89,7 @@ class SshHost:
     # --- the connection -------------------------------------------------------------
 
     def _control_dir(self) -> Path:
-        d = self.local_state / "ssh"
-        d.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return d
+        return control_dir(self.local_state)
 
     def ssh_argv(self, *, shared: bool = True, tty: bool = False) -> list[str]:
         """``ssh`` and its options up to (not including) the destination."""
@@ -175,6 +176,44 @@ class SshHost:
     def _mark_reachable(self) -> None:
         if self.reachability().get("unreachableSince"):
             self._write_state({"lastSeen": time.time()})
+
+
+# A unix socket's path has at most 107 bytes; %C, the connection's hash, takes 40 of them.
+_MAX_CONTROL_DIR = 107 - 41
+
+
+def control_dir(state_dir: Path) -> Path:
+    """Where the master connections' sockets of a state dir live: ``<state>/ssh``, or, when that path is too
+    long for a socket, ``<tmp>/ao-ssh-<uid>-<hash of the state dir>`` (checked: ours, 0700, not a link)."""
+    d = state_dir / "ssh"
+    if len(os.fsencode(str(d))) > _MAX_CONTROL_DIR:
+        tag = hashlib.sha256(os.fsencode(str(state_dir.resolve()))).hexdigest()[:16]
+        d = Path(tempfile.gettempdir()) / f"ao-ssh-{os.getuid()}-{tag}"
+    try:
+        d.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = os.lstat(d)
+    except OSError as e:
+        raise AoError(f"cannot make the folder of ssh's shared connections {d}: {e}") from None
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        raise AoError(f"{d} (ssh's shared connections) is not a private folder of yours; remove it and retry")
+    return d
+
+
+def stop_masters(state_dir: Path) -> int:
+    """Close the shared connections of a state dir (``ssh -O exit``); how many there were."""
+    d = control_dir(state_dir)
+    n = 0
+    for sock in d.iterdir():
+        if not stat.S_ISSOCK(os.lstat(sock).st_mode):
+            continue
+        n += 1
+        subprocess.run(
+            [ssh_bin(), "-o", f"ControlPath={sock}", "-O", "exit", "ao-master"],
+            capture_output=True,
+            timeout=10,
+            stdin=subprocess.DEVNULL,
+        )
+    return n
 
 
 def _ssh_error(err: str) -> str:
