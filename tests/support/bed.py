@@ -158,7 +158,7 @@ class Bed:
                               env=self.env, timeout=15)
 
     def requests_with(self, marker: str) -> list[dict[str, Any]]:
-        return [r for r in list(self.model.requests) if marker in (r.get("first_user") or "")]
+        return self.model.requests_with(marker)
 
     def cleanup(self) -> None:
         """Kill what this bed started: agent processes by the PIDs in its store, its tmux server, and the
@@ -212,13 +212,22 @@ def isolated_env(tmp: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def write_opencode_config(config_home: Path, base_url: str, *, input_price: float = 1.0,
+                          output_price: float = 2.0) -> Path:
+    """Write ``<config_home>/opencode/opencode.json`` pointing OpenCode at the fake model at ``base_url``
+    (``config_home`` is the ``XDG_CONFIG_HOME`` OpenCode will run with); its path."""
+    path = config_home / "opencode" / "opencode.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(opencode_config(base_url, input_price=input_price, output_price=output_price),
+                               indent=2))
+    return path
+
+
 def make_bed(tmp: Path, opencode: str, *, input_price: float = 1.0, output_price: float = 2.0) -> Iterator[Bed]:
     model = FakeModelServer(0, tmp / "model-requests.jsonl")
     model.start_background()
     env = isolated_env(tmp, AO_OPENCODE_BIN=opencode, AO_TEST_OPENCODE=opencode)
-    (tmp / "config" / "opencode").mkdir()
-    (tmp / "config" / "opencode" / "opencode.json").write_text(
-        json.dumps(opencode_config(model.base_url, input_price=input_price, output_price=output_price), indent=2))
+    write_opencode_config(tmp / "config", model.base_url, input_price=input_price, output_price=output_price)
     project = tmp / "my-project"
     project.mkdir()
     bed = Bed(root=tmp, model=model, opencode=opencode, tmux_socket=f"ao-test-{uuid.uuid4().hex[:10]}",

@@ -2,7 +2,8 @@
 
 Speaks just enough of ``POST /v1/chat/completions`` (streaming and not) and
 ``GET /v1/models`` for OpenCode's ``@ai-sdk/openai-compatible`` provider.
-Listens on 127.0.0.1 only.
+Listens on 127.0.0.1 unless given another address (``host``, ``--bind``): the SSH test hosts
+(tests/support/hosts.py) bind one on each host's gateway address so OpenCode inside the host reaches it.
 
 Directives in the *last user message* steer the reply, so a test controls the
 model through the prompt it gives the agent:
@@ -21,7 +22,7 @@ Every request is appended as one JSON line to ``--log`` (if given), with the
 exact user text received (and the last tool result, ``tool_result``), so tests can
 check prompts and answers arrive byte-for-byte.
 
-Run: ``python tests/support/fake_model.py --port 0 --port-file F --log L``.
+Run: ``python tests/support/fake_model.py --port 0 --port-file F --log L [--bind ADDR]``.
 """
 
 from __future__ import annotations
@@ -191,8 +192,8 @@ class Handler(BaseHTTPRequestHandler):
 class FakeModelServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, port: int = 0, log: Path | None = None) -> None:
-        super().__init__(("127.0.0.1", port), Handler)
+    def __init__(self, port: int = 0, log: Path | None = None, host: str = "127.0.0.1") -> None:
+        super().__init__((host, port), Handler)
         self.log_path = log
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
@@ -202,8 +203,17 @@ class FakeModelServer(ThreadingHTTPServer):
         return int(self.server_address[1])
 
     @property
+    def host(self) -> str:
+        """The address it listens on (127.0.0.1 unless given another)."""
+        return str(self.server_address[0])
+
+    @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"http://{self.host}:{self.port}/v1"
+
+    def requests_with(self, marker: str) -> list[dict[str, Any]]:
+        """The requests so far whose first user message contains ``marker``."""
+        return [r for r in list(self.requests) if marker in (r.get("first_user") or "")]
 
     def record(self, entry: dict[str, Any]) -> None:
         with self._lock:
@@ -251,8 +261,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--port-file", type=Path, help="write the chosen port here once listening")
     ap.add_argument("--log", type=Path, help="append every request as a JSON line here")
+    ap.add_argument("--bind", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)")
     args = ap.parse_args(argv)
-    srv = FakeModelServer(args.port, args.log)
+    srv = FakeModelServer(args.port, args.log, args.bind)
     if args.port_file:
         tmp = args.port_file.with_suffix(".tmp")
         tmp.write_text(str(srv.port))
