@@ -35,7 +35,8 @@ from pathlib import Path
 from .config import Host
 from .errors import AoError, HostUnreachable
 
-CONNECT_TIMEOUT = 8  # seconds for ssh to connect (ConnectTimeout)
+CONNECT_TIMEOUT = 5  # seconds for ssh to connect (ConnectTimeout)
+RETRY_AFTER = 10.0  # seconds a status poll leaves an unreachable host alone before trying it again
 CALL_TIMEOUT = 30.0  # seconds for one remote command, connection included
 PERSIST = "120"  # seconds a master connection stays after its last use
 
@@ -103,17 +104,36 @@ class SshHost:
                 "-o", f"ControlPersist={PERSIST}",
             ]  # fmt: skip
         argv += ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={CONNECT_TIMEOUT}"]
-        argv += ["-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=2"]
+        # A master whose link died notices within ~6 s (only the master's own setting counts; commands sent
+        # through it wait for it), and the next command opens a new connection.
+        argv += ["-o", "ServerAliveInterval=2", "-o", "ServerAliveCountMax=3"]
         argv += ["-t"] if tty else ["-T"]
         return argv
 
     def run(
-        self, script: str, args: list[str | Raw], *, stdin: bytes | None = None, timeout: float = CALL_TIMEOUT
+        self,
+        script: str,
+        args: list[str | Raw],
+        *,
+        stdin: bytes | None = None,
+        timeout: float = CALL_TIMEOUT,
+        poll: bool = False,
     ) -> Result:
         """Run ``sh -c script`` with ``args`` on the host; raise :class:`HostUnreachable` when ssh itself fails.
 
-        The remote command's own exit status is ``Result.rc`` (255 is ssh's: unreachable).
+        The remote command's own exit status is ``Result.rc`` (255 is ssh's: unreachable). With ``poll``
+        (a status tick), a host found unreachable less than :data:`RETRY_AFTER` seconds ago is not tried
+        again: a down host would cost every tick a connection timeout.
         """
+        if poll:
+            state = self.reachability()
+            tried = state.get("lastTry")
+            if (
+                state.get("unreachableSince")
+                and isinstance(tried, int | float)
+                and 0 <= time.time() - tried < RETRY_AFTER
+            ):
+                raise HostUnreachable(self.unreachable_message(str(state.get("error") or "no answer")))
         argv = [*self.ssh_argv(), "--", self.host.ssh, command_line(script, args)]
         try:
             proc = subprocess.run(
@@ -170,8 +190,7 @@ class SshHost:
     def _mark_unreachable(self, why: str) -> None:
         old = self.reachability()
         since = old.get("unreachableSince") or time.time()
-        if old.get("unreachableSince") != since or old.get("error") != why:
-            self._write_state({"unreachableSince": since, "error": why})
+        self._write_state({"unreachableSince": since, "error": why, "lastTry": time.time()})
 
     def _mark_reachable(self) -> None:
         if self.reachability().get("unreachableSince"):

@@ -297,6 +297,7 @@ class SshRuntime:
                 SNAPSHOT,
                 [conn.state, "1", BOOT, *(s.id for s in sessions)],
                 stdin=payload(sessions, int(now * 1000), self.config.idle_threshold),
+                poll=True,
             )
         except HostUnreachable as e:
             since = conn.unreachable_since() or now
