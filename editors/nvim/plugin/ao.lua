@@ -16,7 +16,7 @@ vim.api.nvim_create_user_command("Ao", function(opts)
 end, {
   nargs = "*",
   range = true, -- :'<,'>Ao spawn sends the lines with the prompt
-  desc = "ao: spawn, status, attach, kill, resume, logs, cost, changes, merge, discard, send of OpenCode agents",
+  desc = "ao: spawn, status, attach, kill, resume, logs, cost, changes, merge, discard, send of OpenCode agents; hosts",
   complete = function(lead, line, pos)
     return require("ao.commands").complete(lead, line, pos)
   end,

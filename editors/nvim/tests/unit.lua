@@ -134,8 +134,8 @@ eq(commands.complete("20", "Ao cost --since 20", 18), { os.date("%Y-%m-%d") }, "
 eq(commands.complete("t", "Ao cost --since t", 17), { "today" }, "--since values")
 eq(commands.complete("", "Ao cost --project ", 18), { "p", "q" }, "--project values")
 eq(commands.complete("", "Ao ", 3),
-  { "abort", "attach", "changes", "cost", "discard", "kill", "logs", "merge", "respond", "resume", "send", "spawn",
-    "status" }, "subcommands")
+  { "abort", "attach", "changes", "cost", "discard", "hosts", "kill", "logs", "merge", "respond", "resume", "send",
+    "spawn", "status" }, "subcommands")
 eq(commands.complete("k", "Ao k", 4), { "kill" }, "subcommand prefix")
 eq(commands.complete("", "Ao kill ", 8), { "p/agent-2" }, "kill offers running sessions")
 eq(commands.complete("", "Ao resume ", 10), { "p/agent-1" }, "resume offers exited sessions")
@@ -318,7 +318,7 @@ ao._remember({
     createdAt = "2025-01-01T00:00:09.000Z" },
 }, true)
 eq(ao.statusline(), "ao: 2 running (1 waiting), 1 exited", "statusline with a waiting agent")
-eq(ao.counts(), { running = 2, exited = 1, waiting = 1 }, "counts")
+eq(ao.counts(), { running = 2, exited = 1, waiting = 1, unreachable = 0 }, "counts")
 eq(commands.complete("", "Ao respond ", 11), { "p/agent-9" }, "respond offers waiting sessions")
 eq(commands.complete("", "Ao abort ", 9), { "p/agent-9" }, "abort offers running live sessions")
 eq(commands.complete("", "Ao send ", 8), { "p/agent-9", "p/agent-1" }, "send offers exited and live sessions")
@@ -327,6 +327,85 @@ ao._remember({ { sessionId = "p/agent-9", project = "p", status = "exited", acti
 eq(ao.statusline(), "ao: 1 running, 2 exited", "no longer waiting")
 eq(commands.complete("", "Ao spawn --model x/y ", 21), { "p", "q" }, "projects after the option")
 eq(commands.complete("", "Ao spawn Fix the ", 17), {}, "nothing inside the prompt")
+
+-- remote hosts: how a remote session looks, :Ao hosts' lines, the host's messages ------------------------------
+do
+  local t = os.time() - 90
+  local since_iso = os.date("!%Y-%m-%dT%H:%M:%S", t) .. ".000Z"
+  local clock = os.date("%H:%M:%S", t)
+  if os.date("%Y-%m-%d", t) ~= os.date("%Y-%m-%d") then
+    clock = os.date("%Y-%m-%d %H:%M:%S", t)
+  end
+  eq(ui.clock(since_iso), clock, "a time of today: the clock")
+  eq(ui.clock("2020-02-03T04:05:06.000Z"):match("^2020%-02%-0%d %d%d:%d%d:%d%d$") ~= nil, true, "another day: the date")
+  local away_session = { sessionId = "r/agent-7", project = "r", status = "running", activity = "unreachable",
+    unreachableSince = since_iso, host = "build1", runtime = "ssh", prompt = "far", cost = vim.NIL,
+    createdAt = since_iso }
+  eq(ui.status_text(away_session), "unreachable since " .. clock, "unreachable: not exited")
+  eq(ui.where(away_session), "ssh:build1", "where a remote session runs")
+  eq(ui.where({ runtime = "tmux", host = vim.NIL }), "tmux", "where a local session runs")
+  local rlines = ui.render({ away_session,
+    { sessionId = "p/agent-8", status = "exited", exitCode = 0, activity = "exited", runtime = "tmux",
+      host = vim.NIL, prompt = "here", createdAt = since_iso } })
+  eq(vim.split(rlines[1], "%s+"), { "ID", "STATUS", "ACTIVITY", "RUNTIME", "COST", "AGE", "PROMPT" }, "RUNTIME column")
+  eq(vim.split(rlines[2], "%s+"), vim.list_extend(vim.list_extend({ "r/agent-7", "unreachable", "since" },
+    vim.split(clock, " ")), { "unreachable", "ssh:build1", "-", "1m", "far" }), "unreachable row")
+  eq(rlines[2]:find("ssh:build1", 1, true) ~= nil and rlines[2]:find("exited", 1, true) == nil, true,
+    "row: host, not exited")
+  eq(rlines[3]:find("  tmux  ", 1, true) ~= nil, true, "local row: its runtime")
+
+  local hosts = require("ao.hosts")
+  local err = "host gpu (gpu) unreachable since 2026-11-26 21:22:18: ssh: connect to host gpu port 22: Connection refused"
+  eq(hosts.render({
+    { name = "build1", ssh = "dev@build1.example", stateDir = "s", reachable = true, rttMs = 3.14, error = vim.NIL,
+      unreachableSince = vim.NIL, tmux = "tmux 3.3a", opencode = "1.18.33", python3 = "Python 3.11.2", sessions = 2,
+      problems = {} },
+    { name = "gpu", ssh = "gpu", stateDir = "s", reachable = false, rttMs = vim.NIL, error = err,
+      unreachableSince = "2026-11-26T21:22:18.402Z", tmux = vim.NIL, opencode = vim.NIL, python3 = vim.NIL,
+      sessions = 1, problems = { err .. "; check that `ssh gpu true` works without asking anything" } },
+    { name = "bare", ssh = "bare", stateDir = "s", reachable = true, rttMs = 12.4, error = vim.NIL,
+      unreachableSince = vim.NIL, tmux = vim.NIL, opencode = "1.18.33", python3 = vim.NIL, sessions = 0,
+      problems = { "tmux is missing: install it there (e.g. `apt-get install tmux`)" } },
+  }), {
+    "build1 (dev@build1.example): reachable, 3.1 ms; tmux 3.3a, opencode 1.18.33, Python 3.11.2; 2 running sessions",
+    "  ready: nothing is missing",
+    "",
+    "gpu (gpu): unreachable since " .. ui.clock("2026-11-26T21:22:18.402Z") .. "; 1 running session",
+    "  error: " .. err,
+    "  fix: check that `ssh gpu true` works without asking anything",
+    "",
+    "bare (bare): reachable, 12 ms; opencode 1.18.33; no running sessions",
+    "  problem: tmux is missing: install it there (e.g. `apt-get install tmux`)",
+  }, ":Ao hosts lines")
+  eq(#hosts.render({}), 1, "no hosts: one line saying how to add one")
+  hosts.remember({ { name = "build1" }, { name = "gpu" }, { name = "bare" } })
+  eq(commands.complete("", "Ao hosts ", 9), { "bare", "build1", "gpu" }, "host names from the last answer")
+  eq(commands.complete("g", "Ao hosts g", 10), { "gpu" }, "host names by prefix")
+
+  -- the host stops answering: one WARN per host (not per session), INFO when it answers again
+  local function host_change(sid, activity, previous)
+    return { hosts.describe_change({ sessionId = sid, project = "r", status = "running", previous = "running",
+      activity = activity, previousActivity = previous,
+      session = vim.tbl_extend("force", away_session, { sessionId = sid, activity = activity }) }) }
+  end
+  eq(host_change("r/agent-7", "unreachable", "active"), { "host build1 unreachable since " .. clock
+    .. ": r/agent-7 (and any other session there) may still be running; :Ao hosts build1", L.WARN }, "host away")
+  eq(host_change("r/agent-8", "unreachable", "idle"), {}, "once per host")
+  eq(host_change("r/agent-7", "active", "unreachable"), { "host build1 answers again", L.INFO }, "host back")
+  eq(host_change("r/agent-8", "idle", "unreachable"), {}, "back: once")
+  eq({ hosts.describe_change({ sessionId = "p/agent-1", status = "running", activity = "active",
+    session = { sessionId = "p/agent-1", host = vim.NIL } }) }, {}, "a local session: nothing")
+
+  -- the statusline and the pickers: unreachable sessions are running ones
+  local saved = ao._state.sessions
+  ao._remember({ away_session, { sessionId = "p/agent-1", project = "p", status = "exited",
+    createdAt = "2025-01-01T00:00:01.000Z" } }, true)
+  eq(ao.statusline(), "ao: 1 running (1 unreachable), 1 exited", "statusline with an unreachable host")
+  eq(commands.session_label("r/agent-7"), "r/agent-7 (ssh:build1, unreachable since " .. clock .. ")", "picker label")
+  eq(commands.session_label("p/agent-1"), "p/agent-1", "local picker label: the id")
+  eq(commands.complete("", "Ao kill ", 8), { "r/agent-7" }, "kill offers the unreachable (running) session")
+  ao._state.sessions = saved
+end
 
 -- :'<,'>Ao spawn: the lines go with the prompt, fenced, with file and range ----------------------------------
 ao._remember_list({ projects = { { name = "p", path = "/w/p" }, { name = "sub", path = "/w/p/sub" } } })

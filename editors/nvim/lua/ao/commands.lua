@@ -59,6 +59,20 @@ local function session_ids(want)
   return #picked > 0 and picked or all
 end
 
+--- How a session id is offered in a picker: the id, plus where a remote one runs and whether its host answers
+--- ("my-project/agent-3 (ssh:build1, unreachable since 21:35:59)").
+---@param id string
+---@return string
+function M.session_label(id)
+  local s = ao()._state.sessions[id]
+  if type(s) ~= "table" or type(ao()._nn(s.host)) ~= "string" then
+    return id
+  end
+  local ui = require("ao.ui")
+  local unreachable = ui.unreachable_text(s)
+  return ("%s (%s%s)"):format(id, ui.where(s), unreachable and (", " .. unreachable) or "")
+end
+
 --- Ask which session when none was given (from a fresh status).
 ---@param what string
 ---@param want? ao.Want
@@ -75,7 +89,7 @@ local function pick(what, want, fn)
     if #ids == 1 then
       return fn(ids[1])
     end
-    vim.ui.select(ids, { prompt = "Session to " .. what .. ":" }, function(choice)
+    vim.ui.select(ids, { prompt = "Session to " .. what .. ":", format_item = M.session_label }, function(choice)
       if choice then
         fn(choice)
       end
@@ -211,6 +225,15 @@ M.subcommands = {
     end,
     complete = function(_, index)
       return index == 1 and ao().projects() or {}
+    end,
+  },
+  hosts = {
+    usage = ":Ao hosts [host]",
+    run = function(args)
+      require("ao.hosts").run(args)
+    end,
+    complete = function(_, index)
+      return index == 1 and require("ao.hosts").complete() or {}
     end,
   },
   attach = {

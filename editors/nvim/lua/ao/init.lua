@@ -214,6 +214,10 @@ function M._on_status_changed(_, payload, _)
       if warning then
         M.notify(warning, wlevel)
       end
+      local away, alevel = require("ao.hosts").describe_change(payload)
+      if away then
+        M.notify(away, alevel)
+      end
     end
     require("ao.cost").on_change()
     local ok, err = pcall(vim.api.nvim_exec_autocmds, "User",
@@ -432,7 +436,30 @@ function M.status(opts, cb)
   end)
 end
 
---- Open a terminal split attached to the session (`tmux attach ...`). `cb(err, info)` when given.
+--- The remote hosts (`ao/hosts`), each as one ssh round trip finds it now: reachable or not, round trip, tmux
+--- and opencode there, running sessions, problems with their fixes. With `cb`: `cb(err, hosts)`; without: shows
+--- them like `:Ao hosts`.
+---@param opts? {host?: string} only this host
+---@param cb? fun(err: ao.Error?, hosts: ao.HostInfo[]?)
+function M.hosts(opts, cb)
+  opts = opts or {}
+  M.request("ao/hosts", { host = opts.host }, function(err, res)
+    local hosts = (not err and type(res) == "table") and (nn(res.hosts) or {}) or nil
+    if hosts then
+      require("ao.hosts").remember(hosts)
+    end
+    if cb then
+      return cb(err, hosts)
+    end
+    if err then
+      return M.report("hosts", err)
+    end
+    require("ao.hosts").show(hosts, opts)
+  end)
+end
+
+--- Open a terminal split attached to the session (the server's `ao/attach` argv: `tmux ... attach`, `tail -f`
+--- of the process runtime, `ssh -t HOST -- 'tmux ... attach'` on a remote host). `cb(err, info)` when given.
 ---@param id string
 ---@param cb? fun(err: ao.Error?, info: ao.AttachInfo?)
 function M.attach(id, cb)
@@ -699,16 +726,19 @@ function M.projects()
   return names
 end
 
---- Session counts for a statusline: `{ running = n, exited = n, waiting = n }` (`waiting`: running live agents
---- waiting for an answer, counted in `running` too).
----@return {running: integer, exited: integer, waiting: integer}
+--- Session counts for a statusline: `{ running = n, exited = n, waiting = n, unreachable = n }` (`waiting`:
+--- running live agents waiting for an answer; `unreachable`: running sessions whose host does not answer; both
+--- counted in `running` too).
+---@return {running: integer, exited: integer, waiting: integer, unreachable: integer}
 function M.counts()
-  local c = { running = 0, exited = 0, waiting = 0 }
+  local c = { running = 0, exited = 0, waiting = 0, unreachable = 0 }
   for _, s in pairs(state.sessions) do
     if s.status == "running" then
       c.running = c.running + 1
       if s.activity == "waiting_input" then
         c.waiting = c.waiting + 1
+      elseif s.activity == "unreachable" then
+        c.unreachable = c.unreachable + 1
       end
     else
       c.exited = c.exited + 1
@@ -718,9 +748,10 @@ function M.counts()
 end
 
 --- A statusline component: "ao: 2 running, 1 exited" ("ao: 2 running (1 waiting), 1 exited" while live agents
---- wait for an answer), or "" when there are no sessions. With `spend`
---- (default: the `statusline.spend` option) it adds today's spend: "ao: 2 running, 1 exited, today $1.23" (of
---- $50.00 with a daily budget), from a cache that status changes refresh; a redraw never sends a request.
+--- wait for an answer, "(1 unreachable)" while a remote host does not answer), or "" when there are no sessions.
+--- With `spend` (default: the `statusline.spend` option) it adds today's spend: "ao: 2 running, 1 exited,
+--- today $1.23" (of $50.00 with a daily budget), from a cache that status changes refresh; a redraw never sends a
+--- request.
 --- Example: `vim.o.statusline = "%f %= %{v:lua.require'ao'.statusline()}"`
 ---@param opts? {spend?: boolean}
 ---@return string
@@ -728,8 +759,15 @@ function M.statusline(opts)
   local c = M.counts()
   local parts = {}
   if c.running + c.exited > 0 then
-    local waiting = c.waiting > 0 and (" (%d waiting)"):format(c.waiting) or ""
-    parts[1] = ("%d running%s, %d exited"):format(c.running, waiting, c.exited)
+    local notes = {}
+    if c.waiting > 0 then
+      notes[#notes + 1] = ("%d waiting"):format(c.waiting)
+    end
+    if c.unreachable > 0 then
+      notes[#notes + 1] = ("%d unreachable"):format(c.unreachable)
+    end
+    local extra = #notes > 0 and (" (" .. table.concat(notes, ", ") .. ")") or ""
+    parts[1] = ("%d running%s, %d exited"):format(c.running, extra, c.exited)
   end
   local spend = opts and opts.spend
   if spend == nil then

@@ -146,7 +146,7 @@
 
 ---@class ao.AttachInfo
 ---@field sessionId string
----@field type string "tmux" or "process" (a runtime plugin may add others)
+---@field type string "tmux", "process" or "ssh" (a remote host; a runtime plugin may add others)
 ---@field command string
 ---@field argv string[]
 ---@field restoreCommand? string

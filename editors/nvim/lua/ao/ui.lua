@@ -1,4 +1,4 @@
----@mod ao.ui Windows of ao.nvim: the sessions view, the attach terminal, the logs buffer
+---@mod ao.ui Windows of ao.nvim: the sessions view, text views (hosts), the attach terminal, the logs buffer
 
 local M = {}
 
@@ -63,11 +63,46 @@ function M.cost(cost)
   return require("ao.cost").usd(cost.usd)
 end
 
+--- A local time for "since ...": "21:35:59" today, "2026-11-25 21:35:59" another day; nil without a time.
+---@param iso? string ISO 8601 UTC
+---@return string?
+function M.clock(iso)
+  local t = M.parse_time(iso)
+  if not t then
+    return nil
+  end
+  local fmt = os.date("%Y-%m-%d", t) == os.date("%Y-%m-%d") and "%H:%M:%S" or "%Y-%m-%d %H:%M:%S"
+  return os.date(fmt, t) --[[@as string]]
+end
+
+--- "unreachable since 21:35:59" for a session whose host does not answer (it is still running as far as anyone
+--- knows); nil otherwise.
+---@param s ao.Session
+---@return string?
+function M.unreachable_text(s)
+  if s.status ~= "running" or nn(s.activity) ~= "unreachable" then
+    return nil
+  end
+  local since = M.clock(nn(s.unreachableSince))
+  return since and ("unreachable since " .. since) or "unreachable"
+end
+
+--- Where a session runs: "ssh:build1" for a remote host, else its runtime ("tmux", "process", "live").
+---@param s ao.Session
+---@return string
+function M.where(s)
+  local host = nn(s.host)
+  if type(host) == "string" and host ~= "" then
+    return "ssh:" .. host
+  end
+  return tostring(nn(s.runtime) or "-")
+end
+
 ---@param s ao.Session
 ---@return string
 function M.status_text(s)
   if s.status == "running" then
-    return "running"
+    return M.unreachable_text(s) or "running"
   end
   local code = nn(s.exitCode)
   local outcome = type(nn(s.outcome)) == "table" and nn(s.outcome.result) or nil
@@ -94,16 +129,21 @@ function M.render(sessions)
   if #sessions == 0 then
     return { "No sessions. Start one with :Ao spawn [project] {prompt}" }, {}
   end
-  local rows = { { "ID", "STATUS", "ACTIVITY", "COST", "AGE", "PROMPT" } }
+  -- a RUNTIME column ("ssh:build1", "tmux") only when some session runs on a remote host
+  local remote = false
   for _, s in ipairs(sessions) do
-    rows[#rows + 1] = {
-      s.sessionId,
-      M.status_text(s),
-      tostring(nn(s.activity) or "-"),
-      M.cost(s.cost),
-      M.age(nn(s.createdAt)),
-      one_line(s.prompt, 60),
-    }
+    remote = remote or type(nn(s.host)) == "string"
+  end
+  local header = remote and { "ID", "STATUS", "ACTIVITY", "RUNTIME", "COST", "AGE", "PROMPT" }
+    or { "ID", "STATUS", "ACTIVITY", "COST", "AGE", "PROMPT" }
+  local rows = { header }
+  for _, s in ipairs(sessions) do
+    local row = { s.sessionId, M.status_text(s), tostring(nn(s.activity) or "-") }
+    if remote then
+      row[#row + 1] = M.where(s)
+    end
+    vim.list_extend(row, { M.cost(s.cost), M.age(nn(s.createdAt)), one_line(s.prompt, 60) })
+    rows[#rows + 1] = row
   end
   local widths = {}
   for _, r in ipairs(rows) do
@@ -225,7 +265,9 @@ local function map_actions(buf, wrap)
   return map
 end
 
-local function float_geometry(lines)
+---@param lines string[]
+---@param wrap? boolean the window wraps long lines: count the rows they take
+local function float_geometry(lines, wrap)
   local o = ao().options().float
   local cols, rows = vim.o.columns, vim.o.lines - vim.o.cmdheight - 2
   local function size(v, total)
@@ -236,7 +278,14 @@ local function float_geometry(lines)
     want = math.max(want, vim.fn.strdisplaywidth(l))
   end
   local width = math.max(20, math.min(want + 1, size(o.width, cols), cols - 4))
-  local height = math.max(1, math.min(#lines, size(o.height, rows), rows - 2))
+  local needed = #lines
+  if wrap then
+    needed = 0
+    for _, l in ipairs(lines) do
+      needed = needed + math.max(1, math.ceil(vim.fn.strdisplaywidth(l) / width))
+    end
+  end
+  local height = math.max(1, math.min(needed, size(o.height, rows), rows - 2))
   return {
     relative = "editor",
     width = width,
@@ -381,6 +430,95 @@ function M.on_change()
       M.refresh()
     end
   end, 50)
+end
+
+-- text views (:Ao hosts) ---------------------------------------------------------------------------
+
+local texts = {} ---@type table<string, {buf: integer?, win: integer?}>
+M._texts = texts
+
+--- Is the quickfix list the text view `name`?
+---@param name string
+---@return boolean
+local function qf_is_text(name)
+  local ctx = vim.fn.getqflist({ context = 1 }).context
+  return type(ctx) == "table" and ctx.ao_view == name
+end
+
+--- Show read-only `lines` where `:Ao status` shows sessions: a floating window `ao://{name}` (`R` calls
+--- `refresh`, `q`/<Esc> close; reused while open), or with `status_view = "quickfix"` the quickfix list titled
+--- "ao {name}".
+---@param name string e.g. "hosts"
+---@param lines string[]
+---@param refresh? fun()
+function M.show_text(name, lines, refresh)
+  if ao().options().status_view == "quickfix" then
+    local items = {}
+    for _, l in ipairs(lines) do
+      items[#items + 1] = { text = l, valid = 0 }
+    end
+    vim.fn.setqflist({}, qf_is_text(name) and "r" or " ",
+      { title = "ao " .. name, items = items, context = { ao_view = name } })
+    vim.cmd("botright copen")
+    return
+  end
+  local v = texts[name] or {}
+  texts[name] = v
+  local function close()
+    if v.win and vim.api.nvim_win_is_valid(v.win) then
+      pcall(vim.api.nvim_win_close, v.win, true)
+    end
+    v.win = nil
+  end
+  local buf = v.buf
+  if not (buf and vim.api.nvim_buf_is_valid(buf)) then
+    buf = vim.api.nvim_create_buf(false, true)
+    vim.bo[buf].bufhidden = "wipe"
+    vim.bo[buf].filetype = "ao-" .. name
+    pcall(vim.api.nvim_buf_set_name, buf, "ao://" .. name)
+    local function map(lhs, fn, desc)
+      vim.keymap.set("n", lhs, fn, { buffer = buf, nowait = true, silent = true, desc = "ao: " .. desc })
+    end
+    map("q", close, "close")
+    map("<Esc>", close, "close")
+    if refresh then
+      map("R", refresh, "refresh")
+    end
+    vim.api.nvim_create_autocmd("BufWipeout", {
+      buffer = buf,
+      callback = function()
+        v.buf, v.win = nil, nil
+      end,
+    })
+    v.buf = buf
+  end
+  vim.bo[buf].modifiable = true
+  vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
+  vim.bo[buf].modifiable = false
+  local geo = float_geometry(lines, true)
+  if v.win and vim.api.nvim_win_is_valid(v.win) then
+    vim.api.nvim_win_set_config(v.win, geo)
+    vim.api.nvim_set_current_win(v.win)
+  else
+    v.win = vim.api.nvim_open_win(buf, true, vim.tbl_extend("force", geo, {
+      style = "minimal",
+      border = ao().options().float.border,
+      title = " ao " .. name .. " ",
+      title_pos = "center",
+      footer = refresh and " R refresh  q close " or " q close ",
+      footer_pos = "center",
+    }))
+    vim.wo[v.win].wrap = true
+    vim.wo[v.win].linebreak = true
+  end
+end
+
+--- Is the text view `name` shown (its float open)?
+---@param name string
+---@return boolean
+function M.text_open(name)
+  local v = texts[name]
+  return v ~= nil and v.win ~= nil and vim.api.nvim_win_is_valid(v.win)
 end
 
 -- attach -----------------------------------------------------------------------------------------
