@@ -412,8 +412,42 @@ function M.spawn(opts, cb)
   end)
   M.request("ao/spawn", params, function(err, session)
     state.spawning = math.max(0, state.spawning - 1)
+    if err then
+      M._drop_vanished()
+    end
     done(err, session)
   end)
+end
+
+--- A failed spawn removes its session record, but the server's poller may already have announced it (as
+--- running) and says nothing when a record goes: after a short while (past the next poll), forget the cached
+--- running sessions that the server no longer has as running. One that exited meanwhile comes back with its
+--- exit notification.
+function M._drop_vanished()
+  local wait = math.floor(2 * (tonumber(config.options.poll_interval) or 1) * 1000) + 200
+  vim.defer_fn(function()
+    if not client.is_ready(M.get_client()) then
+      return
+    end
+    M.request("ao/status", { running = true }, function(err, res)
+      if err or type(res) ~= "table" then
+        return
+      end
+      local alive = {}
+      for _, s in ipairs(nn(res.sessions) or {}) do
+        if type(s) == "table" and type(s.sessionId) == "string" then
+          alive[s.sessionId] = true
+          state.sessions[s.sessionId] = s
+        end
+      end
+      for id, s in pairs(state.sessions) do
+        if s.status == "running" and not alive[id] then
+          state.sessions[id] = nil
+        end
+      end
+      redraw_statusline()
+    end)
+  end, wait)
 end
 
 --- Sessions from the server. With `cb`: `cb(err, sessions)`; without: opens the status view.
