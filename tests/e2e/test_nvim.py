@@ -251,8 +251,8 @@ def test_spawn_attach_exit_notification_and_status(bed: Bed, nvim: Nvim) -> None
 
     # completion: subcommands, session ids from the last status, projects
     assert nvim.lua("return vim.fn.getcompletion('Ao ', 'cmdline')") == \
-        ["abort", "attach", "changes", "cost", "discard", "kill", "logs", "merge", "respond", "resume", "send",
-         "spawn", "status"]
+        ["abort", "attach", "changes", "cost", "discard", "hosts", "kill", "logs", "merge", "respond", "resume",
+         "send", "spawn", "status"]
     assert nvim.lua("return vim.fn.getcompletion('Ao resu', 'cmdline')") == ["resume"]
     assert sid in nvim.lua("return vim.fn.getcompletion('Ao attach ', 'cmdline')")
     assert nvim.lua("return vim.fn.getcompletion('Ao spawn ', 'cmdline')") == ["my-project"]
@@ -335,6 +335,141 @@ def test_server_errors_are_readable_messages(bed: Bed, nvim: Nvim) -> None:
     assert err["level"] == ERROR
     no_traceback(nvim)
     assert bed.ao_json("status")["sessions"] == []
+
+
+NOWHERE = "ssh://root@127.0.0.1:1"  # port 1 refuses: real ssh, a real failure
+
+
+def unreachable_host_config(bed: Bed) -> None:
+    """my-project, and a project `far` on the host `nowhere`, whose ssh port refuses connections."""
+    bed.write_config(extra_project=(
+        "  - name: far\n    host: nowhere\n    path: /srv/far\n"
+        f"hosts:\n  - name: nowhere\n    ssh: {json.dumps(NOWHERE)}\n"))
+
+
+HOSTS_VIEW = """
+local ui = require("ao.ui")
+if not ui.text_open("hosts") then return nil end
+local w = vim.api.nvim_get_current_win()
+local c = vim.api.nvim_win_get_config(w)
+return { float = c.relative ~= "", title = c.title[1][1], name = vim.api.nvim_buf_get_name(0),
+  lines = vim.api.nvim_buf_get_lines(0, 0, -1, false), wrap = vim.wo[w].wrap }
+"""
+
+
+def test_hosts_view_and_spawn_on_an_unreachable_host(bed: Bed, nvim: Nvim) -> None:
+    """`:Ao hosts` against a host ssh cannot reach: it says so, with ssh's words and the fix; `:Ao spawn` of its
+    project is one ERROR naming the host (-32016 for the Lua API) and leaves no session."""
+    unreachable_host_config(bed)
+    nvim.cmd("Ao hosts")
+    view = wait_for(lambda: nvim.lua(HOSTS_VIEW), timeout=60, what=f"the :Ao hosts window ({nvim.debug()})")
+    assert view["float"] and view["title"] == " ao hosts " and view["name"] == "ao://hosts" and view["wrap"]
+    head, error, fix = view["lines"]
+    assert head.startswith(f"nowhere ({NOWHERE}): unreachable since ") and head.endswith("; no running sessions"), head
+    assert error.startswith(f"  error: host nowhere ({NOWHERE}) unreachable since "), error
+    assert error.endswith("ssh: connect to host 127.0.0.1 port 1: Connection refused"), error
+    assert fix == f"  fix: check that `ssh {NOWHERE} true` works without asking anything", fix
+    # the same facts as the server's own answer
+    (info,) = bed.ao_json("hosts")["hosts"]
+    assert info["reachable"] is False and info["sessions"] == 0, info
+    assert info["problems"] == [info["error"] + "; " + fix[len("  fix: "):]], info
+
+    # R refreshes, q closes; :Ao hosts NAME shows one host; completion offers the names seen
+    tick = nvim.lua("return vim.b.changedtick")
+    nvim.keys("R")
+    wait_for(lambda: nvim.lua(f"return vim.b.changedtick > {tick}"), timeout=60, what="R to refresh the window")
+    assert nvim.lua(HOSTS_VIEW)["lines"][0].startswith("nowhere (")
+    nvim.keys("q")
+    wait_for(lambda: nvim.lua("return not require('ao.ui').text_open('hosts')"), timeout=30, what="q to close")
+    assert nvim.lua("return vim.fn.getcompletion('Ao hosts ', 'cmdline')") == ["nowhere"]
+    nvim.cmd("Ao hosts nowhere")
+    one = wait_for(lambda: nvim.lua(HOSTS_VIEW), timeout=60, what=":Ao hosts nowhere")
+    assert one["lines"][0].startswith("nowhere (") and len(one["lines"]) == 3, one
+    nvim.keys("q")
+    nvim.cmd("Ao hosts nosuch")
+    unknown = nvim.wait_notification("no host named 'nosuch'")
+    assert unknown["level"] == ERROR and unknown["msg"].startswith("ao: hosts: "), unknown
+
+    # status_view = "quickfix": the same lines in the quickfix list "ao hosts"
+    nvim.lua("local o = vim.deepcopy(require('ao').options()); o.status_view = 'quickfix'; require('ao').setup(o)")
+    nvim.cmd("Ao hosts")
+    qf = wait_for(lambda: nvim.lua(QF % lua_str("ao hosts")), timeout=60, what="the ao hosts quickfix list")
+    texts = [i["text"] for i in qf["items"]]
+    assert len(texts) == 3 and texts[0].startswith(f"nowhere ({NOWHERE}): unreachable since ") and qf["open"], qf
+    assert texts[2] == fix, qf
+    nvim.cmd("cclose")
+
+    # a spawn on the host fails at once, naming it, and leaves nothing behind
+    nvim.cmd("Ao spawn far Build it over there")
+    failed = nvim.wait_notification("ao: spawn: ")
+    assert failed["level"] == ERROR, failed
+    assert failed["msg"].startswith(f"ao: spawn: host nowhere ({NOWHERE}) unreachable since "), failed
+    assert failed["msg"].endswith("Connection refused"), failed
+    err = nvim.lua("local r, e = nil, nil\n"
+                   "require('ao').spawn({ project = 'far', prompt = 'x' }, function(err) e = err end)\n"
+                   "vim.wait(30000, function() return e ~= nil end, 50)\n"
+                   "return e and { code = e.code, kind = e.data and e.data.kind }")
+    assert err == {"code": -32016, "kind": "HostUnreachable"}, err
+    assert bed.ao_json("status")["sessions"] == []
+    # the server's poller may have announced the session before the spawn failed and removed it: the plugin
+    # forgets it once the server no longer lists it
+    wait_for(lambda: nvim.lua("return #require('ao').sessions()") == 0, timeout=30,
+             what="the failed spawn's session to leave the plugin's cache")
+    assert nvim.lua("return require('ao').statusline()") == ""
+    assert not any(n["msg"].startswith("ao: spawned") for n in nvim.notifications()), nvim.notifications()
+    no_traceback(nvim)
+
+
+REMOTE_ROWS = """
+local since = os.date("!%Y-%m-%dT%H:%M:%S", os.time() - 300) .. ".000Z"
+local away = { sessionId = "far/agent-7", id = "agent-7", project = "far", status = "running", exitCode = vim.NIL,
+  activity = "unreachable", runtime = "ssh", host = "build1", unreachableSince = since, prompt = "far away work",
+  createdAt = since, cost = vim.NIL, outcome = vim.NIL, pending = {} }
+local here = { sessionId = "my-project/agent-8", id = "agent-8", project = "my-project", status = "exited",
+  exitCode = 0, activity = "exited", runtime = "tmux", host = vim.NIL, unreachableSince = vim.NIL,
+  prompt = "local work", createdAt = since, cost = { usd = 0.01 }, outcome = { result = "success" }, pending = {} }
+local ui = require("ao.ui")
+local lines = ui.render({ away, here })
+local alone = ui.render({ here })
+require("ao")._remember({ away, here }, true)
+return { lines = lines, alone = alone, clock = ui.clock(since), statusline = require("ao").statusline(),
+  label = require("ao.commands").session_label("far/agent-7") }
+"""
+
+
+def test_a_remote_session_shows_its_host_and_unreachable_not_exited(bed: Bed, nvim: Nvim) -> None:
+    """The sessions view's rows (ui.render, a pure function, run in Neovim): a session on host build1 whose host
+    does not answer says `ssh:build1` and `unreachable since <time>`, and nothing says it exited; local sessions
+    alone look as before (no RUNTIME column)."""
+    out = nvim.lua(REMOTE_ROWS)
+    header, away, here = out["lines"]
+    assert header.split() == ["ID", "STATUS", "ACTIVITY", "RUNTIME", "COST", "AGE", "PROMPT"], header
+    assert away.startswith("far/agent-7") and f"unreachable since {out['clock']}" in away, away
+    assert "ssh:build1" in away and "exited" not in away and away.endswith("far away work"), away
+    assert here.split()[:4] == ["my-project/agent-8", "exited(0)", "exited", "tmux"], here
+    assert out["alone"][0].split() == ["ID", "STATUS", "ACTIVITY", "COST", "AGE", "PROMPT"], out["alone"]
+    assert out["statusline"] == "ao: 1 running (1 unreachable), 1 exited"
+    assert out["label"] == f"far/agent-7 (ssh:build1, unreachable since {out['clock']})"
+
+
+def test_attach_runs_an_ssh_argv_in_a_terminal(bed: Bed, nvim: Nvim) -> None:
+    """ao/attach of a remote session is `type: "ssh"`: the terminal runs its argv like any other (here a real
+    ssh to a refusing port, which then says why in the terminal)."""
+    argv = ["ssh", "-t", "-p", "1", "-o", "BatchMode=yes", "--", "root@127.0.0.1",
+            "tmux -S .local/state/ao-server/tmux.sock attach -t =ao-agent-7"]
+    info = {"sessionId": "far/agent-7", "type": "ssh", "command": shlex.join(argv), "argv": argv,
+            "restoreCommand": None}
+    got = nvim.lua(f"local buf, err = require('ao.ui').open_terminal(vim.json.decode({lua_str(json.dumps(info))}))\n"
+                   "if not buf then return { err = err } end\n"
+                   "return { argv = vim.api.nvim_get_chan_info(vim.bo[buf].channel).argv,\n"
+                   "  session = vim.b[buf].ao_session, buftype = vim.bo[buf].buftype }")
+    assert "err" not in got, got
+    assert got["buftype"] == "terminal" and got["session"] == "far/agent-7"
+    assert [shutil.which(got["argv"][0]), *got["argv"][1:]] == [shutil.which("ssh"), *argv[1:]], got
+    text = wait_for(lambda: (t := "\n".join(nvim.lua("return vim.api.nvim_buf_get_lines(0, 0, -1, false)")))
+                    and "Connection refused" in t and t, timeout=30, what="ssh's own words in the terminal")
+    assert "port 1" in text
+    no_traceback(nvim)
 
 
 def test_checkhealth_reports_ok(bed: Bed, nvim: Nvim) -> None:
