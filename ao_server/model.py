@@ -17,6 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from .activity import Activity as Activity
 from .errors import UsageError
 from .sessiondir import SessionDir
 
@@ -36,17 +37,6 @@ class State(StrEnum):
     STARTING = "starting"
     RUNNING = "running"
     EXITED = "exited"
-
-
-class Activity(StrEnum):
-    ACTIVE = "active"  # a turn in progress, or events in the last seconds
-    READY = "ready"  # the turn is complete; waiting
-    IDLE = "idle"  # nothing for opencode.idleThreshold seconds
-    WAITING_INPUT = "waiting_input"  # a pending question
-    BLOCKED = "blocked"  # the last turn failed
-    EXITED = "exited"
-    UNKNOWN = "unknown"  # the runtime cannot tell whether the agent runs
-    UNREACHABLE = "unreachable"  # its host cannot be reached (see unreachableSince); never evidence of an exit
 
 
 class Result(StrEnum):

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..model import Activity
+from ..activity import Activity
 from .opencode_events import (
     EventState,
     activity_of,

@@ -30,7 +30,7 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, NamedTuple, TypeVar
 
-from ..model import Activity
+from ..activity import Activity
 
 __all__ = [
     "EventState",

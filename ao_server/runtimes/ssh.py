@@ -69,12 +69,18 @@ exec tmux -S "$sock" new-session -d -s "$t" -x 200 -y 50 /bin/sh "$d/run-$run.sh
   \; set-option -w -t "=$t:" remain-on-exit on
 """
 
-# $1 state dir, $2 1 when stdin holds the database reader's input, $3 its bootstrap, $4... sessions.
+# $1 state dir, $2 1 when stdin holds the database reader's input, $3 its bootstrap, $4 the reader's hash,
+# $5... sessions.
 SNAPSHOT = r"""
-st=$1; intro=$2; boot=$3; shift 3
+st=$1; intro=$2; boot=$3; reader=$4; shift 4
+umask 077
 echo @panes
 tmux -S "$st/tmux.sock" list-panes -a -F '#{session_name}	#{pane_dead}' 2>&1
 echo "@rc $?"
+if [ "$intro" = 1 ] && command -v python3 >/dev/null 2>&1; then
+  echo @intro
+  exec python3 -c "$boot" "$st/reader-$reader" "$st"
+fi
 for n in "$@"; do
   d="$st/sessions/$n"; code=; alive=0
   [ -r "$d/exit_code" ] && code=$(cat "$d/exit_code" 2>/dev/null)
@@ -86,10 +92,8 @@ for n in "$@"; do
   printf '@s\t%s\t%s\t%s\n' "$n" "$code" "$alive"
 done
 echo @intro
-if [ "$intro" = 1 ]; then
-  if command -v python3 >/dev/null 2>&1; then python3 -c "$boot"
-  else echo '{"error": "python3 is not installed on this host (needed to read OpenCode database there)"}'; fi
-fi
+[ "$intro" = 1 ] && echo '{"error": "python3 is not installed there (it reads the OpenCode database)"}'
+exit 0
 """
 
 # $1 state dir, $2 session. Saves the pane's text, stops the agent's process group, closes the tmux session.
@@ -190,6 +194,8 @@ class SshRuntime:
         self.state_dir: Path | None = None
         self._hosts: dict[str, SshHost] = {}
         self._intro: dict[str, Introspection] = {}
+        self._reader_sent: set[str] = set()  # hosts that got this process's reader (they keep it)
+        self._reader_broken: dict[str, str] = {}  # hosts whose python3 cannot run it: why
         self.intro_warnings: list[str] = []
 
     def bind(self, state_dir: Path) -> None:
@@ -288,33 +294,49 @@ class SshRuntime:
         return out
 
     def _snapshot_host(self, name: str, sessions: list[SessionRecord]) -> dict[str, Liveness]:
-        from ..agents.opencode_remote import BOOT, decode, payload
+        from ..agents.opencode_remote import BOOT, Files, ReaderMissing, decode, payload, reader_hash
 
         conn = self.conn(self.config.hosts[name])
         now = time.time()
+        send_reader = name not in self._reader_sent
+        reader_broken = self._reader_broken.get(name)  # then the host's shell reads the sessions' files
         try:
             res = conn.run(
                 SNAPSHOT,
-                [conn.state, "1", BOOT, *(s.id for s in sessions)],
-                stdin=payload(sessions, int(now * 1000), self.config.idle_threshold),
+                [conn.state, "0" if reader_broken else "1", BOOT, reader_hash(), *(s.id for s in sessions)],
+                stdin=payload(sessions, int(now * 1000), self.config.idle_threshold, with_reader=send_reader),
                 poll=True,
             )
         except HostUnreachable as e:
             since = conn.unreachable_since() or now
             return {s.id: Liveness(alive=None, reason=str(e), unreachable_since=since) for s in sessions}
-        panes, tmux_error, files, intro_text = _parse_snapshot(res.text)
-        try:
-            self._intro.update(decode(intro_text, sessions, name))
-        except AoError as e:
-            self.intro_warnings.append(str(e))
+        panes, tmux_error, shell_files, intro_text = _parse_snapshot(res.text)
+        self._reader_sent.add(name)
+        files: Files | None = shell_files if reader_broken else None  # None: nobody could read them
+        if reader_broken:
+            self.intro_warnings.append(reader_broken)
+        else:
+            try:
+                intro, files, unavailable = decode(intro_text, sessions, name)
+                self._intro.update(intro)
+                if unavailable:
+                    self.intro_warnings.append(unavailable)
+            except ReaderMissing as e:
+                self._reader_sent.discard(name)
+                self.intro_warnings.append(str(e))
+            except AoError as e:  # a python3 there that cannot run the reader: its shell will read the files
+                self._reader_broken[name] = str(e)
+                self.intro_warnings.append(str(e))
         out: dict[str, Liveness] = {}
         for s in sessions:
-            code, script_alive = files.get(s.id, (None, False))
+            code, script_alive = files.get(s.id, (None, False)) if files is not None else (None, False)
             dead = panes.get(self._tmux_name(s)) if tmux_error is None else None
             if code is not None:
                 out[s.id] = Liveness(alive=False, exit_code=code)
             elif dead is False or script_alive:
                 out[s.id] = Liveness(alive=True)
+            elif files is None:
+                out[s.id] = Liveness(alive=None, reason=f"host {name}: its session files could not be read just now")
             elif tmux_error is not None:
                 out[s.id] = Liveness(alive=None, reason=f"host {name}: {tmux_error}")
             else:
