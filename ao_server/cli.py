@@ -478,7 +478,7 @@ def run_hosts(orch: Orchestrator, args: argparse.Namespace) -> int:
             print(f"{h.name} ({h.ssh}): reachable, {h.rtt_ms:.0f} ms; {h.tmux or 'no tmux'}; "
                   f"opencode {h.opencode or 'missing'}; {h.python3 or 'no python3'}")  # fmt: skip
         else:
-            print(f"{h.name} ({h.ssh}): unreachable")
+            print(f"{h.name} ({h.ssh}): {h.error}")
         for problem in h.problems:
             print(f"  - {problem}")
         if not h.problems:

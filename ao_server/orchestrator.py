@@ -238,6 +238,8 @@ class Orchestrator:
         except BaseException as e:
             try:
                 rt.kill(rec)  # whatever part of it started
+            except AoError as cleanup_error:  # its host is unreachable, say: nothing of it could start either
+                log.warning("cleanup after a failed spawn: %s", cleanup_error)
             except Exception:
                 log.warning("cleanup after a failed spawn failed", exc_info=True)
             if rec.workspace:
@@ -323,7 +325,7 @@ class Orchestrator:
             return HostInfo(
                 name=host.name, ssh=host.ssh, state_dir=host.state_dir, reachable=False, rtt_ms=None, error=str(e),
                 unreachable_since=iso(since) if since else None, tmux=None, opencode=None, python3=None,
-                sessions=sessions, problems=[f"{e}; check that `ssh {host.ssh} true` works without asking anything"],
+                sessions=sessions, problems=[f"check that `ssh {host.ssh} true` works without asking anything"],
             )  # fmt: skip
         problems = []
         if not facts.get("tmux"):

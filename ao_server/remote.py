@@ -133,7 +133,7 @@ class SshHost:
                 and isinstance(tried, int | float)
                 and 0 <= time.time() - tried < RETRY_AFTER
             ):
-                raise HostUnreachable(self.unreachable_message(str(state.get("error") or "no answer")))
+                raise self.unreachable(str(state.get("error") or "no answer"))
         argv = [*self.ssh_argv(), "--", self.host.ssh, command_line(script, args)]
         try:
             proc = subprocess.run(
@@ -145,14 +145,14 @@ class SshHost:
             )
         except subprocess.TimeoutExpired:
             self._mark_unreachable(f"no answer within {timeout:g} s")
-            raise HostUnreachable(self.unreachable_message(f"no answer within {timeout:g} s")) from None
+            raise self.unreachable(f"no answer within {timeout:g} s") from None
         except OSError as e:
-            raise HostUnreachable(f"host {self.host.name}: could not run ssh: {e}") from None
+            raise HostUnreachable(f"host {self.host.name}: could not run ssh: {e}", host=self.host.name) from None
         err = proc.stderr.decode("utf-8", errors="replace").strip()
         if proc.returncode == 255:
             why = _ssh_error(err)
             self._mark_unreachable(why)
-            raise HostUnreachable(self.unreachable_message(why))
+            raise self.unreachable(why)
         self._mark_reachable()
         return Result(proc.returncode, proc.stdout, err)
 
@@ -171,6 +171,16 @@ class SshHost:
     def unreachable_since(self) -> float | None:
         since = self.reachability().get("unreachableSince")
         return float(since) if isinstance(since, int | float) else None
+
+    def unreachable(self, why: str) -> HostUnreachable:
+        """The error to raise, with ``data`` an editor can use: ``{host, since}`` (``since``: ISO 8601 UTC)."""
+        since = self.unreachable_since()
+        when = (
+            time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(since)) + f".{int((since % 1) * 1000):03d}Z"
+            if since
+            else None
+        )
+        return HostUnreachable(self.unreachable_message(why), host=self.host.name, since=when)
 
     def unreachable_message(self, why: str) -> str:
         since = self.unreachable_since()

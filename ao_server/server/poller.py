@@ -103,7 +103,7 @@ class Poller:
         orch = self.server.orchestrator()
         records, _bad = orch.store.get_many(nums)
         snap = orch.snapshot(records=records)
-        return [snap.view(orch, r) for r in snap.records]
+        return [snap.view(orch, r) for r in snap.records if r.status != State.STARTING]
 
     def tick(self) -> list[Session]:
         """One tick's work on the poller thread: the sessions that may have changed."""
@@ -125,7 +125,9 @@ class Poller:
             if problem:
                 log.warning("status: %s", problem)
             self._last_problem = problem
-        return [snap.view(orch, r) for r in snap.records]
+        # A session still starting is not announced: its spawn may yet fail and remove it (the spawner's
+        # client gets it from ao/spawn); it is announced once running, or exited if its spawner died.
+        return [snap.view(orch, r) for r in snap.records if r.status != State.STARTING]
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
