@@ -310,10 +310,15 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if c == "status":
         if args.session:
-            page = orch.status(session=args.session)
+            page = orch.status(session=args.session, details=args.details)
             _warn(page.warnings)
             v = page.sessions[0]
-            print(wire_json(v) if args.json else "unknown" if v.activity == Activity.UNKNOWN else v.status)
+            if args.json:
+                print(wire_json(v))
+            elif v.activity == Activity.UNREACHABLE:
+                print(f"unreachable since {v.unreachable_since}")
+            else:
+                print("unknown" if v.activity == Activity.UNKNOWN else v.status)
             return 0
         page = orch.status(project=args.project, details=args.details, **_page(args))
         _warn(page.warnings)

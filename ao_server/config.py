@@ -388,7 +388,9 @@ def parse_config(text: str, path: Path) -> Config:
         wdir = None
         if "worktreeDir" in fields:
             s = v.string(fields["worktreeDir"], f"{key}.worktreeDir")
-            wdir = _expand(s, path) if s else None
+            if s and "host" in fields and not s.startswith("/"):
+                raise v.err(fields["worktreeDir"], f"{key}.worktreeDir", "on a host: give an absolute path there")
+            wdir = (Path(os.path.normpath(s)) if "host" in fields else _expand(s, path)) if s else None
         base = v.string(fields["baseBranch"], f"{key}.baseBranch") if "baseBranch" in fields else None
         host = None
         if "host" in fields:
@@ -401,7 +403,7 @@ def parse_config(text: str, path: Path) -> Config:
                     f"no host named {host!r}{_did_you_mean(host, list(hosts))}; "
                     f"hosts: {', '.join(sorted(hosts)) or 'none (add a hosts: list)'}",
                 )
-            _check_remote_project(v, fields, key, name, host, p, ac, ws, prt)
+            _check_remote_project(v, fields, key, name, host, p, ac, prt)
         elif prt == "ssh":
             raise v.err(fields["runtime"], f"{key}.runtime", "the ssh runtime needs host: <a name from hosts:>")
         projects[name] = Project(
@@ -470,16 +472,11 @@ def _hosts(v: _V, node: Node, path: Path) -> dict[str, Host]:
 
 
 def _check_remote_project(
-    v: _V, fields: dict[str, Node], key: str, name: str, host: str, p: str, ac: AgentConfig, ws: str, prt: str | None
+    v: _V, fields: dict[str, Node], key: str, name: str, host: str, p: str, ac: AgentConfig, prt: str | None
 ) -> None:
     """What a project on another machine cannot do (yet), said at load time rather than at spawn."""
     if not p.startswith("/"):
         raise v.err(fields["path"], f"{key}.path", f"project {name!r} is on host {host}: give its absolute path there")
-    if ws != "none":
-        raise v.err(
-            fields["workspace"], f"{key}.workspace",
-            f"project {name!r} is on host {host}: worktrees on remote hosts are not supported yet; use workspace: none",
-        )  # fmt: skip
     if ac.mode == "live":
         raise v.err(
             fields["agentConfig"], f"{key}.agentConfig.mode",

@@ -229,7 +229,15 @@ class Orchestrator:
         except OSError as e:
             raise SpawnFailed(f"could not spawn: {e}; nothing was kept") from None
         try:
-            if proj.workspace == "worktree":
+            if proj.workspace == "worktree" and host is not None:  # made on the host, by git there
+                assert isinstance(rt, SshRuntime)
+                wt_root = proj.worktree_dir or rt.worktree_root(host, proj.name)
+                rec.workspace = workspace.create(
+                    proj.path, rec.id, wt_root / rec.id, proj.base_branch, git=rt.git(host)
+                )
+                rec.workdir = Path(rec.workspace.path)
+                self.store.update(rec.num, workspace=rec.workspace, workdir=rec.workdir)
+            elif proj.workspace == "worktree":
                 wt_root = proj.worktree_dir or self.store.state_dir / "worktrees" / proj.name
                 rec.workspace = workspace.create(proj.path, rec.id, wt_root / rec.id, proj.base_branch)
                 rec.workdir = Path(rec.workspace.path)
@@ -244,7 +252,7 @@ class Orchestrator:
                 log.warning("cleanup after a failed spawn failed", exc_info=True)
             if rec.workspace:
                 try:
-                    workspace.remove(rec.workspace, force=True)
+                    workspace.remove(rec.workspace, force=True, git=self.git_of(rec))
                 except AoError:
                     log.warning("removing the worktree of a failed spawn failed", exc_info=True)
             try:
@@ -692,12 +700,23 @@ class Orchestrator:
         if not any(self.store.brief(project, limit=1)[:2]):
             self.config.project(project)  # raises UnknownProject with a did-you-mean hint
 
-    @staticmethod
-    def _with_worktree_status(v: Session) -> Session:
+    def git_of(self, rec: SessionRecord) -> workspace.Git:
+        """Where the session's repository is: here, or on its host."""
+        if rec.runtime == SshRuntime.name:
+            rt = self.runtime(SshRuntime.name)
+            assert isinstance(rt, SshRuntime)
+            return rt.git_of(rec)
+        return workspace.LOCAL
+
+    def _with_worktree_status(self, v: Session) -> Session:
         ws = v.workspace
         if ws is None or ws.removed:
             return v
-        st = workspace.status(ws)
+        try:
+            st = workspace.status(ws, git=self.git_of(self.resolve(v.session_id)) if v.host else workspace.LOCAL)
+        except AoError:  # its host is unreachable: not known now
+            log.debug("worktree status of %s", v.session_id, exc_info=True)
+            st = None
         return replace(v, workspace=replace(ws, ahead=st.ahead if st else None, dirty=st.dirty if st else None))
 
     def view(
@@ -824,7 +843,7 @@ class Orchestrator:
             raise UsageError(
                 f"{rec.display_id} is still running; `ao kill --cleanup {rec.display_id}` stops it and cleans up"
             )
-        done = workspace.remove(rec.workspace, force=force)
+        done = workspace.remove(rec.workspace, force=force, git=self.git_of(rec))
         self.store.update(rec.num, workspace=replace(rec.workspace, removed=True))
         return done
 
@@ -845,7 +864,7 @@ class Orchestrator:
         self._close(rec)
         left = []
         ws = rec.workspace
-        if ws and not ws.removed and Path(ws.path).exists():
+        if ws and not ws.removed and self._still_there(rec, Path(ws.path)):
             left.append(
                 f"its worktree {ws.path} and branch {ws.branch} (remove them with "
                 f"`git -C {shlex.quote(ws.repo)} worktree remove {shlex.quote(ws.path)}`, "
@@ -853,6 +872,12 @@ class Orchestrator:
             )
         self.store.delete(rec.num)
         return rec.display_id, left
+
+    def _still_there(self, rec: SessionRecord, path: Path) -> bool:
+        try:
+            return self.git_of(rec).exists(path)
+        except AoError:  # its host is unreachable: say it may be there
+            return True
 
     # --- resume -----------------------------------------------------------------------
 

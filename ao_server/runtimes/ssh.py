@@ -27,16 +27,18 @@ from __future__ import annotations
 
 import io
 import shlex
+import subprocess
 import tarfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..config import Config, Host
-from ..errors import AoError, HostUnreachable, SpawnFailed, StateError
+from ..errors import AoError, HostUnreachable, SpawnFailed, StateError, WorkspaceError
 from ..model import AttachInfo, Introspection, LaunchSpec, Liveness, SessionRecord
 from ..plugins import Agent
 from ..remote import Raw, SshHost
+from ..workspace import GIT_TIMEOUT, Git
 from .common import clip, env_file_text, write_private
 from .tmux import _NO_SERVER, SESSION_PREFIX, agent_text
 
@@ -143,6 +145,45 @@ for p in "$@"; do if [ -d "$p" ]; then echo "path=1	$p"; else echo "path=0	$p"; 
 """
 
 
+# $1 the folder git runs in, then git's arguments; quiet: never an editor, a pager or a prompt.
+GIT = r"""
+cd "$1" 2>/dev/null || { echo "ao: there is no folder $1 on this host" >&2; exit 128; }
+shift
+command -v git >/dev/null 2>&1 || { echo "ao: git is not installed on this host" >&2; exit 127; }
+GIT_EDITOR=true GIT_MERGE_AUTOEDIT=no GIT_TERMINAL_PROMPT=0 GIT_PAGER=cat LC_ALL=C exec git "$@"
+"""
+
+
+class RemoteGit(Git):
+    """The worktree functions' git on a remote host: one ssh command per git call (over the shared connection)."""
+
+    def __init__(self, conn: SshHost) -> None:
+        self.conn = conn
+        self.where = f" on host {conn.host.name}"
+
+    def run(self, cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        res = self.conn.run(GIT, [str(cwd), *args], timeout=GIT_TIMEOUT)
+        if check and res.rc != 0:
+            said = res.err.strip().removeprefix("ao: ") or res.text.strip() or str(res.rc)
+            raise WorkspaceError(f"git {' '.join(args)} failed in {cwd}{self.where}: {said}")
+        return subprocess.CompletedProcess(["git", *args], res.rc, res.text, res.err)
+
+    def exists(self, path: Path) -> bool:
+        return self.conn.run('[ -e "$1" ] || [ -L "$1" ]', [str(path)]).rc == 0
+
+    def is_dir(self, path: Path) -> bool:
+        return self.conn.run('[ -d "$1" ]', [str(path)]).rc == 0
+
+    def writable_dir(self, path: Path) -> None:
+        probe = 'umask 077; mkdir -p "$1" && t=$(mktemp "$1/.ao-probe-XXXXXX") && rm -f "$t"'
+        res = self.conn.run(probe, [str(path)])
+        if res.rc != 0:
+            raise WorkspaceError(
+                f"worktree dir {path}{self.where} is not writable ({res.err.strip() or res.rc}); "
+                "fix its permissions or set worktreeDir"
+            )
+
+
 def remote_script(spec: LaunchSpec, run: int, title: str) -> str:
     """The launch script of run ``run`` on the host: it finds its files beside itself, whatever the state dir.
 
@@ -245,6 +286,23 @@ class SshRuntime:
         path = session.dir.script(run)
         write_private(path, remote_script(spec, run, title), 0o700)
         return path
+
+    def git(self, host: Host) -> RemoteGit:
+        return RemoteGit(self.conn(host))
+
+    def git_of(self, session: SessionRecord) -> RemoteGit:
+        return RemoteGit(self.host_of(session))
+
+    def worktree_root(self, host: Host, project: str) -> Path:
+        """Where a project's worktrees go on its host by default: ``<stateDir>/worktrees/<project>``, absolute."""
+        if host.state_dir.startswith("/"):
+            return Path(host.state_dir) / "worktrees" / project
+        conn = self.conn(host)
+        res = conn.run('printf "%s" "$HOME"', [])
+        home = res.text.strip()
+        if res.rc != 0 or not home.startswith("/"):
+            raise WorkspaceError(f"cannot tell the home folder of host {host.name}; set the project's worktreeDir")
+        return Path(home) / host.state_dir / "worktrees" / project
 
     def binary(self, session: SessionRecord) -> str:
         return self.host_of(session).host.opencode

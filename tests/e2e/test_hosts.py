@@ -264,3 +264,43 @@ def test_a_changed_host_key_is_refused_and_said(bed: Bed, test_hosts: MakeHosts,
     spawn = bed.ao("spawn", "far", "never")
     assert spawn.returncode == 1 and "host key" in spawn.stderr.lower()
     assert not h1.requests_with("never") and sessions(bed) == {}
+
+
+def test_worktrees_on_a_host(bed: Bed, test_hosts: MakeHosts) -> None:
+    """workspace: worktree on a remote project: git there makes the worktree and branch, cleanup removes them."""
+    hosts = test_hosts(1)
+    h1 = hosts["h1"]
+    repo = workdir(h1, "repo")
+    for args in (["init", "-q", "-b", "main"], ["config", "user.email", "t@example.com"], ["config", "user.name", "T"]):
+        subprocess.run(["git", "-C", str(repo), *args], check=True)
+    (repo / "README").write_text("hello\n")
+    subprocess.run(["git", "-C", str(repo), "add", "README"], check=True)
+    subprocess.run(["git", "-C", str(repo), "commit", "-q", "-m", "init"], check=True)
+    bed.write_config(
+        hosts.config_yaml()
+        + f"projects:\n  - name: far\n    path: {repo}\n    host: h1\n    workspace: worktree\n"
+    )
+    s = bed.ao_json("spawn", "far", "in a worktree [[write:new.txt:from the agent]]")
+    ws = s["workspace"]
+    wt = Path(ws["path"])
+    assert ws["branch"] == f"ao/{s['id']}" and ws["base"] == "main" and ws["repo"] == str(repo)
+    assert wt == h1.state_dir / "worktrees" / "far" / s["id"] and s["workdir"] == str(wt)
+    done = bed.wait_exited(s["sessionId"])
+    assert done["exitCode"] == 0
+    assert (wt / "new.txt").read_text() == "from the agent" and not (repo / "new.txt").exists()
+    branches = subprocess.run(["git", "-C", str(repo), "branch", "--list", ws["branch"]], capture_output=True,
+                              text=True)
+    assert ws["branch"] in branches.stdout
+    details = bed.ao_json("status", s["sessionId"], "--details")
+    assert details["workspace"]["dirty"] is True and details["workspace"]["ahead"] == 0, bed.ao(
+        "status", s["sessionId"], "--details", "--debug").stderr
+    refused = bed.ao("cleanup", s["sessionId"])
+    assert refused.returncode != 0 and "uncommitted changes" in refused.stderr and wt.exists()
+    assert bed.ao("cleanup", s["sessionId"], "--force").returncode == 0
+    assert not wt.exists()
+    branches = subprocess.run(["git", "-C", str(repo), "branch", "--list", ws["branch"]], capture_output=True,
+                              text=True)
+    assert branches.stdout.strip() == ""
+    review = bed.ao("diff", s["sessionId"])
+    assert review.returncode != 0 and "not supported yet" in review.stderr
+
