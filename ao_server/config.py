@@ -477,12 +477,7 @@ def _check_remote_project(
     """What a project on another machine cannot do (yet), said at load time rather than at spawn."""
     if not p.startswith("/"):
         raise v.err(fields["path"], f"{key}.path", f"project {name!r} is on host {host}: give its absolute path there")
-    if ac.mode == "live":
-        raise v.err(
-            fields["agentConfig"], f"{key}.agentConfig.mode",
-            f"project {name!r} is on host {host}: live agents on remote hosts are not supported yet; use mode: run",
-        )  # fmt: skip
-    if prt is not None and prt != "ssh":
+    if prt is not None and prt not in ("ssh", "live"):
         raise v.err(fields["runtime"], f"{key}.runtime", f"project {name!r} is on host {host}: its runtime is ssh")
 
 

@@ -189,10 +189,10 @@ class Orchestrator:
             raise UsageError(f"invalid issue id {issue_id!r}: use letters, digits and . _ # : / - (max 100)")
         live = proj.agent_config.mode == "live"
         host = self.config.host_of(proj)
-        if host is not None and runtime not in (None, "ssh"):
-            raise UsageError(f"project {proj.name} is on host {host.name}: its agents run there (runtime ssh)")
+        if host is not None and runtime not in (None, "ssh", "live"):
+            raise UsageError(f"project {proj.name} is on host {host.name}: its agents run there (runtime ssh, or live)")
         if host is not None:
-            runtime = "ssh"
+            runtime = "live" if live or runtime == "live" else "ssh"
         rt_name = runtime or ("live" if live else None) or proj.runtime or self.config.runtime
         from .registry import runtime_names
 
@@ -584,14 +584,18 @@ class Orchestrator:
     def _introspect(self, records: list[SessionRecord], now: float, warnings: list[str]) -> dict[str, Introspection]:
         if not records:
             return {}
-        remote = [r for r in records if r.runtime == SshRuntime.name]
-        local = [r for r in records if r.runtime != SshRuntime.name]
+        remote = [r for r in records if r.handle.get("host")]
+        local = [r for r in records if not r.handle.get("host")]
         intro: dict[str, Introspection] = {}
-        if remote:  # read on each host by the runtime's snapshot, in the same round trip
+        if remote:  # read on each host: ssh sessions by the runtime's snapshot, in the same round trip
             rt = self.runtime(SshRuntime.name)
             assert isinstance(rt, SshRuntime)
+            live_there = [r for r in remote if r.runtime != SshRuntime.name]
+            if live_there:  # live ones (their liveness comes from the host's OpenCode server): one more
+                rt.read_hosts(live_there)
             intro.update(rt.introspection(remote))
-            warnings.extend(rt.intro_warnings)
+            warnings.extend(dict.fromkeys(rt.intro_warnings))
+            rt.intro_warnings = []
         try:
             if local:
                 intro.update(self.agent().introspect(local, now))
@@ -765,7 +769,7 @@ class Orchestrator:
             introspection_stale=bool(info is not None and info.stale),
             budget=budget,
             pending=list(lv.pending) if lv is not None and not exited else [],
-            host=str(r.handle["host"]) if r.runtime == SshRuntime.name and r.handle.get("host") else None,
+            host=str(r.handle["host"]) if r.handle.get("host") else None,
             unreachable_since=iso(lv.unreachable_since)
             if lv is not None and lv.unreachable_since is not None and not exited
             else None,
@@ -896,7 +900,12 @@ class Orchestrator:
         self.check_budget_room(rec.project)
         agent = self.agent(rec.agent)
         rt = self.runtime(rec.runtime)
-        binary = rt.binary(rec) if isinstance(rt, SshRuntime) else agent.check_installed()
+        if isinstance(rt, SshRuntime):
+            binary = rt.binary(rec)
+        elif isinstance(rt, LiveRuntime) and rt.host_of(rec) is not None:  # its host's server runs it
+            binary = str(rt.host_of(rec).opencode)  # type: ignore[union-attr]
+        else:
+            binary = agent.check_installed()
         rt.check_available()
         if not rec.dir.exists():
             raise NotResumable(

@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import secrets
+import shlex
 import signal
 import socket
 import subprocess
@@ -35,9 +36,9 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..config import Config
+from ..config import Config, Host
 from ..errors import AoError, OpenCodeServerError, SpawnFailed, UnknownRequest, UsageError
 from ..model import (
     AttachInfo,
@@ -50,6 +51,9 @@ from ..model import (
     SessionRecord,
 )
 from .common import clip, process_start
+
+if TYPE_CHECKING:
+    from .live_remote import RemoteServer
 
 log = logging.getLogger(__name__)
 
@@ -310,7 +314,37 @@ class LiveRuntime:
         assert self.state_dir is not None, "LiveRuntime.bind was not called"
         return OpenCodeServer(self.state_dir, self.env)
 
-    def _api(self, *, start: bool = False) -> Api:
+    # --- sessions on remote hosts: the host's own server, through an ssh forward ------------------
+
+    def host_of(self, session: SessionRecord) -> Host | None:
+        """The host a live session runs on (its record says), or None for this machine."""
+        name = session.handle.get("host")
+        if not name:
+            return None
+        host = self.config.hosts.get(str(name))
+        if host is None:
+            raise OpenCodeServerError(
+                f"{session.display_id} runs on host {name}, which is not in the config any more; add it back"
+            )
+        return host
+
+    def remote(self, host: Host) -> RemoteServer:
+        from ..remote import SshHost
+        from .live_remote import RemoteServer
+
+        assert self.state_dir is not None, "LiveRuntime.bind was not called"
+        return RemoteServer(SshHost(host, self.state_dir), self.state_dir)
+
+    def _api(self, session: SessionRecord | None = None, *, start: bool = False) -> Api:
+        host = self.host_of(session) if session is not None else None
+        if host is not None:
+            info = self.remote(host).connect(start=start)
+            if info is None:
+                raise OpenCodeServerError(
+                    f"the OpenCode server of live agents on host {host.name} is not running; a live spawn or send "
+                    "starts it"
+                )
+            return Api(info)
         srv = self.server()
         if start:
             if self.binary is None:
@@ -327,12 +361,13 @@ class LiveRuntime:
         return None
 
     def plan(self, session: SessionRecord) -> dict[str, object]:
-        return {}
+        proj = self.config.projects.get(session.project)
+        return {"host": proj.host} if proj is not None and proj.host else {}
 
     # --- starting turns ---------------------------------------------------------------------
 
     def start(self, session: SessionRecord, script: Path) -> dict[str, object]:
-        api = self._api(start=True)
+        api = self._api(session, start=True)
         created = api.call("POST", "/session", {"title": f"AO:{session.id}"}, directory=str(session.workdir))
         ses = str(created["id"])
         self._prompt(api, session, ses, session.dir.prompt(1).read_text())
@@ -343,7 +378,7 @@ class LiveRuntime:
 
     def send(self, session: SessionRecord, text: str) -> dict[str, object]:
         """A new turn in the session's own OpenCode session (queued by OpenCode when one is in progress)."""
-        api = self._api(start=True)
+        api = self._api(session, start=True)
         ses = self._ses(session)
         messages = api.call("GET", f"/session/{ses}/message", directory=str(session.workdir)) or []
         after = messages[-1]["info"]["id"] if messages else None
@@ -376,7 +411,7 @@ class LiveRuntime:
         answers: list[list[str]] | None,
     ) -> InputRequest:
         """Answer ``request_id``; returns the request answered."""
-        api = self._api()
+        api = self._api(session)
         pending = {r.request_id: r for r in self._pending(api, session)}
         req = pending.get(request_id)
         if req is None:
@@ -410,7 +445,7 @@ class LiveRuntime:
         return req
 
     def abort(self, session: SessionRecord) -> None:
-        api = self._api()
+        api = self._api(session)
         with contextlib.suppress(NotFound):
             api.call("POST", f"/session/{self._ses(session)}/abort", {}, directory=str(session.workdir))
 
@@ -420,11 +455,43 @@ class LiveRuntime:
     # --- watching -----------------------------------------------------------------------------
 
     def snapshot(self, sessions: list[SessionRecord], agent: object) -> dict[str, Liveness]:
+        by_host: dict[str | None, list[SessionRecord]] = {}
+        out: dict[str, Liveness] = {}
+        for s in sessions:
+            try:
+                host = self.host_of(s)
+            except AoError as e:
+                out[s.id] = Liveness(alive=None, reason=str(e))
+                continue
+            by_host.setdefault(host.name if host else None, []).append(s)
+        for name, group in by_host.items():
+            out.update(self._snapshot_local(group) if name is None else self._snapshot_remote(name, group))
+        return out
+
+    def _snapshot_remote(self, name: str, sessions: list[SessionRecord]) -> dict[str, Liveness]:
+        from ..errors import HostUnreachable
+
+        server = self.remote(self.config.hosts[name])
+        try:
+            info = server.connect(start=False)
+        except HostUnreachable as e:
+            since = server.conn.unreachable_since() or time.time()
+            return {s.id: Liveness(alive=None, reason=str(e), unreachable_since=since) for s in sessions}
+        except AoError as e:
+            return {s.id: Liveness(alive=None, reason=str(e)) for s in sessions}
+        if info is None:
+            why = f"{server.describe()} is not running (a live spawn, resume or send there starts a new one)"
+            return {s.id: Liveness(alive=None, reason=why) for s in sessions}
+        return self._snapshot_api(Api(info), sessions)
+
+    def _snapshot_local(self, sessions: list[SessionRecord]) -> dict[str, Liveness]:
         info = self.server().current()
         if info is None:
             why = "the OpenCode server of live agents is not running (a live spawn, resume or send starts a new one)"
             return {s.id: Liveness(alive=None, reason=why) for s in sessions}
-        api = Api(info)
+        return self._snapshot_api(Api(info), sessions)
+
+    def _snapshot_api(self, api: Api, sessions: list[SessionRecord]) -> dict[str, Liveness]:
         by_dir: dict[str, list[SessionRecord]] = {}
         for s in sessions:
             by_dir.setdefault(str(s.workdir), []).append(s)
@@ -477,6 +544,26 @@ class LiveRuntime:
     # --- the rest of the runtime protocol -------------------------------------------------------
 
     def attach(self, session: SessionRecord) -> AttachInfo:
+        host = self.host_of(session)
+        if host is not None:  # OpenCode's TUI there, on the host's server; the password read there, from its file
+            from ..remote import SshHost
+
+            conn = SshHost(host, self.state_dir or Path("."))
+            data = self.remote(host)._read() or {}
+            port = int(str(data.get("port") or 0))
+            if not port:
+                raise OpenCodeServerError(f"no OpenCode server of live agents on host {host.name} is known yet")
+            pw = conn.state.text + "/opencode-server.pw"
+            command = (
+                f'OPENCODE_SERVER_USERNAME={USERNAME} OPENCODE_SERVER_PASSWORD="$(cat {pw})" exec '
+                + shlex.join(
+                    [host.opencode, "attach", f"http://127.0.0.1:{port}", "--session", self._ses(session), "--dir",
+                     str(session.workdir)]
+                )
+            )  # fmt: skip
+            argv = [conn.ssh_argv(shared=False)[0], *(["-F", str(host.ssh_config)] if host.ssh_config else [])]
+            argv += ["-t", "--", host.ssh, command]
+            return AttachInfo(type="ssh", argv=argv, command=shlex.join(argv))
         argv = [sys.executable, "-m", "ao_server.cli", "attach", "--exec", session.display_id]
         if self.state_dir is not None:
             argv[4:4] = ["--state-dir", str(self.state_dir)]
@@ -484,13 +571,15 @@ class LiveRuntime:
 
     def attach_argv(self, session: SessionRecord) -> tuple[list[str], dict[str, str]]:
         """OpenCode's own TUI on the session, and the environment that carries the server's password."""
-        api = self._api()
+        api = self._api(session)
         argv = [self.binary or "opencode", "attach", api.info.url, "--session", self._ses(session), "--dir"]
         env = {**self.env, "OPENCODE_SERVER_PASSWORD": api.info.password, "OPENCODE_SERVER_USERNAME": USERNAME}
         return [*argv, str(session.workdir)], env
 
     def kill(self, session: SessionRecord) -> None:
-        if self.server().current() is None or not isinstance(session.handle.get("ses"), str):
+        if not isinstance(session.handle.get("ses"), str):
+            return
+        if self.host_of(session) is None and self.server().current() is None:
             return
         with contextlib.suppress(AoError):
             self.abort(session)
@@ -501,7 +590,9 @@ class LiveRuntime:
     def logs(self, session: SessionRecord, lines: int | None, max_bytes: int | None = None) -> tuple[str, bool]:
         """The conversation as text (prompts, the agent's text, its tool calls), from the server."""
         try:
-            messages = self._api().call("GET", f"/session/{self._ses(session)}/message", directory=str(session.workdir))
+            messages = self._api(session).call(
+                "GET", f"/session/{self._ses(session)}/message", directory=str(session.workdir)
+            )
         except AoError as e:
             return f"(no transcript: {e})\n", False
         out: list[str] = []

@@ -402,6 +402,16 @@ class SshRuntime:
                 out[s.id] = Liveness(alive=False, reason=reason)
         return out
 
+    def read_hosts(self, sessions: list[SessionRecord]) -> None:
+        """Read the hosts' OpenCode databases for these sessions (live ones: their liveness is the server's)."""
+        by_host: dict[str, list[SessionRecord]] = {}
+        for s in sessions:
+            name = str(s.handle.get("host") or "")
+            if name in self.config.hosts:
+                by_host.setdefault(name, []).append(s)
+        with ThreadPoolExecutor(max_workers=min(8, len(by_host) or 1)) as pool:
+            list(pool.map(lambda item: self._snapshot_host(*item), by_host.items()))
+
     def introspection(self, sessions: list[SessionRecord]) -> dict[str, Introspection]:
         """What the last snapshot read from the hosts' OpenCode databases, for these sessions."""
         return {s.id: self._intro.pop(s.id) for s in sessions if s.id in self._intro}

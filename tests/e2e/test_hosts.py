@@ -304,3 +304,75 @@ def test_worktrees_on_a_host(bed: Bed, test_hosts: MakeHosts) -> None:
     review = bed.ao("diff", s["sessionId"])
     assert review.returncode != 0 and "not supported yet" in review.stderr
 
+
+
+def test_live_agents_on_a_host_through_an_ssh_forward(bed: Bed, test_hosts: MakeHosts) -> None:
+    """A live agent there: the host's own OpenCode server on its loopback, reached through ssh -L; a permission it
+    asks is answered here; its TUI opens through ssh; nothing listens on the host's network address."""
+    hosts = test_hosts(1)
+    h1 = hosts["h1"]
+    far = workdir(h1)
+    write_config(bed, hosts, {"here": bed.project, "far": (far, "h1")})
+    oc_config = json.loads(h1.opencode_config.read_text())
+    h1.opencode_config.write_text(json.dumps({**oc_config, "permission": {"bash": "ask"}}))  # OpenCode asks first
+    sid = bed.ao("spawn", "--live", "far", "run it [[bash:echo hi > ran.txt]]", check=True).stdout.strip()
+    try:
+        view = wait_for(lambda: (v := bed.status_of(sid))["pending"] and v, timeout=90, what="the permission request")
+    except AssertionError:
+        raise AssertionError(
+            f"{bed.ao('status', sid, '--json', '-v')}\n{list(h1.model.requests)[-2:]}\n"
+            + (h1.state_dir / "opencode-server.log").read_text()[-2000:]
+        ) from None
+    assert view["runtime"] == "live" and view["host"] == "h1" and view["activity"] == "waiting_input"
+    req = view["pending"][0]
+    assert req["kind"] == "permission" and req["command"] == "echo hi > ran.txt"
+    assert not (far / "ran.txt").exists(), "nothing runs before the person answers"
+
+    # The server runs on the host, on its loopback only; here, only ssh's forward listens.
+    info = json.loads((h1.state_dir / "opencode-server.json").read_text())
+    assert oct((h1.state_dir / "opencode-server.json").stat().st_mode & 0o777) == "0o600"
+    listening = h1.exec("ss", "-Htlnp").stdout
+    ports = [line.split()[3] for line in listening.splitlines() if f":{info['port']}" in line.split()[3]]
+    assert ports == [f"127.0.0.1:{info['port']}"], listening
+    assert psutil.Process(info["pid"]).cmdline()[1:3] == ["serve", "--hostname"]
+    record = json.loads((bed.state_dir / "hosts" / "h1-live.json").read_text())
+    forward = psutil.Process(record["fwdPid"]).cmdline()
+    assert forward[0].endswith("ssh") and f"127.0.0.1:{record['lport']}:127.0.0.1:{info['port']}" in forward
+    assert info["password"] not in " ".join(forward)
+
+    done = bed.ao("respond", sid, "--once")
+    assert done.returncode == 0, done.stderr
+    ended = bed.wait_exited(sid)
+    assert (far / "ran.txt").read_text() == "hi\n"
+    assert ended["exitCode"] == 0 and ended["outcome"]["result"] == "success"
+    assert ended["opencodeSessionId"].startswith("ses_") and ended["cost"]["usd"] > 0  # the host's records
+    assert h1.requests_with("run it") and not bed.requests_with("run it")
+
+    # A follow-up goes to the same session there; attach opens OpenCode's TUI on the host through ssh.
+    sent = bed.ao("send", sid, "one more [[slow:30]]")
+    assert sent.returncode == 0, sent.stderr
+    wait_for(lambda: bed.status_of(sid)["status"] == "running", timeout=60, what="the follow-up to run")
+    att = bed.ao_json("attach", sid)
+    assert att["type"] == "ssh" and "attach http://127.0.0.1:" in att["command"] and info["password"] not in att[
+        "command"]
+    bed.tmux("new-session", "-d", "-s", "tui", "-x", "160", "-y", "45", att["command"])
+    wait_for(lambda: any("attach" in cmd and "--session" in cmd for cmd in command_lines(h1)), timeout=30,
+             what="OpenCode's TUI running on h1")
+    bed.tmux("kill-session", "-t", "=tui")
+    aborted = bed.ao("abort", sid)
+    assert aborted.returncode == 0, aborted.stderr
+    after = bed.wait_exited(sid, timeout=60)
+    assert after["status"] == "exited"
+
+
+def command_lines(host: Host) -> list[str]:
+    """The command lines of the processes running in the host's network namespace."""
+    from tests.support.hosts import netns_pids
+
+    out = []
+    for pid in netns_pids(host.ns):
+        try:
+            out.append(" ".join(psutil.Process(pid).cmdline()))
+        except psutil.Error:
+            pass
+    return out

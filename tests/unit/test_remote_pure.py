@@ -83,7 +83,6 @@ def test_host_errors(tmp_path: Path, text: str, needles: list[str]) -> None:
         ("    host: nope\n", ["no host named 'nope'", "hosts: b"]),
         ("    host: bb\n", ["did you mean 'b'"]),
         ("    host: b\n    workspace: worktree\n    worktreeDir: rel/wt\n", ["worktreeDir", "absolute path there"]),
-        ("    host: b\n    agentConfig:\n      mode: live\n", ["live agents on remote hosts are not supported yet"]),
         ("    host: b\n    runtime: tmux\n", ["its runtime is ssh"]),
         ("    runtime: ssh\n", ["needs host:"]),
     ],
