@@ -20,7 +20,7 @@ from tests.support.hosts import Host, Hosts
 
 MakeHosts = Callable[..., Hosts]
 # No backslash: OpenCode 1.18.33 itself fails in such a folder, here as well as there ("Unexpected server error").
-EVIL = "we ird $(touch PWNED1) ; `touch PWNED2` #(touch PWNED3) #{pane_pid} 'q' \"dq\" *"
+EVIL = "we ird $(touch PWNED1) ; `touch PWNED2` #(touch PWNED3) #{pane_pid} 'q' \"dq\" *\nnext line"
 
 
 @pytest.fixture(autouse=True)
@@ -172,7 +172,7 @@ def test_agents_on_two_hosts_and_here_at_once(bed: Bed, test_hosts: MakeHosts) -
 
 
 def test_nothing_a_user_controls_runs_as_code_on_the_host(bed: Bed, test_hosts: MakeHosts) -> None:
-    """Spaces, quotes, $(), ;, backticks, #(...) in the project's path there and in the prompt."""
+    """Spaces, quotes, $(), ;, backticks, #(...), a newline in the project's path there and in the prompt."""
     hosts = test_hosts(1)
     h1 = hosts["h1"]
     far = workdir(h1, EVIL)
