@@ -11,7 +11,9 @@
  *   silent past START_TIMEOUT_MS; the user gets one actionable message naming what was tried and the
  *   setting, never the client's own popups;
  * - the "AO" log output channel: the client's notices, the server's stderr (by its logging level) and
- *   ours, each at its level.
+ *   ours, each at its level;
+ * - a server that dies while the client still finishes starting it (after `initialize`) is a crash like
+ *   any other, started again, not a failed start (ServerReader, ServerWriter, startFinishing).
  */
 import * as cp from 'child_process';
 import * as os from 'os';
@@ -23,10 +25,13 @@ import {
     ErrorHandler,
     LanguageClient,
     LanguageClientOptions,
+    Message,
+    MessageTransports,
     RevealOutputChannelOn,
     ServerOptions,
     State,
-    StreamInfo,
+    StreamMessageReader,
+    StreamMessageWriter,
 } from 'vscode-languageclient/node';
 import { Commands, Notifications, SERVER_ID, SERVER_NAME } from './constants';
 import { AoApi, InputRequested, StatusChanged } from './protocol';
@@ -51,11 +56,38 @@ const STOP_TIMEOUT_MS = 3000;
 
 /**
  * The language client with its notices in the "AO" log at their level and no popups of its own (the
- * ServerManager decides what the user sees).
+ * ServerManager decides what the user sees), and which knows when its start is over.
  */
 class AoLanguageClient extends LanguageClient {
+    /** The start in progress (ours, a restart's or the client's own after a crash), settled either way. */
+    private startInProgress: Promise<void> | undefined;
+
     constructor(serverOptions: ServerOptions, clientOptions: LanguageClientOptions, private readonly log: vscode.LogOutputChannel) {
         super(SERVER_ID, SERVER_NAME, serverOptions, clientOptions);
+    }
+
+    override start(): Promise<void> {
+        const started = super.start();
+        const settled = started.then(() => undefined, () => undefined);
+        this.startInProgress = settled;
+        void settled.then(() => {
+            if (this.startInProgress === settled) {
+                this.startInProgress = undefined;
+            }
+        });
+        return started;
+    }
+
+    /**
+     * Resolves when the client is done starting a server that answered `initialize`. The client is Running
+     * (onDidChangeState) from that answer on, but its start() goes on: it writes `initialized` and sets up
+     * its features on the connection. A connection that closes or fails under it then fails the whole
+     * start (`initializationFailedHandler`, stop(), StartFailed) instead of reaching the close handler,
+     * and a stop in that window has its features registered after it cleaned them up. Undefined when no
+     * such start is in progress (none, or one still waiting for `initialize`).
+     */
+    startFinishing(): Promise<void> | undefined {
+        return this.state === State.Running ? this.startInProgress : undefined;
     }
 
     override error(message: string, data?: unknown, _showNotification?: boolean | 'force'): void {
@@ -87,6 +119,62 @@ class AoLanguageClient extends LanguageClient {
 
 /** Why a start failed, in words for the message. */
 class StartFailure extends Error {}
+
+/**
+ * The server's stdout. Its close waits for the client's start to finish (startFinishing): a server that
+ * dies right after answering `initialize` is then a crash like any other, which the close handler (onClosed)
+ * starts again, instead of a start that failed and is given up.
+ */
+class ServerReader extends StreamMessageReader {
+    constructor(readable: NodeJS.ReadableStream, private readonly client: AoLanguageClient) {
+        super(readable);
+    }
+
+    protected override fireClose(): void {
+        const finishing = this.client.startFinishing();
+        if (finishing) {
+            void finishing.then(() => super.fireClose());
+        } else {
+            super.fireClose();
+        }
+    }
+}
+
+/**
+ * The server's stdin. A write to a server that is gone (EPIPE, a destroyed stream) still reaches the
+ * client's error handler (logged), then resolves: the close of its stdout, which follows, is what says the
+ * server died (the close handler starts it again) and rejects the requests that wait for an answer.
+ * Rejected, the write would fail the client's start when it is `initialized` (see startFinishing), and
+ * vscode-jsonrpc's sendRequest, which rethrows it inside a promise executor, makes it an unhandled rejection.
+ */
+class ServerWriter extends StreamMessageWriter {
+    private disposed = false;
+
+    constructor(private readonly child: cp.ChildProcess) {
+        super(child.stdin!);
+    }
+
+    override async write(msg: Message): Promise<void> {
+        try {
+            await super.write(msg);
+        } catch (e) {
+            const child = this.child;
+            const gone = child.stdin?.destroyed === true || child.exitCode !== null || child.signalCode !== null
+                || ['EPIPE', 'ECONNRESET', 'ERR_STREAM_DESTROYED', 'ERR_STREAM_WRITE_AFTER_END'].includes((e as NodeJS.ErrnoException).code ?? '');
+            if (!gone || this.disposed) {
+                throw e; // not the server's end, or no close is left to reject what waits for an answer
+            }
+            if (child.exitCode === null && child.signalCode === null) {
+                child.kill('SIGTERM'); // alive with its stdin broken: unusable; its end closes its stdout
+            }
+        }
+    }
+
+    override dispose(): void {
+        this.disposed = true;
+        super.dispose();
+    }
+}
 
 interface ProcessInfo {
     child?: cp.ChildProcess;
@@ -185,6 +273,7 @@ export class ServerManager implements vscode.Disposable {
         this.client = undefined;
         this.api = undefined;
         if (client) {
+            await client.startFinishing();
             await client.dispose(STOP_TIMEOUT_MS).catch(() => undefined); // stop() never rejects
         }
         killLater(proc);
@@ -220,6 +309,7 @@ export class ServerManager implements vscode.Disposable {
         if (client?.isRunning() && !restart) {
             return this.api;
         }
+        await client?.startFinishing(); // a stop or a restart in the middle of its start would break it
         if (client && !(client.isRunning() || client.state === State.Starting)) {
             await this.stop(); // a client that failed or gave up is not started again: a new one is
             client = undefined;
@@ -244,16 +334,15 @@ export class ServerManager implements vscode.Disposable {
             if (restart) {
                 killLater(previous);
             }
-            if (!client.isRunning()) {
-                throw new Error('the connection to the server closed while starting');
-            }
         } catch (e) {
             await this.startFailed(client, e);
             return undefined;
         } finally {
             clearTimeout(timer);
         }
-        return this.client === client ? this.api : undefined; // undefined: stopped while starting
+        // Undefined: stopped while starting, or it died as soon as it answered and its close handler
+        // starts it again (onReady says when it runs) or says why not.
+        return this.client === client ? this.api : undefined;
     }
 
     /** A start (ours or the client's own restart) failed: say why, once, and drop the client. */
@@ -292,7 +381,7 @@ export class ServerManager implements vscode.Disposable {
 
     private createClient(): AoLanguageClient {
         const output = this.options.output;
-        const serverOptions = (): Promise<StreamInfo> => this.spawnServer();
+        const serverOptions = (): Promise<MessageTransports> => this.spawnServer(client);
         const clientOptions: LanguageClientOptions = {
             documentSelector: [],
             outputChannel: output,
@@ -344,7 +433,7 @@ export class ServerManager implements vscode.Disposable {
     }
 
     /** ServerOptions: picks the command (the setting, the installed one, PATH, Python) and spawns it. */
-    private async spawnServer(): Promise<StreamInfo> {
+    private async spawnServer(client: AoLanguageClient): Promise<MessageTransports> {
         const output = this.options.output;
         const folder = this.folder();
         const settings = getSettings(folder);
@@ -360,7 +449,7 @@ export class ServerManager implements vscode.Disposable {
         const cwd = folder?.uri.fsPath ?? os.homedir();
         const [command, ...args] = choice.command.argv;
         output.info(`starting ${quoteArgv(choice.command.argv)} (${choice.command.source}) in ${cwd}`);
-        return new Promise<StreamInfo>((resolve, reject) => {
+        return new Promise<MessageTransports>((resolve, reject) => {
             let child: cp.ChildProcess;
             try {
                 child = cp.spawn(command, args, { cwd, env: process.env, stdio: 'pipe' });
@@ -384,7 +473,7 @@ export class ServerManager implements vscode.Disposable {
                     output.warn(how);
                 }
             });
-            child.once('spawn', () => resolve({ reader: child.stdout!, writer: child.stdin! }));
+            child.once('spawn', () => resolve({ reader: new ServerReader(child.stdout!, client), writer: new ServerWriter(child) }));
             child.once('error', (e) => reject(new StartFailure(spawnErrorReason(command, e))));
         });
     }
