@@ -50,6 +50,8 @@ function session(over: Partial<Session> & { sessionId: string }): Session {
         introspectionStale: false,
         promptTruncated: false,
         pending: [],
+        host: null,
+        unreachableSince: null,
         ...over,
     };
 }
