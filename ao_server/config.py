@@ -322,9 +322,9 @@ def parse_config(text: str, path: Path) -> Config:
         if "agent" in plugins:
             agent = v.choice(plugins["agent"], "plugins.agent", tuple(agent_names()))
         if "runtime" in plugins:
-            runtime = v.choice(plugins["runtime"], "plugins.runtime", tuple(runtime_names()))
-            if runtime == "ssh":
+            if isinstance(plugins["runtime"], ScalarNode) and plugins["runtime"].value == "ssh":
                 raise v.err(plugins["runtime"], "plugins.runtime", "ssh is chosen by a project's host: key, not here")
+            runtime = v.choice(plugins["runtime"], "plugins.runtime", local_runtimes())
     tmux_socket = None
     if "runtime" in top:
         rt = v.mapping(top["runtime"], "runtime", ("tmuxSocket",))
@@ -383,7 +383,10 @@ def parse_config(text: str, path: Path) -> Config:
                 mode=v.choice(a["mode"], f"{key}.agentConfig.mode", ("run", "live")) if "mode" in a else "run",
                 keep_alive=v.flag(a["keepAlive"], f"{key}.agentConfig.keepAlive") if "keepAlive" in a else False,
             )
-        prt = v.choice(fields["runtime"], f"{key}.runtime", tuple(runtime_names())) if "runtime" in fields else None
+        if "runtime" in fields and "host" not in fields and getattr(fields["runtime"], "value", None) == "ssh":
+            raise v.err(fields["runtime"], f"{key}.runtime", "the ssh runtime needs host: <a name from hosts:>")
+        choices = tuple(runtime_names()) if "host" in fields else local_runtimes()
+        prt = v.choice(fields["runtime"], f"{key}.runtime", choices) if "runtime" in fields else None
         ws = v.choice(fields["workspace"], f"{key}.workspace", WORKSPACE_MODES) if "workspace" in fields else "none"
         wdir = None
         if "worktreeDir" in fields:
@@ -404,8 +407,6 @@ def parse_config(text: str, path: Path) -> Config:
                     f"hosts: {', '.join(sorted(hosts)) or 'none (add a hosts: list)'}",
                 )
             _check_remote_project(v, fields, key, name, host, p, ac, prt)
-        elif prt == "ssh":
-            raise v.err(fields["runtime"], f"{key}.runtime", "the ssh runtime needs host: <a name from hosts:>")
         projects[name] = Project(
             name=name,
             path=Path(os.path.normpath(p)) if host else _expand(p, path),
@@ -430,6 +431,13 @@ def parse_config(text: str, path: Path) -> Config:
         budget=budget,
         hosts=hosts,
     )
+
+
+def local_runtimes() -> tuple[str, ...]:
+    """The runtimes a config may name for this machine (ssh is chosen by a project's host: key)."""
+    from .registry import runtime_names
+
+    return tuple(n for n in runtime_names() if n != "ssh")
 
 
 def _hosts(v: _V, node: Node, path: Path) -> dict[str, Host]:

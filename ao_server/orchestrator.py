@@ -194,10 +194,12 @@ class Orchestrator:
         if host is not None:
             runtime = "live" if live or runtime == "live" else "ssh"
         rt_name = runtime or ("live" if live else None) or proj.runtime or self.config.runtime
-        from .registry import runtime_names
+        from .config import local_runtimes
 
-        if rt_name not in runtime_names():
-            raise UsageError(f"unknown runtime {rt_name!r}; available: {', '.join(runtime_names())}")
+        if host is None and rt_name == SshRuntime.name:
+            raise UsageError(f"project {proj.name} is on this machine: the ssh runtime is for a project with host:")
+        if host is None and rt_name not in local_runtimes():
+            raise UsageError(f"unknown runtime {rt_name!r}; available: {', '.join(local_runtimes())}")
         rt = self.runtime(rt_name)
         rt.check_available()
         agent = self.agent()
