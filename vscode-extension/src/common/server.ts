@@ -13,7 +13,7 @@
  * - the "AO" log output channel: the client's notices, the server's stderr (by its logging level) and
  *   ours, each at its level;
  * - a server that dies while the client still finishes starting it (after `initialize`) is a crash like
- *   any other, started again, not a failed start (ServerReader, ServerWriter, startFinishing).
+ *   any other, started again, not a failed start (holdClose, ServerWriter, startFinishing).
  */
 import * as cp from 'child_process';
 import * as os from 'os';
@@ -121,40 +121,59 @@ class AoLanguageClient extends LanguageClient {
 class StartFailure extends Error {}
 
 /**
- * The server's stdout. Its close waits for the client's start to finish (startFinishing): a server that
- * dies right after answering `initialize` is then a crash like any other, which the close handler (onClosed)
- * starts again, instead of a start that failed and is given up.
+ * The connection's transports: the server's stdout and stdin. Either one's close tells the client the
+ * server is gone; that close waits until the client is done with it (holdClose):
+ *
+ * - until the client's start is over (startFinishing): a server that dies right after answering
+ *   `initialize` is then a crash like any other, which the close handler (onClosed) starts again, not a
+ *   start that failed and is given up;
+ * - until what was sent to it is written (ServerWriter.writing): every request sent is then rejected by
+ *   the closing connection, none is written after it (which would be an unhandled rejection).
  */
+type Busy = () => Promise<unknown> | undefined;
+
+function holdClose(busy: Busy, close: () => void): void {
+    const pending = busy();
+    if (pending) {
+        void pending.then(() => holdClose(busy, close));
+    } else {
+        close();
+    }
+}
+
 class ServerReader extends StreamMessageReader {
-    constructor(readable: NodeJS.ReadableStream, private readonly client: AoLanguageClient) {
+    constructor(readable: NodeJS.ReadableStream, private readonly busy: Busy) {
         super(readable);
     }
 
     protected override fireClose(): void {
-        const finishing = this.client.startFinishing();
-        if (finishing) {
-            void finishing.then(() => super.fireClose());
-        } else {
-            super.fireClose();
-        }
+        holdClose(this.busy, () => super.fireClose());
     }
 }
 
 /**
- * The server's stdin. A write to a server that is gone (EPIPE, a destroyed stream) still reaches the
- * client's error handler (logged), then resolves: the close of its stdout, which follows, is what says the
- * server died (the close handler starts it again) and rejects the requests that wait for an answer.
- * Rejected, the write would fail the client's start when it is `initialized` (see startFinishing), and
- * vscode-jsonrpc's sendRequest, which rethrows it inside a promise executor, makes it an unhandled rejection.
+ * A write to a server that is gone (EPIPE, a destroyed stream) still reaches the client's error handler
+ * (logged), then resolves: the close that follows is what says the server died, and rejects the requests
+ * that wait for an answer. Rejected, the write would fail the client's start when it is `initialized` (see
+ * startFinishing), and vscode-jsonrpc's sendRequest, which rethrows it inside a promise executor, would make
+ * it an unhandled rejection.
  */
 class ServerWriter extends StreamMessageWriter {
     private disposed = false;
+    private pending = 0;
+    private idle: (() => void)[] = [];
 
-    constructor(private readonly child: cp.ChildProcess) {
+    constructor(private readonly child: cp.ChildProcess, private readonly finishing: Busy) {
         super(child.stdin!);
     }
 
+    /** Resolves when no write is in progress; undefined when none is. */
+    writing(): Promise<void> | undefined {
+        return this.pending === 0 ? undefined : new Promise<void>((resolve) => this.idle.push(resolve));
+    }
+
     override async write(msg: Message): Promise<void> {
+        this.pending++;
         try {
             await super.write(msg);
         } catch (e) {
@@ -167,7 +186,15 @@ class ServerWriter extends StreamMessageWriter {
             if (child.exitCode === null && child.signalCode === null) {
                 child.kill('SIGTERM'); // alive with its stdin broken: unusable; its end closes its stdout
             }
+        } finally {
+            if (--this.pending === 0) {
+                this.idle.splice(0).forEach((resolve) => resolve());
+            }
         }
+    }
+
+    protected override fireClose(): void {
+        holdClose(() => this.finishing() ?? this.writing(), () => super.fireClose());
     }
 
     override dispose(): void {
@@ -473,7 +500,12 @@ export class ServerManager implements vscode.Disposable {
                     output.warn(how);
                 }
             });
-            child.once('spawn', () => resolve({ reader: new ServerReader(child.stdout!, client), writer: new ServerWriter(child) }));
+            child.once('spawn', () => {
+                const finishing = () => client.startFinishing();
+                const writer = new ServerWriter(child, finishing);
+                const reader = new ServerReader(child.stdout!, () => finishing() ?? writer.writing());
+                resolve({ reader, writer });
+            });
             child.once('error', (e) => reject(new StartFailure(spawnErrorReason(command, e))));
         });
     }

@@ -1,9 +1,9 @@
 /**
  * A server that dies as it answers `initialize`: vscode-languageclient turns Running at that answer (our
  * onReady runs then) while its start() still has to write `initialized` and set up its features. Killed in
- * that moment, on the first start and on a restart, the server is started again quietly, like one that
- * dies later, with no unhandled rejection (node --test fails the file on one). The kill is made from
- * onReady, so this does not depend on timing.
+ * that moment, on the first start and on a restart, with a request on its way as the extension sends on
+ * onReady, the server is started again quietly, like one that dies later, with no unhandled rejection
+ * (node --test fails the file on one). The kill is made from onReady, so this does not depend on timing.
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -46,11 +46,13 @@ test('a server killed as it answers initialize is started again, quietly, after 
         output,
         hooks: {
             onStatusChanged: () => undefined,
-            onReady: () => {
+            onReady: (api) => {
                 // Called as the client turns Running, right after "ao-server is running (pid N)" is logged.
                 if (killNext) {
                     killNext = false;
                     killNow(pids().at(-1)!);
+                    // As the extension does on onReady: ask the (dead) server for its sessions.
+                    void api.status().then(() => undefined, () => undefined);
                 }
             },
         },
