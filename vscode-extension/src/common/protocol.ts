@@ -178,7 +178,7 @@ export interface SpawnParams {
 
 export interface AttachInfo {
     sessionId: string;
-    /** "tmux" or "process" (a runtime plugin may add others). */
+    /** "tmux", "process" or "ssh" (a remote host's tmux, or a live agent's TUI there); run `argv` whatever it is. */
     type: string;
     command: string;
     argv: string[];
@@ -421,6 +421,12 @@ export class AoApi {
     /** Stop a live session's current turn. */
     abort(sessionId: string): Promise<Session> {
         return this.conn.sendRequest<Session>(Methods.abort, { sessionId });
+    }
+
+    /** The configured remote hosts (or only `host`), each as one ssh round trip finds it now. */
+    async hosts(host?: string): Promise<HostInfo[]> {
+        const result = await this.conn.sendRequest<HostsResult>(Methods.hosts, host ? { host } : {});
+        return result.hosts;
     }
 
     /** A follow-up or review notes; a run-mode session takes it as a resume. */
