@@ -206,6 +206,42 @@ export function formatAge(iso: string | null | undefined, now: number = Date.now
     return `${Math.floor(s / 86400)}d`;
 }
 
+/**
+ * A session whose remote host does not answer now: it is still `running` (an unanswered host is no evidence
+ * that its agent stopped) and the server asks again on every poll.
+ */
+export function isUnreachable(session: Session | undefined): boolean {
+    return session?.status !== 'exited' && session?.activity === 'unreachable';
+}
+
+/**
+ * An ISO time in local time: "14:05" today, else "2026-11-25 14:05"; `full` always gives the date and the
+ * seconds ("2026-11-25 14:05:09", as ao-server's own messages write it). Undefined for anything not a time.
+ */
+export function formatLocalTime(iso: string | null | undefined, now: number = Date.now(), full = false): string | undefined {
+    const t = iso ? Date.parse(iso) : NaN;
+    if (Number.isNaN(t)) {
+        return undefined;
+    }
+    const d = new Date(t);
+    const today = new Date(now);
+    const pad = (n: number) => String(n).padStart(2, '0');
+    const time = `${pad(d.getHours())}:${pad(d.getMinutes())}${full ? `:${pad(d.getSeconds())}` : ''}`;
+    const sameDay = d.getFullYear() === today.getFullYear() && d.getMonth() === today.getMonth() && d.getDate() === today.getDate();
+    return sameDay && !full ? time : `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${time}`;
+}
+
+/** "unreachable since 14:05" (local time), or "unreachable" when the server did not say since when. */
+export function unreachableText(session: Session, now: number = Date.now()): string {
+    const since = formatLocalTime(session.unreachableSince, now);
+    return since ? `unreachable since ${since}` : 'unreachable';
+}
+
+/** "@build1" for a session on a remote host; undefined for one on the server's own machine. */
+export function hostText(session: Session): string | undefined {
+    return typeof session.host === 'string' && session.host !== '' ? `@${session.host}` : undefined;
+}
+
 /** One word for where the session is: its activity while running, its outcome once exited. */
 export function stateWord(session: Session): string {
     if (session.status === 'exited') {
@@ -224,6 +260,9 @@ export function stateWord(session: Session): string {
                 return typeof session.exitCode === 'number' ? `exited (${session.exitCode})` : 'exited';
         }
     }
+    if (isUnreachable(session)) {
+        return 'unreachable'; // before "waiting for you": its host cannot take an answer now
+    }
     if (pendingOf(session).length > 0) {
         return 'waiting for you';
     }
@@ -233,9 +272,13 @@ export function stateWord(session: Session): string {
     return session.activity === 'waiting_input' ? 'waiting for input' : session.activity;
 }
 
-/** "active · $0.0123 · 3m"; with a budget "active · $1.20 · 60% of $2.00 session budget · 3m". */
+/**
+ * "active · $0.0123 · 3m"; with a budget "active · $1.20 · 60% of $2.00 session budget · 3m"; on a remote host
+ * "active · @build1 · $0.0123 · 3m", and "unreachable since 14:05 · @build1 · ..." while its host does not answer.
+ */
 export function describeSession(session: Session, now: number = Date.now()): string {
-    return [stateWord(session), formatCost(session), budgetText(session.budget), formatAge(session.createdAt, now)]
+    const state = isUnreachable(session) ? unreachableText(session, now) : stateWord(session);
+    return [state, hostText(session), formatCost(session), budgetText(session.budget), formatAge(session.createdAt, now)]
         .filter(Boolean).join(' · ');
 }
 
@@ -252,6 +295,9 @@ export function sessionIcon(session: Session): vscode.ThemeIcon {
             default:
                 return new vscode.ThemeIcon('circle-outline');
         }
+    }
+    if (isUnreachable(session)) {
+        return new vscode.ThemeIcon('debug-disconnect', new vscode.ThemeColor('charts.orange'));
     }
     if (pendingOf(session).length > 0) {
         return new vscode.ThemeIcon('bell-dot', new vscode.ThemeColor('charts.yellow'));

@@ -8,7 +8,8 @@ import { ChangedFile, ChangesResult, Session, isWireError } from './common/proto
 import { describeError } from './common/server';
 import { changeDescription, changeIcon, hasWorktree, reviewable } from './review';
 import {
-    SessionStore, budgetText, describeSession, errorText, formatAge, formatCost, isLive, pendingOf, requestText, sessionIcon, stateWord,
+    SessionStore, budgetText, describeSession, errorText, formatAge, formatCost, formatLocalTime, isLive, isUnreachable, pendingOf, requestText,
+    sessionIcon, stateWord,
 } from './sessions';
 
 export interface ProjectNode {
@@ -217,6 +218,8 @@ export function sessionTooltip(session: Session, now: number): vscode.MarkdownSt
     md.appendMarkdown(`**${escape(session.sessionId)}** ${escape(stateWord(session))}\n\n`);
     const rows: [string, string | undefined][] = [
         ['Status', session.status + (typeof session.exitCode === 'number' ? ` (exit code ${session.exitCode})` : '')],
+        ['Host', session.host ? `${session.host} (over ssh)` : undefined],
+        ['Unreachable', isUnreachable(session) ? unreachableTooltip(session, now) : undefined],
         ['Activity', session.activity ?? undefined],
         ['Waiting for you', pendingOf(session).map((r) => `it ${requestText(r)}`).join('; ') || undefined],
         ['Outcome', session.outcome ? session.outcome.result + (errorText(session.outcome.error) ? `: ${errorText(session.outcome.error)}` : '') : undefined],
@@ -235,6 +238,14 @@ export function sessionTooltip(session: Session, now: number): vscode.MarkdownSt
         }
     }
     return md;
+}
+
+/** "since 2026-11-26 21:22:18 (3m ago): build1 does not answer; its agent may still run, ao asks again on every poll". */
+function unreachableTooltip(session: Session, now: number): string {
+    const since = formatLocalTime(session.unreachableSince, now, true);
+    const age = formatAge(session.unreachableSince, now);
+    const when = since ? `since ${since}${age ? ` (${age} ago)` : ''}: ` : '';
+    return `${when}${session.host ?? 'its host'} does not answer; its agent may still run, ao asks again on every poll (AO: Show Hosts)`;
 }
 
 function worktreeText(session: Session): string | undefined {
