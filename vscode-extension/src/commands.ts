@@ -6,10 +6,11 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { Commands, ErrorCodes } from './common/constants';
-import { AoApi, ChangedFile, DiscardResult, MergeResult, ModelsResult, ProjectInfo, Session, isWireError } from './common/protocol';
+import { AoApi, ChangedFile, DiscardResult, HostInfo, MergeResult, ModelsResult, ProjectInfo, Session, isWireError } from './common/protocol';
 import { describeError } from './common/server';
 import { SpawnMode, spawnMode } from './common/settings';
 import { BASE_SCHEME, FileDiffProvider, HEAD_SCHEME, changeDescription, diffArguments, hasWorktree, reviewable } from './review';
+import { HostPick, hostItems, hostReport, hostsTitle } from './hosts';
 import { InputPrompts } from './inputRequests';
 import { SessionStore, describeSession, isRunningLive, pendingOf, requestText, sessionIcon } from './sessions';
 
@@ -112,6 +113,7 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
         vscode.commands.registerCommand(Commands.sendMessage, run('Send Message', (arg?: unknown) => handlers.sendMessage(arg))),
         vscode.commands.registerCommand(Commands.respond, run('Respond', (arg?: unknown) => handlers.respond(arg))),
         vscode.commands.registerCommand(Commands.abort, run('Abort Turn', (arg?: unknown) => handlers.abort(arg))),
+        vscode.commands.registerCommand(Commands.hosts, run('Show Hosts', (arg?: unknown) => handlers.hosts(arg))),
         vscode.commands.registerCommand(Commands.refresh, run('Refresh', () => {
             ctx.forgetChanges();
             return ctx.refresh();
@@ -127,11 +129,33 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
 function reportError(output: vscode.LogOutputChannel, name: string, e: unknown): void {
     const text = isWireError(e) ? e.message : describeError(e);
     output.error(`${name} failed: ${text}${isWireError(e) ? ` (code ${e.code})` : ''}`);
-    void vscode.window.showErrorMessage(`AO: ${text}`, 'Show Output').then((pick) => {
-        if (pick) {
+    // A remote host that does not answer: its hosts entry says what to try (data.host names it).
+    const host = isWireError(e) && e.code === ErrorCodes.hostUnreachable ? hostOf(e.data) ?? '' : undefined;
+    const items = host !== undefined && name !== 'Show Hosts' ? ['Show Hosts', 'Show Output'] : ['Show Output'];
+    void vscode.window.showErrorMessage(`AO: ${text}`, ...items).then((pick) => {
+        if (pick === 'Show Hosts') {
+            void vscode.commands.executeCommand(Commands.hosts, host || undefined);
+        } else if (pick) {
             output.show(true);
         }
     });
+}
+
+/** A host name from a command argument or an error's data: a string, or an object with `host` (a session, a HostInfo). */
+export function hostOf(arg: unknown): string | undefined {
+    if (typeof arg === 'string' && arg.trim() !== '') {
+        return arg;
+    }
+    if (typeof arg === 'object' && arg !== null) {
+        const { host, name } = arg as { host?: unknown; name?: unknown; reachable?: unknown };
+        if (typeof host === 'string' && host !== '') {
+            return host;
+        }
+        if (typeof name === 'string' && typeof (arg as { reachable?: unknown }).reachable === 'boolean') {
+            return name; // a HostInfo
+        }
+    }
+    return undefined;
 }
 
 /** A session id from a command argument: a string, a tree node or a session object. */
@@ -477,13 +501,14 @@ class AoCommands {
                 ? [{ label: '$(comment) Send Message…', value: Commands.sendMessage }, { label: '$(debug-pause) Abort Turn', value: Commands.abort }]
                 : []),
             ...(reviewable(s) ? [{ label: '$(diff) Review Changes', value: Commands.reviewChanges }] : []),
+            ...(s.host ? [{ label: `$(remote) Show Host ${s.host}`, value: Commands.hosts }] : []),
             ...(s.status === 'exited' && hasWorktree(s)
                 ? [{ label: '$(git-merge) Accept (Merge)', value: Commands.merge }, { label: '$(discard) Discard Changes', value: Commands.discard }]
                 : []),
         ];
         const action = await vscode.window.showQuickPick(actions, { title: `${s.sessionId}: ${describeSession(s)}` });
         if (action?.value) {
-            await vscode.commands.executeCommand(action.value, s.sessionId);
+            await vscode.commands.executeCommand(action.value, action.value === Commands.hosts ? s.host : s.sessionId);
         }
         return sessions;
     }
@@ -822,6 +847,49 @@ class AoCommands {
         this.ctx.output.info(`aborted the turn of ${session.sessionId}`);
         void vscode.window.showInformationMessage(`Stopped the current turn of ${session.sessionId}`);
         return session;
+    }
+
+    // --- remote hosts ------------------------------------------------------------------------------------
+
+    /**
+     * AO: Show Hosts: `ao/hosts` (one ssh round trip to each host, so behind a progress notification), every host
+     * in a quick pick: reachable or not, round trip, tmux and OpenCode there, its running sessions, what is missing
+     * with its fix. The full report goes to the AO output too (a quick pick cuts long lines); picking a host shows
+     * it. An argument (a host name, a session or its tree node) narrows it to that host.
+     */
+    async hosts(arg?: unknown): Promise<HostInfo[] | undefined> {
+        const sessionId = typeof arg === 'object' ? sessionIdOf(arg) : undefined;
+        const only = hostOf(arg) ?? (sessionId ? this.ctx.store.get(sessionId)?.host ?? undefined : undefined);
+        const api = await this.api();
+        if (!api) {
+            return undefined;
+        }
+        for (;;) {
+            const hosts = await vscode.window.withProgress(
+                { location: vscode.ProgressLocation.Notification, title: only ? `AO: checking host ${only}` : 'AO: checking the remote hosts' },
+                () => api.hosts(only),
+            );
+            if (hosts.length === 0) {
+                void vscode.window.showInformationMessage(
+                    'AO: no remote hosts are configured. Add a `hosts:` list (name, ssh: user@machine) to agent-orchestrator.yaml '
+                    + 'and give a project `host: <name>`; its agents then run there over ssh.');
+                return hosts;
+            }
+            this.ctx.output.info(`ao/hosts:\n${hostReport(hosts).join('\n')}`);
+            const pick: HostPick | undefined = await vscode.window.showQuickPick(hostItems(hosts), {
+                title: hostsTitle(hosts),
+                placeHolder: 'A host for its full report (in the AO output)',
+                matchOnDescription: true,
+                matchOnDetail: true,
+            });
+            if (pick?.again) {
+                continue;
+            }
+            if (pick?.host) {
+                this.ctx.output.show(true);
+            }
+            return hosts;
+        }
     }
 
     /** After a merge or discard: the session again (its workspace changed) and its files read afresh. */
