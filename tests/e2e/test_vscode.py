@@ -12,7 +12,8 @@ Two levels, both against the real ao-server, real tmux and the real OpenCode wit
   ``ao-server`` and no ``ao.server.command`` setting, driven by Playwright in Debian's headless Chromium:
   the extension offers "Install ao-server", the click makes a private virtualenv from the bundled wheel
   (dependencies from PyPI) and starts it; then AO: Spawn Agent from the palette (one project: no project
-  pick), the Sessions view, the exit notification, AO: Attach to Session opening a terminal. Screenshots
+  pick), the Sessions view, the exit notification, AO: Show Hosts (a host that refuses ssh), AO: Attach to
+  Session opening a terminal. Screenshots
   go to test-artifacts/. Skipped when its tools cannot be installed, except under CI=true, where that is
   a failure.
 * ``test_real_vscode_host_review`` and ``test_real_vscode_host_live``: reviewing an agent's work, and answering a
@@ -295,6 +296,10 @@ def _drive(script: str, bed: Bed, code_server: CodeServer, vscode_host: Path,
 
 
 def test_real_vscode_host(bed: Bed, code_server: CodeServer, vscode_host: Path) -> None:
+    # A remote host that refuses ssh (nothing listens on port 1), for AO: Show Hosts; the server reads the
+    # config once the drive installs and starts it.
+    cfg = bed.project / "agent-orchestrator.yaml"
+    cfg.write_text(cfg.read_text() + 'hosts:\n  - name: nowhere\n    ssh: "ssh://root@127.0.0.1:1"\n')
     report, took = _drive("drive.mjs", bed, code_server, vscode_host)
 
     # The server that ran is the one "Install ao-server" put in the extension's storage, from the bundled wheel.
@@ -313,10 +318,13 @@ def test_real_vscode_host(bed: Bed, code_server: CodeServer, vscode_host: Path) 
     assert status["status"] == "exited" and status["exitCode"] == 0, status
     assert "[[slow:3]]" in (status["prompt"] or "")
     assert report["notification"] == f"{sid} finished"
+    assert report["hostsTitle"] == "AO: 1 host, 1 unreachable", report
+    assert "nowhere" in report["hostsRow"] and "unreachable since" in report["hostsRow"], report
+    assert "Connection refused" in report["hostsRow"], report
     assert report["terminal"] == f"AO: {sid}"
     assert report["tmuxClients"] >= 1, report  # the terminal really ran `tmux attach`
     for name in ("vscode-install-offer.png", "vscode-sessions-view.png", "vscode-exit-notification.png",
-                 "vscode-attach-terminal.png"):
+                 "vscode-hosts.png", "vscode-attach-terminal.png"):
         assert (ARTIFACTS / name).stat().st_size > 10_000, name
     print(f"real VS Code host scenario: {took:.0f}s; {json.dumps(report)}")
 

@@ -1,6 +1,6 @@
 // Drives the extension in a real VS Code workbench (code-server) with Playwright in Debian's Chromium,
 // as a person would: "Install ao-server" on a machine without it, palette, pickers, the Sessions view, the
-// exit notification, the attach terminal.
+// exit notification, AO: Show Hosts (an unreachable host), the attach terminal.
 // Run by tests/e2e/test_vscode.py, which starts code-server and checks the result line:
 //   RESULT {"ok": true, "installOffer": ..., "installed": ..., "spawned": ..., "notification": ..., ...}
 // Environment: AO_HOST_DIR (playwright-core's install dir), AO_HOST_URL, AO_HOST_WORKSPACE,
@@ -125,6 +125,19 @@ try {
     await view.locator('.monaco-list-row', { hasText: 'finished' }).first().waitFor({ state: 'visible', timeout: 30_000 });
     result.viewRowAfterExit = (await view.locator('.monaco-list-row', { hasText: 'agent-1' }).first().innerText()).replace(/\s+/g, ' ').trim();
     await page.screenshot({ path: path.join(artifacts, 'vscode-exit-notification.png') });
+
+    mark('AO: Show Hosts');
+    // The config's one host refuses ssh (127.0.0.1:1): the quick pick says it is unreachable and why.
+    await palette(page, 'AO: Show Hosts');
+    const hosts = page.locator('.quick-input-widget', { has: page.locator('.quick-input-title', { hasText: 'AO: 1 host' }) });
+    await hosts.waitFor({ state: 'visible', timeout: 30_000 });
+    result.hostsTitle = (await hosts.locator('.quick-input-title').innerText()).trim();
+    const hostRow = hosts.locator('.monaco-list-row', { hasText: 'nowhere' }).first();
+    await hostRow.waitFor({ state: 'visible', timeout: 15_000 });
+    result.hostsRow = (await hostRow.innerText()).replace(/\s+/g, ' ').trim();
+    await page.screenshot({ path: path.join(artifacts, 'vscode-hosts.png') });
+    await page.keyboard.press('Escape');
+    await hosts.waitFor({ state: 'hidden', timeout: 15_000 });
 
     mark('AO: Attach to Session');
     await palette(page, 'AO: Attach to Session');
