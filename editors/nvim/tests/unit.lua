@@ -362,7 +362,7 @@ do
       problems = {} },
     { name = "gpu", ssh = "gpu", stateDir = "s", reachable = false, rttMs = vim.NIL, error = err,
       unreachableSince = "2026-11-26T21:22:18.402Z", tmux = vim.NIL, opencode = vim.NIL, python3 = vim.NIL,
-      sessions = 1, problems = { err .. "; check that `ssh gpu true` works without asking anything" } },
+      sessions = 1, problems = { "check that `ssh gpu true` works without asking anything" } },
     { name = "bare", ssh = "bare", stateDir = "s", reachable = true, rttMs = 12.4, error = vim.NIL,
       unreachableSince = vim.NIL, tmux = vim.NIL, opencode = "1.18.33", python3 = vim.NIL, sessions = 0,
       problems = { "tmux is missing: install it there (e.g. `apt-get install tmux`)" } },

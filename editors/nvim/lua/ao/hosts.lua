@@ -116,13 +116,8 @@ function M.render_host(h)
   end
   local problems = nn(h.problems) or {}
   for _, p in ipairs(problems) do
-    p = tostring(p)
-    -- an unreachable host's problem is its error plus the fix: show the fix alone
-    if type(err) == "string" and err ~= "" and vim.startswith(p, err .. "; ") then
-      lines[#lines + 1] = "  fix: " .. p:sub(#err + 3)
-    else
-      lines[#lines + 1] = "  problem: " .. p
-    end
+    -- an unreachable host's problems are what to try (its error is above); a reachable one's, what is missing
+    lines[#lines + 1] = (h.reachable and "  problem: " or "  fix: ") .. tostring(p)
   end
   if h.reachable and #problems == 0 then
     lines[#lines + 1] = "  ready: nothing is missing"
