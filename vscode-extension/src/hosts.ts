@@ -50,10 +50,23 @@ export function hostDescription(host: HostInfo, now: number = Date.now()): strin
     ].filter(Boolean).join(' · ');
 }
 
+/**
+ * Why a host cannot be reached, without what the row already says: the server's error is one sentence, "host gpu
+ * (gpu) unreachable since 2026-11-26 21:22:18: ssh: connect to host gpu port 22: Connection refused", and only its
+ * end (ssh's own words) fits the quick pick's second line. Anything else is kept whole.
+ */
+export function unreachableWhy(error: string | null): string {
+    if (!error) {
+        return 'it does not answer';
+    }
+    const m = /^host .+? unreachable since (?:now|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d): (.+)$/s.exec(error);
+    return m?.[1] ?? error;
+}
+
 /** The quick pick's second line: why it cannot be reached, else what is missing (each with its fix), else "ready". */
 export function hostDetail(host: HostInfo): string {
     if (!host.reachable) {
-        return [host.error ?? 'it does not answer', ...host.problems].join(' · ');
+        return [unreachableWhy(host.error), ...host.problems].join(' · ');
     }
     return host.problems.length > 0 ? host.problems.join(' · ') : 'ready: nothing is missing';
 }
