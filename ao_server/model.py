@@ -259,6 +259,7 @@ class ProjectInfo:
     runtime: str
     model: str | None
     default: bool  # the workspace's project, which ao/spawn uses without a project
+    host: str | None = None  # the remote host its path is on (hosts[].name); null: this machine
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ several threads share the cache; concurrent misses for one key run OpenCode once
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import threading
 import time
@@ -32,6 +33,7 @@ from .config import Config, Project
 from .errors import AoError, UsageError
 from .model import Models
 from .orchestrator import MODEL_RE, Orchestrator, iso
+from .remote import SshHost
 
 MODEL_TIMEOUT = 60.0  # seconds; a first run on a fresh data dir creates OpenCode's files
 MAX_MODELS = 5000
@@ -72,6 +74,16 @@ def models_for(orch: Orchestrator, project: str | None, cwd: Path | None, refres
     agent = orch.agent()
     if agent.name != "opencode":
         raise AoError(f"listing models needs the opencode agent; plugins.agent is {agent.name!r}")
+    proj = pick_project(orch.config, project, cwd)
+    host = orch.config.host_of(proj)
+    if host is not None:  # OpenCode on the host, over ssh, in the project's folder there
+        from .runtimes.ssh import SshRuntime
+
+        rt = orch.runtime(SshRuntime.name)
+        assert isinstance(rt, SshRuntime)
+        return project_models(
+            orch.config, host.opencode, orch.env, project=proj.name, cwd=cwd, refresh=refresh, remote=rt.conn(host)
+        )
     binary = agent.check_installed()
     agent.prepare(binary, orch.store.state_dir)  # OpenCode's database first: two OpenCode processes on a fresh one race
     return project_models(orch.config, binary, orch.env, project=project, cwd=cwd, refresh=refresh)
@@ -85,22 +97,23 @@ def project_models(
     project: str | None = None,
     cwd: Path | None = None,
     refresh: bool = False,
+    remote: SshHost | None = None,
 ) -> Models:
-    """OpenCode's models with the project's default first."""
+    """OpenCode's models with the project's default first (``remote``: asked on the project's host)."""
     proj = pick_project(config, project, cwd)
-    if not proj.path.is_dir():
+    if remote is None and not proj.path.is_dir():
         raise AoError(
             f"project {proj.name}: path {proj.path} does not exist or is not a folder; "
             f"fix projects[].path in {config.describe_source()}"
         )
-    folder = proj.path.resolve()
-    key = (binary, str(folder))
+    folder = proj.path.resolve() if remote is None else proj.path
+    key = (binary, str(folder) if remote is None else f"{remote.host.name}:{folder}")
     with _guard:
         lock = _locks.setdefault(key, threading.Lock())
     with lock:
         cached = None if refresh else _cache.get(key)
         if cached is None:
-            listed = fetch(binary, folder, env)
+            listed = fetch(binary, folder, env, remote)
             with _guard:
                 _cache[key] = listed
         else:
@@ -118,11 +131,22 @@ def project_models(
     )
 
 
-def fetch(binary: str, folder: Path, env: Mapping[str, str]) -> ModelList:
-    """Run ``opencode models`` and ``opencode debug config`` (side by side) in ``folder``."""
+# On a host: $1 the folder, then the command.
+RUN_IN = 'cd "$1" || { echo "Error: there is no folder $1 on this host" >&2; exit 3; }; shift; exec "$@"'
+
+
+def fetch(binary: str, folder: Path, env: Mapping[str, str], remote: SshHost | None = None) -> ModelList:
+    """Run ``opencode models`` and ``opencode debug config`` (side by side) in ``folder`` (on ``remote``'s host)."""
     run_env = {**env, "PWD": str(folder)}
-    models = _start([binary, "models"], folder, run_env)
-    config = _start([binary, "debug", "config"], folder, run_env)
+    if remote is not None:
+        from .remote import command_line
+
+        ssh = [*remote.ssh_argv(), "--", remote.host.ssh]
+        models = _start([*ssh, command_line(RUN_IN, [str(folder), binary, "models"])], None, os.environ)
+        config = _start([*ssh, command_line(RUN_IN, [str(folder), binary, "debug", "config"])], None, os.environ)
+    else:
+        models = _start([binary, "models"], folder, run_env)
+        config = _start([binary, "debug", "config"], folder, run_env)
     try:
         out, err, code = _finish(models, "opencode models")
         if code != 0:
@@ -150,7 +174,7 @@ def fetch(binary: str, folder: Path, env: Mapping[str, str]) -> ModelList:
     return ModelList(models=names, opencode_default=opencode_default, fetched_at=time.time())
 
 
-def _start(argv: list[str], cwd: Path, env: Mapping[str, str]) -> subprocess.Popen[str]:
+def _start(argv: list[str], cwd: Path | None, env: Mapping[str, str]) -> subprocess.Popen[str]:
     try:
         return subprocess.Popen(
             argv,

@@ -368,9 +368,12 @@ class Orchestrator:
             ProjectInfo(
                 name=pr.name,
                 path=str(pr.path),
-                runtime=pr.runtime or self.config.runtime,
+                runtime=("live" if pr.agent_config.mode == "live" else "ssh")
+                if pr.host
+                else pr.runtime or self.config.runtime,
                 model=pr.agent_config.model,
                 default=default is not None and pr.name == default.name,
+                host=pr.host,
             )
             for pr in self.config.projects.values()
         ]

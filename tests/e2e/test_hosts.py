@@ -170,6 +170,14 @@ def test_agents_on_two_hosts_and_here_at_once(bed: Bed, test_hosts: MakeHosts) -
     assert listed["h1"]["problems"] == [] and listed["h1"]["rttMs"] > 0
     assert bed.ao("doctor", "h2").returncode == 0
 
+    # The models OpenCode offers there (the host's own config), and the projects' hosts.
+    models = bed.ao_json("models", "far1")
+    assert models["project"] == "far1" and models["models"] and all("/" in m for m in models["models"])
+    assert any(m.startswith("fake/") for m in models["models"]), models
+    projects = {p["name"]: p for p in bed.ao_json("projects")["projects"]}
+    assert projects["far1"]["host"] == "h1" and projects["far1"]["runtime"] == "ssh"
+    assert projects["here"]["host"] is None
+
 
 def test_nothing_a_user_controls_runs_as_code_on_the_host(bed: Bed, test_hosts: MakeHosts) -> None:
     """Spaces, quotes, $(), ;, backticks, #(...), a newline in the project's path there and in the prompt."""

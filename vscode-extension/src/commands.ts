@@ -231,6 +231,9 @@ export function withSelection(task: string, context: SelectionContext): string {
 export function projectForFile(projects: ProjectInfo[], file: string): string | undefined {
     let best: ProjectInfo | undefined;
     for (const p of projects) {
+        if (p.host) {
+            continue; // its path is on another machine
+        }
         if (p.path && (samePath(file) === samePath(p.path) || samePath(file).startsWith(samePath(p.path) + path.sep))) {
             if (!best || best.path.length < p.path.length) {
                 best = p;
@@ -363,9 +366,12 @@ class AoCommands {
         const items: ValuePick[] = [
             ...ordered.map((p) => ({
                 label: p.name,
-                description: [p.path && folders.includes(samePath(p.path)) ? 'this workspace' : undefined, p.runtime]
-                    .filter(Boolean).join(' · '),
-                detail: p.path,
+                description: [
+                    !p.host && p.path && folders.includes(samePath(p.path)) ? 'this workspace' : undefined,
+                    p.runtime,
+                    p.host ? `@${p.host}` : undefined,
+                ].filter(Boolean).join(' · '),
+                detail: p.host ? `${p.host}:${p.path}` : p.path,
                 value: p.name,
             })),
             ...fromSessions.map((p) => ({ label: p, description: 'from existing sessions', value: p })),

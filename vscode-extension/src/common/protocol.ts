@@ -164,6 +164,8 @@ export interface ProjectInfo {
     model: string | null;
     /** The workspace's project, which ao/spawn uses without a project. */
     default: boolean;
+    /** The remote host its path is on (hosts[].name); null: the server's machine. */
+    host: string | null;
 }
 
 export interface SpawnParams {

@@ -160,6 +160,9 @@ describe('spawn with a selection', () => {
         assert.equal(projectForFile(projects, '/w/p/sub/x.ts'), 'sub');
         assert.equal(projectForFile(projects, '/w/p/a.ts'), 'p');
         assert.equal(projectForFile(projects, '/w/other/a.ts'), undefined);
+        // A project on a remote host never owns a local file, whatever its path says.
+        const far = [...projects, { name: 'far', path: '/w/p/sub/deep', host: 'build1' }] as ProjectInfo[];
+        assert.equal(projectForFile(far, '/w/p/sub/deep/x.ts'), 'sub');
     });
 });
 
