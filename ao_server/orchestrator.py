@@ -232,10 +232,11 @@ class Orchestrator:
             raise SpawnFailed(f"could not spawn: {e}; nothing was kept") from None
         try:
             if proj.workspace == "worktree" and host is not None:  # made on the host, by git there
-                assert isinstance(rt, SshRuntime)
-                wt_root = proj.worktree_dir or rt.worktree_root(host, proj.name)
+                ssh_rt = self.runtime(SshRuntime.name)  # live agents there too: git runs over ssh
+                assert isinstance(ssh_rt, SshRuntime)
+                wt_root = proj.worktree_dir or ssh_rt.worktree_root(host, proj.name)
                 rec.workspace = workspace.create(
-                    proj.path, rec.id, wt_root / rec.id, proj.base_branch, git=rt.git(host)
+                    proj.path, rec.id, wt_root / rec.id, proj.base_branch, git=ssh_rt.git(host)
                 )
                 rec.workdir = Path(rec.workspace.path)
                 self.store.update(rec.num, workspace=rec.workspace, workdir=rec.workdir)
@@ -711,18 +712,23 @@ class Orchestrator:
 
     def git_of(self, rec: SessionRecord) -> workspace.Git:
         """Where the session's repository is: here, or on its host."""
-        if rec.runtime == SshRuntime.name:
-            rt = self.runtime(SshRuntime.name)
-            assert isinstance(rt, SshRuntime)
-            return rt.git_of(rec)
-        return workspace.LOCAL
+        return self._git_on(str(rec.handle.get("host") or "") or None)
+
+    def _git_on(self, host: str | None) -> workspace.Git:
+        if host is None:
+            return workspace.LOCAL
+        if host not in self.config.hosts:
+            raise StateError(f"host {host} is not in {self.config.describe_source()} any more; add it back")
+        rt = self.runtime(SshRuntime.name)
+        assert isinstance(rt, SshRuntime)
+        return rt.git(self.config.hosts[host])
 
     def _with_worktree_status(self, v: Session) -> Session:
         ws = v.workspace
         if ws is None or ws.removed:
             return v
         try:
-            st = workspace.status(ws, git=self.git_of(self.resolve(v.session_id)) if v.host else workspace.LOCAL)
+            st = workspace.status(ws, git=self._git_on(v.host))
         except AoError:  # its host is unreachable: not known now
             log.debug("worktree status of %s", v.session_id, exc_info=True)
             st = None

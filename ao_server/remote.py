@@ -110,6 +110,12 @@ class SshHost:
         argv += ["-t"] if tty else ["-T"]
         return argv
 
+    def interactive(self, command: str) -> list[str]:
+        """``ssh -t`` running ``command`` (shell text) on the host, for a terminal: its own connection, and
+        nothing that keeps ssh from asking (a passphrase, a new host key)."""
+        config = ["-F", str(self.host.ssh_config)] if self.host.ssh_config is not None else []
+        return [ssh_bin(), *config, "-t", "--", self.host.ssh, command]
+
     def run(
         self,
         script: str,
@@ -174,12 +180,10 @@ class SshHost:
 
     def unreachable(self, why: str) -> HostUnreachable:
         """The error to raise, with ``data`` an editor can use: ``{host, since}`` (``since``: ISO 8601 UTC)."""
+        from .orchestrator import iso  # the protocol's one time format (imported late: it imports us)
+
         since = self.unreachable_since()
-        when = (
-            time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(since)) + f".{int((since % 1) * 1000):03d}Z"
-            if since
-            else None
-        )
+        when = iso(since) if since else None
         return HostUnreachable(self.unreachable_message(why), host=self.host.name, since=when)
 
     def unreachable_message(self, why: str) -> str:

@@ -124,7 +124,8 @@ class OpenCodeServer:
                 self.stop(info)  # alive but not answering: a stuck server is replaced
             return self._start(binary)
 
-    def answers(self, info: ServerInfo) -> bool:
+    @staticmethod
+    def answers(info: ServerInfo) -> bool:
         try:
             Api(info).call("GET", "/session/status", timeout=5)
             return True
@@ -561,8 +562,7 @@ class LiveRuntime:
                      str(session.workdir)]
                 )
             )  # fmt: skip
-            argv = [conn.ssh_argv(shared=False)[0], *(["-F", str(host.ssh_config)] if host.ssh_config else [])]
-            argv += ["-t", "--", host.ssh, command]
+            argv = conn.interactive(command)
             return AttachInfo(type="ssh", argv=argv, command=shlex.join(argv))
         argv = [sys.executable, "-m", "ao_server.cli", "attach", "--exec", session.display_id]
         if self.state_dir is not None:

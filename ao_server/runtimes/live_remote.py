@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config import Host
-from ..errors import AoError, OpenCodeServerError
+from ..errors import OpenCodeServerError
 from ..remote import CONNECT_TIMEOUT, SshHost
 from .common import process_start, write_private
 
@@ -160,22 +160,22 @@ class RemoteServer:
         None when it does not run there and ``start`` is false. Raises HostUnreachable when the
         host cannot be reached, OpenCodeServerError when the server cannot be started or reached.
         """
-        from .live import Api
+        from .live import OpenCodeServer
 
         info = self.current()
-        if info is not None and _answers(Api(info)):
+        if info is not None and OpenCodeServer.answers(info):
             return info
         self.record.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         lock_fd = os.open(self.record.with_suffix(".lock"), os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         with os.fdopen(lock_fd, "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             info = self.current()  # another ao process may have made it meanwhile
-            if info is not None and _answers(Api(info)):
+            if info is not None and OpenCodeServer.answers(info):
                 return info
             return self._connect(start)
 
     def _connect(self, start: bool) -> ServerInfo | None:
-        from .live import Api, ServerInfo, _free_port
+        from .live import OpenCodeServer, ServerInfo, _free_port
 
         old = self._read() or {}
         res = self.conn.run(
@@ -212,7 +212,7 @@ class RemoteServer:
         started = process_start(proc.pid)
         info = ServerInfo(int(said["pid"]), lport, password, int(said["startTicks"]))
         deadline = time.monotonic() + FORWARD_TIMEOUT + CONNECT_TIMEOUT
-        while not _answers(Api(info)):
+        while not OpenCodeServer.answers(info):
             if proc.poll() is not None or time.monotonic() > deadline:
                 with contextlib.suppress(OSError):
                     os.killpg(proc.pid, signal.SIGTERM)
@@ -251,14 +251,3 @@ class RemoteServer:
 
     def stop_forward(self) -> None:
         self._stop_forward(self._read() or {})
-
-
-def _answers(api: object) -> bool:
-    from .live import Api
-
-    assert isinstance(api, Api)
-    try:
-        api.call("GET", "/session/status", timeout=5)
-        return True
-    except AoError:
-        return False

@@ -290,9 +290,6 @@ class SshRuntime:
     def git(self, host: Host) -> RemoteGit:
         return RemoteGit(self.conn(host))
 
-    def git_of(self, session: SessionRecord) -> RemoteGit:
-        return RemoteGit(self.host_of(session))
-
     def worktree_root(self, host: Host, project: str) -> Path:
         """Where a project's worktrees go on its host by default: ``<stateDir>/worktrees/<project>``, absolute."""
         if host.state_dir.startswith("/"):
@@ -418,15 +415,7 @@ class SshRuntime:
 
     def attach_argv(self, session: SessionRecord, command: str) -> list[str]:
         """An interactive ``ssh -t`` running ``command`` (shell text) on the session's host."""
-        conn = self.host_of(session)
-        return [
-            *conn.ssh_argv(shared=False, tty=True)[:1],
-            *_config_args(conn.host),
-            "-t",
-            "--",
-            conn.host.ssh,
-            command,
-        ]
+        return self.host_of(session).interactive(command)
 
     def attach(self, session: SessionRecord) -> AttachInfo:
         conn = self.host_of(session)
@@ -467,10 +456,6 @@ class SshRuntime:
             else:
                 facts[key] = value.strip()
         return facts, found, rtt
-
-
-def _config_args(host: Host) -> list[str]:
-    return ["-F", str(host.ssh_config)] if host.ssh_config is not None else []
 
 
 def _parse_snapshot(text: str) -> tuple[dict[str, bool], str | None, dict[str, tuple[int | None, bool]], str]:
