@@ -267,7 +267,7 @@ def check_field(key: str, kind: str, value: object) -> Any:
             raise ParamsError(key, f"an integer from 1 to {MAX_PAGE} (sessions per page)", value)
         return value
     if kind == "cursor":
-        if not isinstance(value, str) or not value.isdigit() or len(value) > 12:
+        if not isinstance(value, str) or not re.fullmatch(r"[0-9]{1,12}", value):  # ASCII: str.isdigit takes "²"
             raise ParamsError(key, "the nextCursor of an earlier result", value)
         return value
     if kind == "money":

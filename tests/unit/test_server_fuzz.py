@@ -201,7 +201,7 @@ GOOD = {
     "refresh": st.sampled_from([True, False, "yes"]),
     "running": st.sampled_from([True, False, 1]),
     "limit": st.sampled_from([1, 50, 0, 10**6]),
-    "cursor": st.sampled_from(["1", "999", "agent-1", ""]),
+    "cursor": st.sampled_from(["1", "999", "agent-1", "", "²"]),
     "budget": st.sampled_from([0.5, 2, 0, -1, 1e9, "1"]),
     "since": st.sampled_from(["today", "7d", "24h", "2026-13-45", "yesterday", ""]),
     "by": st.sampled_from(["project", "model", "day", "session", "week"]),
@@ -491,3 +491,13 @@ def test_a_well_formed_spawn_fails_cleanly_without_opencode(server: RawServer) -
     answer = server.request("ao/spawn", {"prompt": "hello"})
     assert answer["error"]["code"] == -32005 and answer["error"]["data"]["kind"] == "AgentNotInstalled"
     assert "AO_OPENCODE_BIN" in answer["error"]["message"]
+
+
+@pytest.mark.parametrize("method", ["ao/status", "ao/list"])
+@pytest.mark.parametrize("cursor", ["²", "١٢", "１", "-1", " 1", ""])
+def test_a_cursor_of_other_digits_is_invalid_params(server: RawServer, method: str, cursor: str) -> None:
+    answer = server.request(method, {"cursor": cursor, "limit": 1})
+    assert answer.get("error", {}).get("code") == -32602, answer  # not -32603, an internal error
+    assert "cursor" in answer["error"]["message"] and "nextCursor" in answer["error"]["message"], answer
+    assert answer["error"]["data"]["field"] == "cursor", answer
+    assert server.request(method, {"cursor": "1", "limit": 1})["result"] is not None
