@@ -92,6 +92,8 @@ COLUMNS = (
     "budget",
 )
 JSON_COLUMNS = ("handle", "outcome", "workspace", "facts")
+LAST_TIME = 253402300799  # 9999-12-31T23:59:59Z: a created_at beyond (or before 1970) is no time ao wrote
+CREATED_OK = f"typeof(created_at) IN ('integer', 'real') AND created_at BETWEEN 0 AND {LAST_TIME}"
 LAST_ID_FILE = "last-id"  # the highest session number ever handed out
 
 
@@ -444,7 +446,7 @@ class Store:
             where.append("project = ?")
             args.append(project)
         ok = " AND ".join(
-            ["json_valid(handle)", "status IN ('starting', 'running', 'exited')"]
+            ["json_valid(handle)", "status IN ('starting', 'running', 'exited')", CREATED_OK]
             + [f"({c} IS NULL OR json_valid({c}))" for c in JSON_COLUMNS if c != "handle"]
         )
         q = f"SELECT num, project, status, exit_code, created_at, {ok} FROM sessions WHERE {' AND '.join(where)}"
@@ -460,7 +462,8 @@ class Store:
             more = found[-1][0]
         found.reverse()
         rows = [BriefRow(*r[:5]) for r in found if r[5]]
-        bad = [self._corrupt(r[0], "a field is not valid JSON or the status is unknown") for r in found if not r[5]]
+        why = "a field is not valid JSON, the status is unknown or created_at is not a time"
+        bad = [self._corrupt(r[0], why) for r in found if not r[5]]
         return rows, bad, more
 
     @_retrying
@@ -479,7 +482,7 @@ class Store:
         """Every session's kept cost, for ``ao cost``: no prompt, only what a report needs."""
         q = (
             "SELECT num, project, model, created_at, json_extract(facts, '$.cost') FROM sessions "
-            "WHERE json_valid(facts) AND json_extract(facts, '$.cost') IS NOT NULL"
+            f"WHERE json_valid(facts) AND json_extract(facts, '$.cost') IS NOT NULL AND {CREATED_OK}"
         )
         args: list[Any] = []
         if project is not None:
@@ -574,6 +577,9 @@ class Store:
                 raise ValueError("runtime handle is not an object")
             if r["status"] not in ("starting", "running", "exited"):
                 raise ValueError(f"unknown status {r['status']!r}")
+            created = r["created_at"]
+            if isinstance(created, bool) or not isinstance(created, int | float) or not 0 <= created <= LAST_TIME:
+                raise ValueError(f"created_at {str(created)[:40]!r} is not a time")
             return SessionRecord(
                 num=int(num),
                 project=str(r["project"]),

@@ -2,8 +2,8 @@
 
 - ``sessions.db`` overwritten with garbage: every session command exits 1 with one ``ao: ...`` line naming
   the file (no traceback), ao/status answers with a domain error, and the file is left as it was.
-- Rows with a truncated JSON field: ``ao status`` lists the others and warns about each broken one with
-  the way out (``ao forget agent-N``), which works.
+- Rows with a truncated JSON field, or a ``created_at`` that is no time: ``ao status`` and ``ao list`` list
+  the others and warn about each broken one with the way out (``ao forget agent-N``), which works.
 - A deleted session folder: status, logs and kill of that session give sane results or clear errors;
   the others are unaffected.
 Agents are the STAND-IN executable.
@@ -95,6 +95,46 @@ def test_truncated_record_spares_the_others(standin_bed: Bed, servers: Callable[
     assert {v["sessionId"] for v in json.loads(after.stdout)["sessions"]} == {ok, live}
     killed = server.request("ao/kill", {"sessionId": live})
     assert killed["exitCode"] == 143
+    server.close()
+    wait_agents_gone(bed)
+    assert_nothing_left(bed)
+
+
+@pytest.mark.parametrize("created_at", ["yesterday", 1e300, -5.0], ids=["text", "past-year-9999", "before-1970"])
+def test_corrupt_created_at_spares_the_others(standin_bed: Bed, servers: Callable[..., Server],
+                                              created_at: object) -> None:
+    bed = standin_bed
+    ok = bed.ao("spawn", "my-project", "fine [[sleep:0]]", check=True).stdout.strip()
+    bad = bed.ao("spawn", "my-project", "to be broken [[sleep:0]]", check=True).stdout.strip()
+    for sid in (ok, bad):
+        bed.wait_exited(sid)
+    live = bed.ao("spawn", "my-project", "alive [[sleep:3600]]", check=True).stdout.strip()
+    con = sqlite3.connect(bed.state_dir / "sessions.db")
+    con.execute("UPDATE sessions SET created_at=? WHERE num=2", (created_at,))
+    con.commit()
+    con.close()
+
+    for cmd in (("list", "--json"), ("status", "--json")):
+        out = bed.ao(*cmd)
+        assert out.returncode == 0 and "Traceback" not in out.stderr, (cmd, out.stderr)
+        listed = json.loads(out.stdout)
+        ids = {v["sessionId"] for v in (listed if cmd[0] == "list" else listed["sessions"])}
+        assert ids == {ok, live}, (cmd, ids)
+        assert "agent-2" in out.stderr and "ao forget agent-2" in out.stderr, (cmd, out.stderr)
+    plain = bed.ao("list")
+    assert plain.returncode == 0 and ok in plain.stdout and live in plain.stdout and bad not in plain.stdout
+    server = servers(bed)
+    for method in ("ao/list", "ao/status"):
+        page = server.request(method, {})
+        assert {v["sessionId"] for v in page["sessions"]} == {ok, live}, method
+        assert any("agent-2" in w and "ao forget agent-2" in w for w in page["warnings"]), page["warnings"]
+    clean_error(bed.ao("status", bad), "agent-2", "ao forget agent-2")
+
+    assert bed.ao("forget", "agent-2").returncode == 0
+    after = bed.ao("list", "--json")
+    assert after.returncode == 0 and after.stderr == "", after.stderr
+    assert {v["sessionId"] for v in json.loads(after.stdout)} == {ok, live}
+    assert server.request("ao/kill", {"sessionId": live})["exitCode"] == 143
     server.close()
     wait_agents_gone(bed)
     assert_nothing_left(bed)
