@@ -951,11 +951,13 @@ class Orchestrator:
 
     # --- review: what an agent changed, and what becomes of it ------------------------------------
 
-    @staticmethod
-    def _local_review(rec: SessionRecord) -> None:
-        if rec.runtime == SshRuntime.name:
+    def _local_review(self, rec: SessionRecord) -> None:
+        """Review reads this machine's git and OpenCode records: a session on a host (ssh or live) has neither."""
+        proj = self.config.projects.get(rec.project)
+        host = rec.handle.get("host") or (proj.host if proj is not None else None)
+        if rec.runtime == SshRuntime.name or host:
             raise UsageError(
-                f"{rec.display_id} runs on host {rec.handle.get('host')}: reviewing, merging and discarding the "
+                f"{rec.display_id} runs on host {host}: reviewing, merging and discarding the "
                 "work of agents on remote hosts is not supported yet; look at it there (`ao attach`)"
             )
 
