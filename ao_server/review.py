@@ -22,7 +22,8 @@ import shutil
 import stat
 import subprocess
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,6 +115,21 @@ def parse_numstat(raw: bytes) -> dict[str, tuple[int, int, bool]]:
     return out
 
 
+@contextmanager
+def everything_added(tree: Path, head_commit: str) -> Iterator[dict[str, str]]:
+    """The env of a throwaway copy of ``tree``'s index with all its work added (new files too, not ignored ones)."""
+    index = Path(_out(git(tree, "rev-parse", "--path-format=absolute", "--git-path", "index")))
+    with tempfile.TemporaryDirectory(prefix="ao-changes-") as tmp:
+        scratch = Path(tmp) / "index"
+        if index.exists():
+            shutil.copyfile(index, scratch)  # its stat cache: only changed files are hashed again
+        env = {"GIT_INDEX_FILE": str(scratch)}
+        if not index.exists():
+            git(tree, "read-tree", head_commit, env=env)
+        git(tree, "add", "--all", "--", ".", env=env)
+        yield env
+
+
 def worktree_changes(ws: Workspace) -> TreeChanges:
     """The session's tree (commits, edits and untracked files, not ignored ones) against its merge base."""
     tree = Path(ws.path)
@@ -124,15 +140,7 @@ def worktree_changes(ws: Workspace) -> TreeChanges:
             f"{tree}: cannot find {'HEAD' if head_commit is None else ws.base}; is the repository intact?"
         )
     merge_base = _out(git(tree, "merge-base", base_commit, head_commit))
-    index = Path(_out(git(tree, "rev-parse", "--path-format=absolute", "--git-path", "index")))
-    with tempfile.TemporaryDirectory(prefix="ao-changes-") as tmp:
-        scratch = Path(tmp) / "index"
-        if index.exists():
-            shutil.copyfile(index, scratch)  # its stat cache: only changed files are hashed again
-        env = {"GIT_INDEX_FILE": str(scratch)}
-        if not index.exists():
-            git(tree, "read-tree", head_commit, env=env)
-        git(tree, "add", "--all", "--", ".", env=env)
+    with everything_added(tree, head_commit) as env:
         names = parse_name_status(
             git(tree, "diff", "--cached", "-M", "--name-status", "-z", merge_base, "--", env=env).stdout
         )
@@ -350,8 +358,94 @@ def commit_work(ws: Workspace, message: str) -> bool:
     return True
 
 
+def work_tree(ws: Workspace) -> str | None:
+    """What merging the session would bring in: its branch's tip, or the tree of its uncommitted work on top."""
+    tree = Path(ws.path)
+    head = commit_of(tree, "HEAD")
+    if head is None:
+        return None
+    if not git(tree, "status", "--porcelain", "-z").stdout:
+        return commit_of(tree, f"refs/heads/{ws.branch}")
+    with everything_added(tree, head) as env:  # the tree commit_work would commit; refs and the index untouched
+        return _out(git(tree, "write-tree", env=env))
+
+
+def in_the_way(repo: Path, head: str, incoming: str, limit: int = 100) -> list[str]:
+    """What the checkout ``repo`` holds untracked or ignored where bringing ``incoming`` in over ``head`` writes.
+
+    git refuses to overwrite an untracked file, but takes an ignored one (a ``.env``) for expendable and
+    replaces it without a word. Only paths ``incoming`` has and ``head`` lacks can be in the way (the checkout's
+    tracked files are clean, see :func:`merge`): something at such a path, a file where one of its folders
+    must be, and what is not tracked inside a folder where it must be a file. At most ``limit`` paths, sorted.
+    """
+    raw = git(repo, "diff", "--name-only", "--no-renames", "--diff-filter=A", "-z", head, incoming, "--").stdout
+    added = [p for p in raw.decode(errors="surrogateescape").split("\0") if p]
+    known: set[str] | None = None
+
+    def tracked(rel: str) -> bool:
+        nonlocal known
+        if known is None:
+            out = git(repo, "ls-tree", "-r", "-z", "--name-only", "--full-tree", head).stdout
+            known = {p for p in out.decode(errors="surrogateescape").split("\0") if p}
+        return rel in known
+
+    found: set[str] = set()
+    for rel in added:
+        parts = rel.split("/")
+        for depth in range(1, len(parts) + 1):
+            sub = "/".join(parts[:depth])
+            try:
+                st = os.lstat(repo / sub)
+            except OSError:  # nothing there (or not a folder on the way): nothing to lose
+                break
+            if depth < len(parts):
+                if stat.S_ISDIR(st.st_mode):
+                    continue
+                if not tracked(sub):  # a file or symlink where a folder must be
+                    found.add(sub)
+                break
+            if not stat.S_ISDIR(st.st_mode):
+                found.add(rel)
+                break
+            for dirpath, dirnames, filenames in os.walk(repo / sub):  # a folder where a file must be
+                inside = Path(dirpath).relative_to(repo).as_posix()
+                keep = []
+                for name in dirnames:
+                    full = os.path.join(dirpath, name)
+                    if os.path.islink(full) and not tracked(f"{inside}/{name}"):
+                        found.add(f"{inside}/{name}")
+                    elif not os.path.islink(full) and not tracked(f"{inside}/{name}"):  # a submodule is tracked
+                        keep.append(name)
+                dirnames[:] = keep
+                found.update(f"{inside}/{n}" for n in filenames if not tracked(f"{inside}/{n}"))
+                if len(found) >= limit:
+                    break
+        if len(found) >= limit:
+            break
+    return sorted(found)[:limit]
+
+
+def _refuse_if_in_the_way(repo: Path, head: str, incoming: str, display_id: str, ws: Workspace) -> None:
+    paths = in_the_way(repo, head, incoming)
+    if not paths:
+        return
+    shown = [p.encode(errors="surrogateescape").decode(errors="replace") for p in paths]
+    names = ", ".join(shown[:10]) + (f" and {len(shown) - 10} more" if len(shown) > 10 else "")
+    it = "it" if len(shown) == 1 else "them"
+    raise WorkspaceError(
+        f"merging {display_id} into {ws.base} would write over {names}, which {repo} holds untracked or "
+        f"ignored (git replaces ignored files without asking); nothing was changed. Move {it} out of the way "
+        f"(`ao diff {display_id} --stat` lists the agent's files), then merge again",
+        files=shown,
+    )
+
+
 def merge(ws: Workspace, display_id: str, title: str, strategy: Strategy) -> Merge:
-    """Bring the session's branch into its base branch in the project's checkout; all or nothing."""
+    """Bring the session's branch into its base branch in the project's checkout; all or nothing.
+
+    Refused before anything changes (the session's branch too) when the checkout is elsewhere, has
+    uncommitted tracked changes, or holds untracked or ignored files where the merge would write.
+    """
     repo, tree = Path(ws.repo), Path(ws.path)
     on = git(repo, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
     if on.returncode != 0 or _out(on) != ws.base:
@@ -363,11 +457,16 @@ def merge(ws: Workspace, display_id: str, title: str, strategy: Strategy) -> Mer
         raise WorkspaceError(
             f"{repo} has uncommitted changes to tracked files; commit or stash them first, then merge {display_id}"
         )
+    previous = commit_of(repo, "HEAD")
+    incoming = work_tree(ws)
+    if incoming is None or previous is None:
+        raise WorkspaceError(f"cannot find branch {ws.branch} or {ws.base} in {repo}")
+    _refuse_if_in_the_way(repo, previous, incoming, display_id, ws)  # before anything is committed
     commit_work(ws, f"{display_id}: {title}")
     tip = commit_of(tree, f"refs/heads/{ws.branch}")
-    previous = commit_of(repo, "HEAD")
-    if tip is None or previous is None:
-        raise WorkspaceError(f"cannot find branch {ws.branch} or {ws.base} in {repo}")
+    if tip is None:
+        raise WorkspaceError(f"cannot find branch {ws.branch} in {repo}")
+    _refuse_if_in_the_way(repo, previous, tip, display_id, ws)  # the branch as committed, should it differ
     if git(repo, "merge-base", "--is-ancestor", tip, previous, check=False).returncode == 0:
         raise WorkspaceError(f"nothing to merge: {display_id}'s branch {ws.branch} has nothing that {ws.base} lacks")
     can_ff = git(repo, "merge-base", "--is-ancestor", previous, tip, check=False).returncode == 0
