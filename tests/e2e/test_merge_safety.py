@@ -111,6 +111,16 @@ def test_merge_refuses_uncommitted_agent_work_over_an_untracked_file_and_names_i
     assert (bed.project / "notes").read_text() == "a file, not a folder\n"
 
     (bed.project / "notes").unlink()
+
+    # and a folder of the user's where the agent's work has a file: what is inside is named
+    (bed.project / "other.txt").mkdir()
+    (bed.project / "other.txt" / "draft.md").write_text("the user's draft\n")
+    refused = bed.ao("merge", sid)
+    assert refused.returncode == 1 and "other.txt/draft.md" in refused.stderr, refused.stderr
+    assert (bed.project / "other.txt" / "draft.md").read_text() == "the user's draft\n"
+    (bed.project / "other.txt" / "draft.md").unlink()
+    (bed.project / "other.txt").rmdir()
+
     done = bed.ao("merge", sid, "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["files"] == 2
