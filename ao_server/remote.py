@@ -100,7 +100,7 @@ class SshHost:
         if shared:
             argv += [
                 "-o", "ControlMaster=auto",
-                "-o", f"ControlPath={self._control_dir()}/%C",
+                "-o", f"ControlPath={self._control_dir()}/{CONTROL_NAME}",
                 "-o", f"ControlPersist={PERSIST}",
             ]  # fmt: skip
         argv += ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={CONNECT_TIMEOUT}"]
@@ -211,17 +211,37 @@ class SshHost:
             self._write_state({"lastSeen": time.time()})
 
 
-# A unix socket's path has at most 107 bytes; %C, the connection's hash, takes 40 of them.
-_MAX_CONTROL_DIR = 107 - 41
+# The name of a master connection's socket in the control folder: ssh expands %C to the connection's hash, 40 hex
+# characters (SHA-1 of the local host, remote host, port, user and ProxyJump).
+CONTROL_NAME = "%C"
+_CONTROL_NAME_BYTES = 40
+# A unix socket's path (sun_path) holds at most 107 bytes and a NUL. OpenSSH first binds a new master's socket at
+# "<ControlPath>." plus 16 random characters and renames it into place after, so that longer name must fit.
+_SUN_PATH_MAX = 107
+_MASTER_TEMP_SUFFIX = 1 + 16
+MAX_CONTROL_DIR = _SUN_PATH_MAX - len("/") - _CONTROL_NAME_BYTES - _MASTER_TEMP_SUFFIX  # 49 bytes
+
+
+def _fits(d: Path) -> bool:
+    return len(os.fsencode(str(d))) <= MAX_CONTROL_DIR
 
 
 def control_dir(state_dir: Path) -> Path:
     """Where the master connections' sockets of a state dir live: ``<state>/ssh``, or, when that path is too
-    long for a socket, ``<tmp>/ao-ssh-<uid>-<hash of the state dir>`` (checked: ours, 0700, not a link)."""
+    long for a socket (more than :data:`MAX_CONTROL_DIR` bytes), ``<tmp>/ao-ssh-<uid>-<hash of the state dir>``
+    in ``$TMPDIR`` or else ``/tmp`` (checked: ours, 0700, not a link)."""
     d = state_dir / "ssh"
-    if len(os.fsencode(str(d))) > _MAX_CONTROL_DIR:
+    if not _fits(d):
         tag = hashlib.sha256(os.fsencode(str(state_dir.resolve()))).hexdigest()[:16]
-        d = Path(tempfile.gettempdir()) / f"ao-ssh-{os.getuid()}-{tag}"
+        name = f"ao-ssh-{os.getuid()}-{tag}"
+        fits = [Path(t) / name for t in dict.fromkeys([tempfile.gettempdir(), "/tmp"]) if _fits(Path(t) / name)]
+        if not fits:
+            raise AoError(
+                f"the folder of ssh's shared connections {d} is too long for a unix socket "
+                f"({len(os.fsencode(str(d)))} bytes, at most {MAX_CONTROL_DIR}), and so is {Path('/tmp') / name}; "
+                "set AO_STATE_DIR to a shorter path"
+            )
+        d = fits[0]
     try:
         d.mkdir(mode=0o700, parents=True, exist_ok=True)
         st = os.lstat(d)
