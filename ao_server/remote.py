@@ -38,6 +38,7 @@ from .errors import AoError, HostUnreachable
 CONNECT_TIMEOUT = 5  # seconds for ssh to connect (ConnectTimeout)
 RETRY_AFTER = 10.0  # seconds a status poll leaves an unreachable host alone before trying it again
 CALL_TIMEOUT = 30.0  # seconds for one remote command, connection included
+POLL_TIMEOUT = 10.0  # seconds for a status look-up (a poll), connection included: a hung host never stalls status
 PERSIST = "120"  # seconds a master connection stays after its last use
 
 
@@ -122,15 +123,18 @@ class SshHost:
         args: list[str | Raw],
         *,
         stdin: bytes | None = None,
-        timeout: float = CALL_TIMEOUT,
+        timeout: float | None = None,
         poll: bool = False,
     ) -> Result:
         """Run ``sh -c script`` with ``args`` on the host; raise :class:`HostUnreachable` when ssh itself fails.
 
         The remote command's own exit status is ``Result.rc`` (255 is ssh's: unreachable). With ``poll``
         (a status tick), a host found unreachable less than :data:`RETRY_AFTER` seconds ago is not tried
-        again: a down host would cost every tick a connection timeout.
+        again: a down host would cost every tick a connection timeout; and the call gets
+        :data:`POLL_TIMEOUT` seconds (others :data:`CALL_TIMEOUT`, unless ``timeout`` says).
         """
+        if timeout is None:
+            timeout = POLL_TIMEOUT if poll else CALL_TIMEOUT
         if poll:
             state = self.reachability()
             tried = state.get("lastTry")
@@ -150,8 +154,9 @@ class SshHost:
                 start_new_session=True,  # a Ctrl-C of ao's terminal never reaches the master connection
             )
         except subprocess.TimeoutExpired:
-            self._mark_unreachable(f"no answer within {timeout:g} s")
-            raise self.unreachable(f"no answer within {timeout:g} s") from None
+            why = f"no answer within {timeout:g} s: the host, its sshd or a command there is hung or very slow"
+            self._mark_unreachable(why)
+            raise self.unreachable(why) from None
         except OSError as e:
             raise HostUnreachable(f"host {self.host.name}: could not run ssh: {e}", host=self.host.name) from None
         err = proc.stderr.decode("utf-8", errors="replace").strip()
@@ -276,6 +281,8 @@ def _ssh_error(err: str) -> str:
     low = said.lower()
     if "host key verification failed" in low or "remote host identification has changed" in low:
         said += " (check the host's key in your known_hosts; ao never turns host-key checking off)"
+    elif "during banner exchange" in low:
+        said += " (the host's sshd took the connection but does not answer: the host or its sshd is hung or overloaded)"
     elif "permission denied" in low:
         said += " (ao uses your ssh keys and agent, never a password: check `ssh <host> true` works without asking)"
     return said[:400]

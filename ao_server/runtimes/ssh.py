@@ -55,7 +55,7 @@ mkdir -p "$d" && tar -x -o -f - -C "$d" || { echo "ao: cannot write $d on this h
 rm -f "$d/exit_code" "$d/exit_code.tmp" "$d/pid"
 db="${XDG_DATA_HOME:-$HOME/.local/share}/opencode/opencode.db"
 if [ ! -e "$db" ] && command -v flock >/dev/null 2>&1; then
-  flock "$st/opencode-init.lock" sh -c '[ -e "$1" ] || "$2" session list --format json' sh "$db" "$oc" \
+  flock -w 20 "$st/opencode-init.lock" sh -c '[ -e "$1" ] || "$2" session list --format json' sh "$db" "$oc" \
     </dev/null >/dev/null 2>&1
 fi
 cd "$wd" || exit 3
