@@ -863,9 +863,11 @@ class Orchestrator:
         return done
 
     def forget(self, session: str) -> tuple[str, list[str]]:
-        """Drop a session's record and folder, and close what it still holds (a kept tmux pane).
+        """Drop a session's record and folder (here and, for a remote one, on its host), and close what it
+        still holds (a kept tmux pane).
 
-        Refuses while it is running. Returns its id and what was left behind (a worktree).
+        Refuses while it is running. Returns its id and what was left behind (a worktree; the folder on a host
+        that did not answer, with the command that removes it).
         """
         ref = parse_session_ref(session)
         try:
@@ -876,7 +878,6 @@ class Orchestrator:
         self.snapshot(records=[rec])
         if rec.status != STATUS_EXITED:
             raise UsageError(f"{rec.display_id} is still running; `ao kill {rec.display_id}` first")
-        self._close(rec)
         left = []
         ws = rec.workspace
         if ws and not ws.removed and self._still_there(rec, Path(ws.path)):
@@ -893,6 +894,13 @@ class Orchestrator:
             return self.git_of(rec).exists(path)
         except AoError:  # its host is unreachable: say it may be there
             return True
+        rt = self.runtime(rec.runtime)
+        if isinstance(rt, SshRuntime):  # its folder on its host goes too; a host that does not answer keeps it
+            kept = rt.forget(rec)
+            if kept:
+                left.append(kept)
+        else:
+            self._close(rec)
 
     # --- resume -----------------------------------------------------------------------
 
