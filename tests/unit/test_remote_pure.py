@@ -162,3 +162,52 @@ def test_parse_a_snapshot() -> None:
     # Any other tmux failure is not evidence.
     _, error, _, _ = _parse_snapshot("@panes\nopen terminal failed: not a terminal\n@rc 1\n@intro\n")
     assert error is not None and "tmux failed" in error
+
+
+def test_the_remote_launch_script_gives_the_agent_the_umask_it_is_passed(tmp_path: Path) -> None:
+    """The host's tmux server runs its panes with umask 077 (ao's files are private): the agent gets back the
+    login's umask, which START passes to the script; ao's own files stay private."""
+    folder = tmp_path / "sessions" / "agent-3"
+    folder.mkdir(parents=True)
+    work = tmp_path / "work"
+    work.mkdir()
+    spec = LaunchSpec(argv=["sh", "-c", "echo hi > made.txt"], env={}, cwd=work, stdin_file=None)
+    (folder / "run-1.sh").write_text(remote_script(spec, 1, "far/agent-3"))
+    (folder / "env.sh").write_text("\n")
+    for given, made in (("0022", 0o644), ("0027", 0o640), ("$(touch PWNED)", 0o600)):
+        (work / "made.txt").unlink(missing_ok=True)
+        script = 'umask 077; exec /bin/sh "$0" "$1"'
+        subprocess.run(["/bin/sh", "-c", script, str(folder / "run-1.sh"), given], check=True, cwd=tmp_path)
+        assert (work / "made.txt").stat().st_mode & 0o777 == made, given
+        for name in ("exit_code", "pid"):
+            assert (folder / name).stat().st_mode & 0o777 == 0o600
+    assert not list(tmp_path.rglob("PWNED"))
+
+
+def test_the_control_sockets_folder_leaves_room_for_sshs_temporary_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ssh binds <folder>/<40 hex>.<16 random> first: a folder of at most 49 bytes is used, a longer one is moved."""
+    import os
+    import tempfile
+
+    from ao_server.remote import MAX_CONTROL_DIR, control_dir
+
+    assert MAX_CONTROL_DIR == 107 - 1 - 40 - 17
+    base = Path(tempfile.mkdtemp(prefix="ao-cd-", dir="/tmp"))
+    moved: list[Path] = []
+    try:
+        for length in (MAX_CONTROL_DIR, MAX_CONTROL_DIR + 1):
+            state = base / ("s" * (length - len("/ssh") - len(str(base)) - 1))
+            d = control_dir(state)
+            moved += [d] if d != state / "ssh" else []
+            assert (d == state / "ssh") == (length <= MAX_CONTROL_DIR)
+            assert len(os.fsencode(f"{d}/{'0' * 40}.{'x' * 16}")) <= 107
+        # A $TMPDIR too long for the fallback: /tmp.
+        monkeypatch.setattr(tempfile, "tempdir", str(base / ("t" * 60)))
+        d = control_dir(base / ("s" * 80))
+        moved.append(d)
+        assert d.parent == Path("/tmp") and oct(d.stat().st_mode & 0o777) == "0o700"
+    finally:
+        import shutil
+
+        for d in [base, *moved]:
+            shutil.rmtree(d, ignore_errors=True)
