@@ -215,8 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("host", nargs="?", help="only this host")
     s.add_argument("--json", action="store_true", help="print JSON")
 
-    s = cmd("doctor", "say what a remote host is missing for ao's agents, and how to fix it")
-    s.add_argument("host", nargs="?", help="the host (default: every host)")
+    s = cmd("doctor", "say what a remote host is missing for ao's agents, and how to fix it; whether this "
+            "machine's shared OpenCode server of live agents runs")  # fmt: skip
+    s.add_argument("host", nargs="?", help="the host (default: every host, and this machine's OpenCode server)")
     s.add_argument("--json", action="store_true", help="print JSON")
 
     s = cmd("projects", "list the configured projects")
@@ -454,11 +455,17 @@ def run_review(orch: Orchestrator, args: argparse.Namespace) -> int:
 
 
 def run_hosts(orch: Orchestrator, args: argparse.Namespace) -> int:
-    """``ao hosts`` (a table) and ``ao doctor`` (what is missing, with fixes); exit 1 when a host has problems."""
+    """``ao hosts`` (a table) and ``ao doctor`` (what is missing, with fixes; and, for this machine, the shared
+    OpenCode server of live agents); exit 1 when a host has problems."""
+    from .runtimes.live_keeper import describe_report, report
+
     infos = orch.hosts(args.host)
+    live = report(orch.store.state_dir, orch.env) if args.command == "doctor" and args.host is None else None
     if args.json:
-        print(json.dumps({"hosts": to_wire(infos)}, indent=2))
+        print(json.dumps({"hosts": to_wire(infos), **({"liveServer": live} if live is not None else {})}, indent=2))
         return 0 if args.command == "hosts" or not any(h.problems for h in infos) else 1
+    if live is not None:
+        print("\n".join(describe_report(live)))
     if not orch.config.hosts:
         print(f"no hosts in {orch.config.describe_source()}; add some, e.g.\n"
               "hosts:\n  - name: build1\n    ssh: dev@build1.example\n"

@@ -100,6 +100,7 @@ class Config:
     tmux_socket: str | None = None
     opencode_db: Path | None = None
     idle_threshold: float = 300.0
+    server_grace: float = 600.0  # seconds the shared OpenCode server of live agents stays up once nothing needs it
     source: Path | None = None  # None: the embedded default
     budget: Budget = field(default_factory=Budget)  # top-level limits: the defaults of every project
     hosts: dict[str, Host] = field(default_factory=dict)
@@ -255,6 +256,18 @@ class _V:
                     return v
         raise self.err(node, key, "expected a non-negative number of seconds")
 
+    def seconds(self, node: Node, key: str, what: str) -> float:
+        """A finite, non-negative number of seconds (``what`` says what it is for, in the error)."""
+        if isinstance(node, ScalarNode) and not node.tag.endswith(":bool"):
+            try:
+                v = float(node.value)
+            except ValueError:
+                pass
+            else:
+                if 0 <= v < float("inf"):
+                    return v
+        raise self.err(node, key, f"expected a number of seconds, 0 or more, like 600 ({what}), got {_kind(node)}")
+
     def money(self, node: Node, key: str) -> float:
         if isinstance(node, ScalarNode) and not node.tag.endswith(":bool"):
             try:
@@ -330,14 +343,20 @@ def parse_config(text: str, path: Path) -> Config:
         rt = v.mapping(top["runtime"], "runtime", ("tmuxSocket",))
         if "tmuxSocket" in rt:
             tmux_socket = v.string(rt["tmuxSocket"], "runtime.tmuxSocket")
-    opencode_db, idle = None, 300.0
+    opencode_db, idle, grace = None, 300.0, 600.0
     if "opencode" in top:
-        oc = v.mapping(top["opencode"], "opencode", ("database", "idleThreshold"))
+        oc = v.mapping(top["opencode"], "opencode", ("database", "idleThreshold", "serverGrace"))
         if "database" in oc:
             s = v.string(oc["database"], "opencode.database")
             opencode_db = _expand(s, path) if s else None
         if "idleThreshold" in oc:
             idle = v.number(oc["idleThreshold"], "opencode.idleThreshold")
+        if "serverGrace" in oc:
+            grace = v.seconds(
+                oc["serverGrace"],
+                "opencode.serverGrace",
+                "how long the shared OpenCode server of live agents stays up once no live session needs it",
+            )
     if "defaults" in top:  # accepted for compatibility with Agent Orchestrator; only validated
         v.mapping(top["defaults"], "defaults", ("agent", "runtime"))
     if "projects" not in top:
@@ -427,6 +446,7 @@ def parse_config(text: str, path: Path) -> Config:
         tmux_socket=tmux_socket,
         opencode_db=opencode_db,
         idle_threshold=idle,
+        server_grace=grace,
         source=path.resolve(),
         budget=budget,
         hosts=hosts,

@@ -45,6 +45,9 @@ def test_full_config(tmp_path: Path) -> None:
     assert p.path == tmp_path / "sub"
     assert p.agent_config.model == "gpt-4" and p.agent_config.prompt == "Fix the linting errors"
     assert c.runtime == "process" and c.tmux_socket == "s" and c.idle_threshold == 12  # type: ignore[attr-defined]
+    assert c.server_grace == 600  # type: ignore[attr-defined]
+    grace = cfg("opencode:\n  serverGrace: 2.5\nprojects:\n  - name: p\n    path: .\n", tmp_path)
+    assert grace.server_grace == 2.5  # type: ignore[attr-defined]
     assert p.agent_config.mode == "run" and p.agent_config.keep_alive is False
     live = cfg("projects:\n  - name: p\n    path: .\n    agentConfig: {mode: live, keepAlive: true}\n", tmp_path)
     assert live.projects["p"].agent_config.mode == "live" and live.projects["p"].agent_config.keep_alive
@@ -61,6 +64,9 @@ def test_full_config(tmp_path: Path) -> None:
     ("projects: x\n", [":1:", "expected a list"]),
     ("plugins:\n  agent: claude\nprojects: []\n", [":2:", "plugins.agent", "opencode"]),
     ("opencode:\n  idleThreshold: soon\nprojects: []\n", [":2:", "opencode.idleThreshold", "number"]),
+    ("opencode:\n  serverGrace: -1\nprojects: []\n", [":2:", "opencode.serverGrace", "seconds, 0 or more"]),
+    ("opencode:\n  serverGrace: .inf\nprojects: []\n", [":2:", "opencode.serverGrace", "OpenCode server"]),
+    ("opencode:\n  servergrace: 3\nprojects: []\n", [":2:", "did you mean 'serverGrace'"]),
     ("projects:\n  - name: p\n    path: .\n    agentConfig:\n      mode: lvie\n",
      [":5:", "projects[0].agentConfig.mode", "run, live", "did you mean 'live'"]),
     ("projects:\n  - name: p\n    path: .\n    agentConfig:\n      keepAlive: yes please\n",
