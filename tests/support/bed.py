@@ -7,6 +7,7 @@ clean up by PID and by socket, never by process name.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -193,8 +194,13 @@ class Bed:
         terminate_all(procs)
         self.tmux("kill-server")
         from ao_server.runtimes.live import OpenCodeServer  # live agents' shared OpenCode server, by its PID
+        from ao_server.runtimes.live_keeper import running_keeper
 
+        keeper = running_keeper(self.state_dir)  # and its keeper (it would exit by itself a moment later)
         OpenCodeServer(self.state_dir, self.env).stop()
+        if keeper is not None:
+            with contextlib.suppress(psutil.Error):
+                terminate_all([psutil.Process(keeper.pid)])
 
 
 def isolated_env(tmp: Path, **extra: str) -> dict[str, str]:
