@@ -295,7 +295,7 @@ class Keeper:
                 return
             info = self.server.current()
             if info is None:
-                log.info("%s is gone", known.describe() if known else "the OpenCode server")
+                log.info("%s is gone", known.describe() if known else "the OpenCode server (none ran)")
                 return
             if known is None or (info.pid, info.start_ticks) != (known.pid, known.start_ticks):
                 log.info("watching %s", info.describe())
