@@ -169,6 +169,7 @@ export function activate(context: vscode.ExtensionContext): AoExtension {
 
     const server: ServerManager = new ServerManager({
         output,
+        workDir: () => storage,
         managed: (): Argv | undefined => installer?.serverArgv(),
         onMissing: installer ? (choice, reason) => offerInstall(choice, reason) : undefined,
         hooks: {

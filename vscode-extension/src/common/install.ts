@@ -4,14 +4,16 @@
  * extension's global storage, made with a Python >= 3.11 found here: the Python extension's interpreter, else
  * python3 (or python3.13 ... python3.11, python) on PATH.
  *
- * Every step runs a program with an argv (no shell), a timeout and its output in the AO channel. A failure
- * is an {@link InstallError} whose message says what to do; a half-made environment is removed.
+ * Every step runs a program with an argv (no shell), a timeout and its output in the AO channel, in the storage
+ * folder (never the workspace: `python -c`/`-m` would import a repository's `venv.py` or `pip/` from the current
+ * folder) and with Python isolated (`-I`: no current folder, PYTHONPATH or user site-packages on sys.path). A
+ * failure is an {@link InstallError} whose message says what to do; a half-made environment is removed.
  */
 import * as cp from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { Argv, which } from './settings';
+import { Argv, ISOLATED, which } from './settings';
 
 export const MIN_PYTHON: [number, number] = [3, 11];
 const PROBE_TIMEOUT_MS = 15_000;
@@ -46,13 +48,13 @@ export interface RunResult {
     stderr: string;
 }
 
-/** Runs argv to its end (at most `timeoutMs`), its output copied to `output` line by line. */
-export function runLogged(argv: Argv, timeoutMs: number, output?: vscode.LogOutputChannel, env: NodeJS.ProcessEnv = process.env): Promise<RunResult> {
+/** Runs argv in `cwd` to its end (at most `timeoutMs`), its output copied to `output` line by line. */
+export function runLogged(argv: Argv, cwd: string, timeoutMs: number, output?: vscode.LogOutputChannel, env: NodeJS.ProcessEnv = process.env): Promise<RunResult> {
     const [program, ...args] = argv;
     return new Promise((resolve) => {
         let child: cp.ChildProcess;
         try {
-            child = cp.spawn(program, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+            child = cp.spawn(program, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
         } catch (e) {
             resolve({ code: null, stdout: '', stderr: e instanceof Error ? e.message : String(e) });
             return;
@@ -102,6 +104,12 @@ export class Installer {
         return path.join(this.options.storageDir, 'ao-server-venv');
     }
 
+    /** Runs argv in the storage folder (made when missing): never in the workspace. */
+    private run(argv: Argv, timeoutMs: number, output?: vscode.LogOutputChannel, env?: NodeJS.ProcessEnv): Promise<RunResult> {
+        fs.mkdirSync(this.options.storageDir, { recursive: true });
+        return runLogged(argv, this.options.storageDir, timeoutMs, output, env);
+    }
+
     private bin(name: string): string {
         return process.platform === 'win32' ? path.join(this.venvDir, 'Scripts', `${name}.exe`) : path.join(this.venvDir, 'bin', name);
     }
@@ -144,7 +152,7 @@ export class Installer {
         }
         const rejected: string[] = [];
         for (const c of candidates) {
-            const probe = await runLogged([...c.argv, '-c', 'import sys, venv; print("%d.%d.%d" % sys.version_info[:3])'], PROBE_TIMEOUT_MS);
+            const probe = await this.run([...c.argv, ISOLATED, '-c', 'import sys, venv; print("%d.%d.%d" % sys.version_info[:3])'], PROBE_TIMEOUT_MS);
             const version = probe.stdout.trim();
             const [major, minor] = version.split('.').map(Number);
             if (probe.code !== 0 || major === undefined || minor === undefined) {
@@ -178,8 +186,7 @@ export class Installer {
                 const python = await this.findPython();
                 out.info(`installing ao-server: Python ${python.version} at ${python.argv.join(' ')} (${python.source})`);
                 progress(`creating a virtual environment with Python ${python.version}`);
-                fs.mkdirSync(this.options.storageDir, { recursive: true });
-                const venv = await runLogged([...python.argv, '-m', 'venv', this.venvDir], VENV_TIMEOUT_MS, out);
+                const venv = await this.run([...python.argv, ISOLATED, '-m', 'venv', this.venvDir], VENV_TIMEOUT_MS, out);
                 if (venv.code !== 0) {
                     const why = lastLine(venv.stderr) || lastLine(venv.stdout) || `exit code ${venv.code}`;
                     const hint = /ensurepip|python3(\.\d+)?-venv/.test(venv.stderr + venv.stdout)
@@ -189,15 +196,15 @@ export class Installer {
             }
             fs.rmSync(path.join(this.venvDir, '.ao-installed'), { force: true });
             progress(`installing ${path.basename(wheel)} and its dependencies with pip`);
-            const pip = [this.bin('python'), '-m', 'pip', 'install', '--disable-pip-version-check', '--no-input'] as Argv;
+            const pip = [this.bin('python'), ISOLATED, '-m', 'pip', 'install', '--disable-pip-version-check', '--no-input'] as Argv;
             const env = { ...process.env, PIP_DISABLE_PIP_VERSION_CHECK: '1', PYTHONPATH: '' };
             if (upgrade) {
-                const again = await runLogged([...pip, '--force-reinstall', '--no-deps', wheel], PIP_TIMEOUT_MS, out, env);
+                const again = await this.run([...pip, '--force-reinstall', '--no-deps', wheel], PIP_TIMEOUT_MS, out, env);
                 if (again.code !== 0) {
                     throw new InstallError(`pip could not reinstall the bundled ao-server: ${lastLine(again.stderr) || `exit code ${again.code}`}`);
                 }
             }
-            const result = await runLogged([...pip, wheel], PIP_TIMEOUT_MS, out, env);
+            const result = await this.run([...pip, wheel], PIP_TIMEOUT_MS, out, env);
             if (result.code !== 0) {
                 throw new InstallError(
                     `pip could not install ao-server and its dependencies: ${lastLine(result.stderr) || `exit code ${result.code}`}. ` +
@@ -206,7 +213,7 @@ export class Installer {
                 );
             }
             const argv = [this.bin('ao-server')] as Argv;
-            const check = await runLogged([...argv, '--version'], PROBE_TIMEOUT_MS, out, env);
+            const check = await this.run([...argv, '--version'], PROBE_TIMEOUT_MS, out, env);
             if (check.code !== 0) {
                 throw new InstallError(`the installed ao-server does not run: ${lastLine(check.stderr) || `exit code ${check.code}`}`);
             }

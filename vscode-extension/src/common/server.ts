@@ -16,6 +16,7 @@
  *   any other, started again, not a failed start (holdClose, ServerWriter, startFinishing).
  */
 import * as cp from 'child_process';
+import * as fs from 'fs';
 import * as os from 'os';
 import * as vscode from 'vscode';
 import {
@@ -237,6 +238,8 @@ export interface ServerManagerOptions {
     lookups?: CommandLookups;
     /** Defaults to the first workspace folder. */
     folder?: () => vscode.WorkspaceFolder | undefined;
+    /** The extension's own storage folder: the server's working directory (see {@link serverWorkDir}). */
+    workDir?(): string | undefined;
     startTimeoutMs?: number;
 }
 
@@ -473,7 +476,7 @@ export class ServerManager implements vscode.Disposable {
         this.choice = choice;
         const proc: ProcessInfo = { stderr: '' };
         this.proc = proc;
-        const cwd = folder?.uri.fsPath ?? os.homedir();
+        const cwd = serverWorkDir(folder, this.options.workDir?.());
         const [command, ...args] = choice.command.argv;
         output.info(`starting ${quoteArgv(choice.command.argv)} (${choice.command.source}) in ${cwd}`);
         return new Promise<MessageTransports>((resolve, reject) => {
@@ -570,6 +573,24 @@ export class ServerManager implements vscode.Disposable {
         const text = describeError(error);
         return last ? `${text} (${last})` : text;
     }
+}
+
+/**
+ * The folder ao-server runs in: never the workspace, whose files must not be run (`python -m` puts the
+ * current folder first on sys.path, so a repository's `yaml.py` would be imported). The server takes the
+ * workspace folders from `initialize`; only with none open does it use its own folder, and that is home,
+ * as it always was. Otherwise the extension's storage folder (made when missing), else home.
+ */
+export function serverWorkDir(folder: vscode.WorkspaceFolder | undefined, storage: string | undefined): string {
+    if (folder && storage) {
+        try {
+            fs.mkdirSync(storage, { recursive: true });
+            return storage;
+        } catch {
+            // home, then
+        }
+    }
+    return os.homedir();
 }
 
 /** Resolves once the client is no longer starting (its start succeeded or failed). */

@@ -13,7 +13,8 @@ import { CONFIG_SECTION } from './constants';
 export type Argv = [string, ...string[]];
 
 export interface AoSettings {
-    /** `ao.server.command` as the user wrote it, normalised to argv; undefined when unset (choose automatically). */
+    /** `ao.server.command` as the user wrote it in their own settings, normalised to argv; undefined when unset
+     * (choose automatically). A workspace's or folder's value is never used. */
     serverCommand: Argv | undefined;
     /** `ao.pollInterval`, seconds. */
     pollInterval: number;
@@ -30,8 +31,12 @@ export function getSettings(folder?: vscode.WorkspaceFolder): AoSettings {
     const config = vscode.workspace.getConfiguration(CONFIG_SECTION, folder?.uri);
     const base = folder?.uri.fsPath;
     const interval = config.get<number>('pollInterval', DEFAULT_POLL_INTERVAL);
+    // The program AO runs comes from the user's own settings (in a remote window, also that machine's), never
+    // from a workspace or folder: a repository's .vscode/settings.json must not pick it. The setting's `machine`
+    // scope (package.json) makes VS Code ignore such a value; reading only `globalValue` keeps that whatever the scope.
+    const command = config.inspect<string[] | string | null>('server.command');
     return {
-        serverCommand: parseCommand(config.get<string[] | string | null>('server.command', null)),
+        serverCommand: parseCommand(command?.globalValue),
         pollInterval: typeof interval === 'number' && interval > 0 ? interval : DEFAULT_POLL_INTERVAL,
         configPath: resolvePath(config.get<string>('configPath', ''), base),
         stateDir: resolvePath(config.get<string>('stateDir', ''), base),
@@ -148,8 +153,15 @@ export const SETTING_SOURCE = 'the setting "ao.server.command"';
 export const MANAGED_SOURCE = 'the ao-server installed by AO';
 
 /**
+ * Python's options for running ao_server from an interpreter: isolated (`-I`), so neither the current folder
+ * nor PYTHONPATH nor the user's site-packages come first on sys.path. Without it, `python -m ao_server` puts
+ * the current folder first: a repository's `yaml.py` or `ao_server/` would be what runs.
+ */
+export const ISOLATED = '-I';
+
+/**
  * `ao.server.command` when set; otherwise the ao-server the extension installed, else `ao-server` on PATH,
- * else the Python extension's selected interpreter with `-m ao_server`, else `python3 -m ao_server`.
+ * else the Python extension's selected interpreter with `-I -m ao_server`, else `python3 -I -m ao_server`.
  */
 export async function chooseServerCommand(setting: Argv | undefined, lookups: CommandLookups): Promise<CommandChoice> {
     if (setting) {
@@ -173,14 +185,14 @@ export async function chooseServerCommand(setting: Argv | undefined, lookups: Co
     }
     if (interpreter) {
         return {
-            command: { argv: [...interpreter, '-m', 'ao_server'], source: "the Python extension's selected interpreter" },
+            command: { argv: [...interpreter, ISOLATED, '-m', 'ao_server'], source: "the Python extension's selected interpreter" },
             skipped,
         };
     }
     skipped.push('no interpreter from the Python extension (not installed or none selected)');
     const python = lookups.which('python3');
     return {
-        command: { argv: [python ?? 'python3', '-m', 'ao_server'], source: python ? '`python3` on PATH' : '`python3`' },
+        command: { argv: [python ?? 'python3', ISOLATED, '-m', 'ao_server'], source: python ? '`python3` on PATH' : '`python3`' },
         skipped,
     };
 }

@@ -79,7 +79,7 @@ test('the automatic choice says what it looked for', async () => {
         await manager.dispose();
     }
     const text = manager.lastFailure ?? '';
-    assert.match(text, /`\/nonexistent\/bin\/python3 -m ao_server` \(`python3` on PATH\): `\/nonexistent\/bin\/python3` was not found/);
+    assert.match(text, /`\/nonexistent\/bin\/python3 -I -m ao_server` \(`python3` on PATH\): `\/nonexistent\/bin\/python3` was not found/);
     assert.match(text, /Looked for: `ao-server` is not on PATH; no interpreter from the Python extension/);
 });
 

@@ -97,11 +97,11 @@ describe('settings', () => {
         assert.deepEqual(c.command.argv, ['/bin/ao-server']);
 
         c = await chooseServerCommand(undefined, { ...none, pythonInterpreter: async () => ['/venv/bin/python'] });
-        assert.deepEqual(c.command.argv, ['/venv/bin/python', '-m', 'ao_server']);
+        assert.deepEqual(c.command.argv, ['/venv/bin/python', '-I', '-m', 'ao_server']);
         assert.deepEqual(c.skipped, ['`ao-server` is not on PATH']);
 
         c = await chooseServerCommand(undefined, { ...none, pythonInterpreter: async () => { throw new Error('boom'); } });
-        assert.deepEqual(c.command.argv, ['python3', '-m', 'ao_server']);
+        assert.deepEqual(c.command.argv, ['python3', '-I', '-m', 'ao_server']);
         assert.equal(c.skipped.length, 2);
 
         // The one "Install ao-server" made comes right after the setting.

@@ -387,7 +387,11 @@ export class VscodeDouble {
     readonly documents: TextDocumentDouble[] = [];
     readonly contentProviders = new Map<string, any>();
     readonly progress: { title?: string; messages: string[]; done: boolean }[] = [];
+    /** The user's settings. */
     configuration: Record<string, unknown> = {};
+    /** The workspace's (its `.vscode/settings.json`): `get` prefers them, as VS Code does for a setting whose scope
+     * lets a workspace override it; `inspect` tells them apart. */
+    workspaceConfiguration: Record<string, unknown> = {};
     workspaceFolders: { uri: Uri; name: string; index: number }[] | undefined;
     /** What `window.activeTextEditor` returns (a test sets an editor with a selection). */
     activeTextEditor: unknown;
@@ -612,10 +616,15 @@ export const workspace = {
         return {
             get<T>(key: string, defaultValue?: T): T | undefined {
                 const k = full(key);
-                return k in double.configuration ? (double.configuration[k] as T) : defaultValue;
+                return k in double.workspaceConfiguration ? (double.workspaceConfiguration[k] as T)
+                    : k in double.configuration ? (double.configuration[k] as T) : defaultValue;
             },
-            has: (key: string) => full(key) in double.configuration,
-            inspect: (key: string) => ({ key: full(key), globalValue: double.configuration[full(key)] }),
+            has: (key: string) => full(key) in double.configuration || full(key) in double.workspaceConfiguration,
+            inspect: (key: string) => ({
+                key: full(key),
+                globalValue: double.configuration[full(key)],
+                workspaceValue: double.workspaceConfiguration[full(key)],
+            }),
             update: async (key: string, value: unknown) => double.setConfiguration({ [full(key)]: value }),
         };
     },
