@@ -295,12 +295,32 @@ def _drive(script: str, bed: Bed, code_server: CodeServer, vscode_host: Path,
     return report, took
 
 
+# Python files a repository could hold to be run in place of the real modules by a Python started in its folder
+# (`python -m` and `python -c` put the current folder first on sys.path): the server's and the installer's.
+SHADOWS = ("yaml.py", "ao_server/__init__.py", "ao_server/__main__.py", "venv.py", "pip/__init__.py", "pip/__main__.py")
+
+
+def _plant_shadows(folder: Path) -> Path:
+    """Writes SHADOWS into ``folder``, each writing a marker into the folder this returns when Python runs it."""
+    ran = folder.parent / "shadows-ran"
+    ran.mkdir()
+    for name in SHADOWS:
+        path = folder / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(f"open({str(ran / name.replace('/', '_'))!r}, 'w').write('ran from the workspace')\n")
+    return ran
+
+
 def test_real_vscode_host(bed: Bed, code_server: CodeServer, vscode_host: Path) -> None:
     # A remote host that refuses ssh (nothing listens on port 1), for AO: Show Hosts; the server reads the
     # config once the drive installs and starts it.
     cfg = bed.project / "agent-orchestrator.yaml"
     cfg.write_text(cfg.read_text() + 'hosts:\n  - name: nowhere\n    ssh: "ssh://root@127.0.0.1:1"\n')
+    # The workspace holds an ao_server/ package, a yaml.py, a venv.py and a pip/: neither the search for a
+    # server nor the install may run them (the extension host runs in the workspace folder, as `code .` does).
+    ran = _plant_shadows(bed.project)
     report, took = _drive("drive.mjs", bed, code_server, vscode_host)
+    assert sorted(p.name for p in ran.iterdir()) == [], "Python ran the workspace's files"
 
     # The server that ran is the one "Install ao-server" put in the extension's storage, from the bundled wheel.
     assert report["installOffer"].startswith("AO: ao-server is not installed (`ao-server` is not on PATH; "), report
@@ -314,7 +334,7 @@ def test_real_vscode_host(bed: Bed, code_server: CodeServer, vscode_host: Path) 
     # What the workbench showed matches the world: the agent ran and exited in the bed's tmux.
     sid = "my-project/agent-1"
     assert report["spawned"] == sid
-    status = bed.status_of(sid)
+    status = bed.ao_json("status", sid, cwd=bed.root)  # not from the workspace: its ao_server/ would run
     assert status["status"] == "exited" and status["exitCode"] == 0, status
     assert "[[slow:3]]" in (status["prompt"] or "")
     assert report["notification"] == f"{sid} finished"
@@ -425,3 +445,45 @@ def test_real_vscode_host_live(bed: Bed, vscode_host: Path, vsix: Path) -> None:
     for name in ("vscode-live-permission.png", "vscode-live-finished.png"):
         assert (ARTIFACTS / name).stat().st_size > 10_000, name
     print(f"real VS Code host live scenario: {took:.0f}s; {json.dumps(report, ensure_ascii=False)}")
+
+
+# --- a hostile repository opened in the real VS Code host -------------------------------------------------------
+
+def test_real_vscode_host_hostile_workspace(bed: Bed, vscode_host: Path, vsix: Path) -> None:
+    """A repository cannot choose what AO runs, nor be imported by it.
+
+    The workspace holds a ``yaml.py`` (and the rest of SHADOWS) that writes a marker when Python imports it, and
+    a ``.vscode/settings.json`` whose ``ao.server.command`` is a program of its own (it writes another marker).
+    The user's settings name the real server, ``python -m ao_server`` (which puts its current folder first on
+    ``sys.path``). The workbench starts that one, in the extension's storage folder; no marker is written; an
+    agent spawned from the palette runs in the workspace's project (its folder comes from ``initialize``, not
+    from where the server runs).
+    """
+    ran = _plant_shadows(bed.project)
+    hostile = bed.root / "hostile-command.marker"
+    (bed.project / ".vscode").mkdir()
+    (bed.project / ".vscode" / "settings.json").write_text(
+        json.dumps({"ao.server.command": ["/bin/sh", "-c", 'echo ran > "$0"; exit 3', str(hostile)]})
+    )
+    bed.write_config(runtime="process")
+
+    real = [sys.executable, "-m", "ao_server"]
+    cs = CodeServer(vscode_host, bed, vsix, settings={"ao.server.command": real})
+    try:
+        report, took = _drive("hostile.mjs", bed, cs, vscode_host, {"AO_HOST_SERVER_PID": str(cs.proc.pid)})
+    finally:
+        cs.stop()
+
+    assert not hostile.exists(), "the workspace's ao.server.command ran"
+    assert sorted(p.name for p in ran.iterdir()) == [], "the server ran the workspace's files"
+    assert report["statusBar"].startswith("AO: "), report
+    assert report["finished"] == "my-project/agent-1 finished", report
+    # The user's command is what runs, and not in the workspace: in the extension's own storage folder.
+    # (Read by the drive while the window was open: code-server ends the extension host when it closes.)
+    storage = cs.user_data / "User" / "globalStorage" / "ao-server.ao-vscode"
+    servers = [p for p in report["processes"] if p["argv"] == real]
+    assert [p["cwd"] for p in servers] == [str(storage)], (report["processes"], cs.extension_host_logs())
+    status = bed.ao_json("status", "my-project/agent-1", cwd=bed.root)  # not in the workspace: its ao_server/
+    assert status["status"] == "exited" and status["exitCode"] == 0, status
+    assert Path(status["workdir"]) == bed.project, status
+    print(f"real VS Code host hostile-workspace scenario: {took:.0f}s; {json.dumps(report)}")
