@@ -14,7 +14,7 @@ import os
 import re
 import shlex
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -57,6 +57,7 @@ from .model import (
     FileDiff,
     FileSide,
     HostInfo,
+    InputRequest,
     Introspection,
     LaunchSpec,
     Liveness,
@@ -285,7 +286,8 @@ class Orchestrator:
             spec = replace(spec, env={**self.env, **spec.env})
             script = write_script(rec.dir, run, spec, title=rec.display_id, terminal=rt.terminal)
         rec.dir.clear_run()
-        planned = {**rt.plan(rec), **rec.handle, "started_at": time.time()}
+        last = {k: v for k, v in rec.handle.items() if k not in ("rejected", "aborted")}  # the last turn's, not this
+        planned = {**rt.plan(rec), **last, "started_at": time.time()}
         rec.handle = planned
         self.store.update(rec.num, handle=planned)
         handle = rt.restart(rec, script) if run > 1 else rt.start(rec, script)
@@ -561,8 +563,11 @@ class Orchestrator:
             )
             if code not in (0, None) and outcome.error == f"the agent exited with code {code}":
                 outcome = replace(outcome, error=lv.reason or self._printed_error(r) or outcome.error)
-            rejected = r.handle.get("rejected")
-            if rejected and outcome.result == Result.SUCCESS:  # a live turn the person said no to
+            # read again: an answer given while this poll ran notes its rejection before OpenCode has it
+            rejected = self.store.get(r.num).handle.get("rejected") if r.runtime == "live" else None
+            # a live turn the person said no to: answered by the model after that, or ended by OpenCode on it (the
+            # rejected tool call is then the turn's last word, an error to OpenCode's records)
+            if rejected and code == 0 and outcome.result in (Result.SUCCESS, Result.ERROR):
                 outcome = replace(outcome, result=Result.INCOMPLETE, error="rejected: " + "; ".join(map(str, rejected)))
         facts = facts_of(info) or r.facts
         if self.store.finish(r.num, code, outcome, now, facts):
@@ -1080,13 +1085,30 @@ class Orchestrator:
         rt = self.live_runtime(rec)
         if rec.status == STATUS_EXITED:
             raise UnknownRequest(f"{rec.display_id} has exited; it waits for nothing")
-        req = rt.respond(rec, request_id, reply, message, answers)
+        said = None
         if reply == Reply.REJECT:  # the turn's outcome says so when it ends
-            what = f"{req.permission} {req.command or ' '.join(req.patterns)}".strip()
-            said = f"{what} ({message})" if message else what
-            rec = self.resolve(session)
-            self.store.update(rec.num, handle={**rec.handle, "rejected": [*rec.handle.get("rejected", []), said]})
+            # Noted before the answer goes: rejected without a reason, OpenCode ends the turn at once, and the
+            # poll that sees it end must already know the person said no.
+            lv = rt.snapshot([rec], self.agent()).get(rec.id)
+            asked = next((r for r in lv.pending if r.request_id == request_id), None) if lv else None
+            if asked is not None:
+                said = rejection(asked, message)
+                self._rejected(rec.num, lambda seen: [*seen, said])
+        try:
+            req = rt.respond(rec, request_id, reply, message, answers)
+        except BaseException:
+            if said is not None:  # not answered after all (answered elsewhere first, or not sent)
+                self._rejected(rec.num, lambda seen: seen[:-1] if seen[-1:] == [said] else seen)
+            raise
+        if reply == Reply.REJECT and said is None:  # asked after the look (a race): noted now
+            late = rejection(req, message)
+            self._rejected(rec.num, lambda seen: [*seen, late])
         return self.status(session=rec.display_id).sessions[0]
+
+    def _rejected(self, num: int, change: Callable[[list[str]], list[str]]) -> None:
+        """Changes the list of what the person rejected in the session's current turn (its handle's)."""
+        handle = self.store.get(num).handle
+        self.store.update(num, handle={**handle, "rejected": change([str(x) for x in handle.get("rejected", [])])})
 
     def abort(self, session: str) -> Session:
         """Stop a live session's current turn; it then ends like any turn (or waits, with keepAlive)."""
@@ -1096,6 +1118,12 @@ class Orchestrator:
             rt.abort(rec)
             self.store.update(rec.num, handle={**rec.handle, "aborted": time.time()})
         return self.status(session=rec.display_id).sessions[0]
+
+
+def rejection(req: InputRequest, message: str | None) -> str:
+    """What a rejected permission request asked, and the person's reason: ``bash echo hi > ran.txt (not now)``."""
+    what = f"{req.permission} {req.command or ' '.join(req.patterns)}".strip()
+    return f"{what} ({message})" if message else what
 
 
 def parse_since(text: str | None, now: float | None = None) -> float | None:

@@ -283,14 +283,26 @@ def model_ref(model: str | None) -> dict[str, str] | None:
     return {"providerID": provider, "modelID": name}
 
 
-def turn_ended(messages: list[Any], after: str | None) -> tuple[bool, bool]:
-    """(whether the turn sent after message ``after`` has ended, whether it failed), from the session's messages."""
+def turn_ended(messages: list[Any], after: str | None, *, idle: bool = True) -> tuple[bool, bool]:
+    """(whether the turn sent after message ``after`` has ended, whether it failed), from the session's messages.
+
+    ``idle``: OpenCode's own status says the session is not busy (nor retrying). Then the turn has ended once its
+    prompt is in and an assistant message came after it, whatever that message holds: a final answer, an error,
+    or a tool call the person rejected without a reason (OpenCode then stops without asking the model again).
+    Just after ``prompt_async`` the session may still read idle with only the older messages, or only the new
+    prompt: that turn has not started yet. Not ``idle`` (its server is not the one that ran it), only the
+    messages can tell: the last one is a completed assistant message that calls no tools.
+    """
     ids = [m.get("info", {}).get("id") for m in messages]
-    newer = messages[ids.index(after) + 1 :] if after in ids else messages
-    if not newer:
+    newer = [m.get("info", {}) for m in (messages[ids.index(after) + 1 :] if after in ids else messages)]
+    prompts = [i for i, info in enumerate(newer) if info.get("role") == "user"]
+    answers = [info for info in newer[prompts[-1] + 1 :] if info.get("role") == "assistant"] if prompts else []
+    if not answers:
         return False, False
-    last = newer[-1].get("info", {})
-    if last.get("role") != "assistant" or not (last.get("time") or {}).get("completed"):
+    last = answers[-1]
+    if idle:
+        return True, bool(last.get("error"))
+    if newer[-1] is not last or not (last.get("time") or {}).get("completed"):
         return False, False
     if last.get("error"):
         return True, True
@@ -521,18 +533,19 @@ class LiveRuntime:
         if not isinstance(ses, str):
             return Liveness(alive=True)  # its spawn is still creating it
         waiting = tuple(pending.get(ses, []))
-        state = (busy.get(ses) or {}).get("type")
-        if waiting or state in ("busy", "retry"):
+        if waiting or (busy.get(ses) or {}).get("type") not in (None, "idle"):  # busy, retry: its turn goes on
             return Liveness(alive=True, pending=waiting)
         try:
             messages = api.call("GET", f"/session/{ses}/message", directory=str(s.workdir)) or []
         except NotFound:
             return Liveness(alive=False, exit_code=1, reason="OpenCode no longer has its session")
-        ended, failed = turn_ended(messages, s.handle.get("after") if isinstance(s.handle.get("after"), str) else None)
+        after = s.handle.get("after") if isinstance(s.handle.get("after"), str) else None
+        ours = s.handle.get("server") in (None, api.info.pid)  # this server ran the turn: its idle status counts
+        ended, failed = turn_ended(messages, after, idle=ours)
         if not ended and s.handle.get("aborted"):
             # aborted before the model answered: OpenCode leaves just the prompt; the turn is over all the same
             return Liveness(alive=False, exit_code=1, reason="its turn was aborted")
-        if not ended and s.handle.get("server") not in (None, api.info.pid):
+        if not ended and not ours:
             # Its turn ran in an OpenCode server that is gone: that turn will never end.
             return Liveness(alive=False, exit_code=1, reason="the OpenCode server running its turn died")
         if not ended:
@@ -540,6 +553,10 @@ class LiveRuntime:
         proj = self.config.projects.get(s.project)
         if proj is not None and proj.agent_config.keep_alive:
             return Liveness(alive=True)
+        if ours:  # the status was read before the messages: a turn that started in between reads busy now
+            now = api.call("GET", "/session/status", directory=str(s.workdir)) or {}
+            if (now.get(ses) or {}).get("type") not in (None, "idle"):
+                return Liveness(alive=True)
         return Liveness(alive=False, exit_code=1 if failed else 0)
 
     # --- the rest of the runtime protocol -------------------------------------------------------
