@@ -122,6 +122,47 @@ def test_a_permission_is_asked_in_the_editor_and_answered_from_the_cli_or_the_se
     assert e.code == -32001 and "run-mode agent" in e.message
 
 
+def test_a_permission_rejected_without_a_reason_ends_the_turn(live: tuple[Bed, Server]) -> None:
+    """Rejected without a reason, OpenCode ends the turn itself: the tool part fails ("The user rejected
+    permission to use this specific tool call.") and the model is not asked again. The session exits all the
+    same, as a rejected turn (from the CLI and from ao-server alike), and a follow-up in it runs and ends."""
+    bed, server = live
+    sid = bed.ao("spawn", "--live", "my-project", "run it [[bash:echo hi > ran.txt]]", check=True).stdout.strip()
+    server.asked(sid)
+    done = bed.ao("respond", sid, "--reject")
+    assert done.returncode == 0, done.stderr
+    ended = bed.wait_exited(sid)
+    assert not (bed.project / "ran.txt").exists()
+    assert ended["exitCode"] == 0 and ended["pending"] == [], ended
+    assert ended["outcome"]["result"] == "incomplete", ended["outcome"]
+    assert ended["outcome"]["error"] == "rejected: bash echo hi > ran.txt"
+    assert len(bed.requests_with("run it")) == 1, "the model was asked again after the rejection"
+
+    # through ao-server, with an empty reason (VS Code's and Neovim's Reject leave it optional)
+    second = server.request("ao/spawn", {"prompt": "again [[bash:echo no > ran2.txt]]", "runtime": "live"})
+    sid2 = second["sessionId"]
+    req2 = server.asked(sid2)["request"]
+    server.request("ao/respond", {"sessionId": sid2, "requestId": req2["requestId"], "reply": "reject", "message": ""})
+    ended2 = bed.wait_exited(sid2)
+    assert not (bed.project / "ran2.txt").exists()
+    assert ended2["exitCode"] == 0 and ended2["outcome"]["result"] == "incomplete", ended2["outcome"]
+    assert ended2["outcome"]["error"] == "rejected: bash echo no > ran2.txt"
+
+    # a follow-up to the rejected session: a new turn (not the old one's end seen again), asked and allowed
+    sent = server.request("ao/send", {"sessionId": sid2, "message": "now do it [[bash:echo yes > ran3.txt]]"})
+    assert sent["status"] == "running" and sent["runs"] == 2
+    asked3, _ = server.conn.wait_notification(
+        "ao/inputRequested", lambda p: p["sessionId"] == sid2 and p["request"]["requestId"] != req2["requestId"],
+        timeout=90)
+    req3 = asked3["request"]
+    assert req3["command"] == "echo yes > ran3.txt"
+    assert bed.status_of(sid2)["status"] == "running"
+    server.request("ao/respond", {"sessionId": sid2, "requestId": req3["requestId"], "reply": "once"})
+    ended3 = bed.wait_exited(sid2)
+    assert (bed.project / "ran3.txt").read_text() == "yes\n"
+    assert ended3["exitCode"] == 0 and ended3["outcome"]["result"] == "success", ended3["outcome"]
+
+
 def test_questions_follow_ups_abort_and_kill(live: tuple[Bed, Server]) -> None:
     bed, server = live
     q = server.request("ao/spawn", {"prompt": "ask [[question:Which database?|Postgres|SQLite]]", "runtime": "live"})

@@ -718,7 +718,8 @@ def test_help_tags_are_current_and_help_opens(nvim_binary: str, tmp_path: Path) 
 
 def test_a_live_agent_asks_and_is_answered_from_neovim(bed: Bed, nvim: Nvim) -> None:
     """Issue 12 from Neovim: a live agent's bash call waits for permission; `User AoInputRequested` fires and
-    vim.ui.select asks; "Allow once" runs the command, "Reject" (with a reason) does not."""
+    vim.ui.select asks; "Allow once" runs the command, "Reject" (with a reason, or with none) does not, and the
+    session exits either way."""
     cfg = bed.root / "config" / "opencode" / "opencode.json"
     cfg.write_text(json.dumps({**json.loads(cfg.read_text()), "permission": {"bash": "ask"}}))
     bed.write_config(runtime="process")
@@ -743,6 +744,18 @@ def test_a_live_agent_asks_and_is_answered_from_neovim(bed: Bed, nvim: Nvim) -> 
     assert not (bed.project / "ran2.txt").exists()
     assert ended["outcome"]["result"] == "incomplete" and ended["outcome"]["error"].endswith("(not now)")
     assert len(nvim.lua("return T.selects")) == 2, "each request is put to the user once"
+
+    # "Reject" with no reason (the input left empty): OpenCode ends the turn at once, and the session exits
+    nvim.lua("T.picks = { 'Reject' }; T.answers = { '' }")
+    nvim.cmd("Ao spawn --live my-project once more [[bash:echo none > ran3.txt]]")
+    third = wait_for(lambda: (r := nvim.lua("return T.requests")) and len(r) > 2 and r[2], timeout=90,
+                     what="the third request")
+    ended3 = bed.wait_exited(third["sessionId"])
+    assert not (bed.project / "ran3.txt").exists()
+    assert ended3["exitCode"] == 0, ended3
+    assert ended3["outcome"]["result"] == "incomplete", ended3["outcome"]
+    assert ended3["outcome"]["error"] == "rejected: bash echo none > ran3.txt"
+    assert len(nvim.lua("return T.selects")) == 3
     no_traceback(nvim)
 
 

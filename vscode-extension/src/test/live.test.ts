@@ -283,4 +283,24 @@ describe('live agents against the real ao-server and OpenCode server', { skip },
         assert.equal(again.exitCode, 0);
         assert.equal(again.opencodeSessionId, ended.opencodeSessionId);
     });
+
+    it('Reject with the reason left empty: OpenCode ends the turn without asking the model, and the session exits', async () => {
+        const sid = `${PROJECT}/agent-6`;
+        const text = `${sid} wants to run \`echo none > ran6.txt\` (Always also allows \`echo *\` from now on.)`;
+        double.messageResponder = (m) => (m.message === text ? 'Reject' : undefined);
+        double.pickAnswers.push('fake/fake-model');
+        double.inputAnswers.push('sixth [[bash:echo none > ran6.txt]]', ''); // the prompt, then no reason
+        await exec<Session>(Commands.spawn);
+        await waitMessage(text);
+        await double.waitFor(() => double.inputBoxes.some((b) => String(b.options.title).startsWith(`Reject: ${sid} `)),
+            30_000, 'the optional reason\'s input box');
+        const ended = await waitExited(sid);
+        assert.ok(!fs.existsSync(path.join(project, 'ran6.txt')), 'a rejected command ran');
+        assert.equal(ended.exitCode, 0);
+        assert.equal(ended.outcome?.result, 'incomplete');
+        assert.equal(ended.outcome.error, 'rejected: bash echo none > ran6.txt');
+        assert.deepEqual(ended.pending, []);
+        assert.match(double.output('AO'), new RegExp(`answered per_\\w+ of ${sid}: \\{"reply":"reject"\\}`));
+        double.messageResponder = () => undefined;
+    });
 });
