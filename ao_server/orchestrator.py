@@ -439,8 +439,11 @@ class Orchestrator:
                 self._finalize(r, lv, intro.get(r.id), now)
             state = budgets.get(r.id)
             if r.status != STATUS_EXITED and state is not None and state.fraction >= 1.0:
-                self._stop_over_budget(r, state, intro.get(r.id), now)
-                live[r.id] = Liveness(alive=False, exit_code=r.exit_code)
+                failed = self._stop_over_budget(r, state, intro.get(r.id), now)
+                if failed is None:
+                    live[r.id] = Liveness(alive=False, exit_code=r.exit_code)
+                else:  # not stopped: it stays as the runtime saw it
+                    warnings.append(failed)
         return Snapshot(records=records, live=live, intro=intro, warnings=warnings, budgets=budgets)
 
     # --- budgets ------------------------------------------------------------------------
@@ -476,17 +479,21 @@ class Orchestrator:
             out[r.id] = BudgetState(usd=usd, limit=limit, scope=scope, fraction=usd / limit)
         return out
 
-    def _stop_over_budget(self, r: SessionRecord, state: BudgetState, info: Introspection | None, now: float) -> None:
-        """Stop an agent at its limit; its outcome says by how much and which limit."""
+    def _stop_over_budget(
+        self, r: SessionRecord, state: BudgetState, info: Introspection | None, now: float
+    ) -> str | None:
+        """Stop an agent at its limit; its outcome says by how much and which limit. A stop the runtime could
+        not confirm leaves the session running (the next poll tries again) and returns the warning saying so."""
         text = f"over budget: {usd(state.usd)} of {usd(state.limit)} ({state.scope})"
         log.info("%s: %s", r.display_id, text)
-        r.dir.mark_killed(OVER_BUDGET_MARK + text)
+        r.dir.mark_killed(OVER_BUDGET_MARK + text)  # kept when the stop fails: if the agent ends, it ended over budget
         try:
             self.runtime(r.runtime).kill(r)
-        except Exception:
-            log.warning("stopping %s over budget failed", r.display_id, exc_info=True)
-            return
+        except Exception as e:
+            log.warning("stopping %s over budget failed: %s", r.display_id, e, exc_info=not isinstance(e, AoError))
+            return f"{r.display_id}: {text}, but stopping it failed ({e}); the next poll tries again"
         self._finalize(r, Liveness(alive=False, exit_code=KILLED_EXIT_CODE), info, now)
+        return None
 
     def cost(self, project: str | None = None, since: str | None = None, by: str | None = None) -> CostReport:
         """What the sessions ao started cost (their kept facts; live ones read afresh first), grouped ``by``."""
@@ -831,10 +838,13 @@ class Orchestrator:
             # gone before we record it then records it as killed too (see snapshot()).
             rec.dir.mark_killed()
             try:
-                rt.kill(rec)
-            except AoError:
-                raise
+                rt.kill(rec)  # returns once the stop is confirmed; raises when the agent may still run
             except Exception as e:
+                # Not stopped (a host or server that did not answer or refused): the record stays running, as
+                # it was, and a later end of the agent's own is its real outcome, not a kill.
+                rec.dir.killed_marker.unlink(missing_ok=True)
+                if isinstance(e, AoError):
+                    raise
                 raise PluginError(f"killing {rec.display_id} failed: {e}") from None
             code, outcome = KILLED_EXIT_CODE, killed_outcome()
             now = time.time()

@@ -594,12 +594,40 @@ class LiveRuntime:
         return [*argv, str(session.workdir)], env
 
     def kill(self, session: SessionRecord) -> None:
-        if not isinstance(session.handle.get("ses"), str):
+        """Stop the session's turn, and return only when that is confirmed: OpenCode answered the abort, or
+        the session is idle afterwards, or the server that would run it is gone (its process dead; on a host,
+        the host says none runs), so nothing of the agent can spend. Otherwise the agent may still be running:
+        raises an :class:`AoError` with the reason (HostUnreachable for a host that does not answer)."""
+        ses = session.handle.get("ses")
+        if not isinstance(ses, str):
             return
-        if self.host_of(session) is None and self.server().current() is None:
+        host = self.host_of(session)
+        srv = self.server()
+        if host is None:
+            info = srv.current()
+        else:
+            info = self.remote(host).connect(start=False)  # a host that does not answer: not known, raised
+        if info is None:
+            return  # no server process: nothing of the agent runs
+        api, where = Api(info), str(session.workdir)
+        try:
+            with contextlib.suppress(NotFound):  # OpenCode no longer has the session: nothing of it runs
+                api.call("POST", f"/session/{ses}/abort", {}, directory=where)
             return
+        except AoError as e:
+            failed = e
+        if host is None and srv.current() is None:
+            return  # the server died meanwhile, and its agents with it
         with contextlib.suppress(AoError):
-            self.abort(session)
+            state = ((api.call("GET", "/session/status", directory=where, timeout=5) or {}).get(ses) or {}).get("type")
+            if state not in ("busy", "retry"):
+                return  # idle after all: its turn is over
+        there = f" on host {host.name}" if host is not None else ""
+        raise OpenCodeServerError(
+            f"could not stop {session.display_id}, it may still be running: {failed}. Nothing was changed; try "
+            f"`ao kill {session.display_id}` again, or stop that server (`kill -9 {info.pid}`{there}), which stops "
+            "every live agent it runs"
+        )
 
     def close(self, session: SessionRecord) -> None:
         return None
