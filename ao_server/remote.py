@@ -262,7 +262,7 @@ def stop_masters(state_dir: Path) -> int:
     d = control_dir(state_dir)
     n = 0
     for sock in d.iterdir():
-        if not stat.S_ISSOCK(os.lstat(sock).st_mode):
+        if not stat.S_ISSOCK(os.lstat(sock).st_mode) or sock.name.startswith("fwd-"):  # fwd-*: a live forward's
             continue
         n += 1
         subprocess.run(

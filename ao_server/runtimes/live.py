@@ -18,20 +18,21 @@ from __future__ import annotations
 import base64
 import contextlib
 import fcntl
+import http.client
 import json
 import logging
 import os
+import re
 import secrets
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -50,7 +51,9 @@ from ..model import (
     RequestKind,
     SessionRecord,
 )
-from .common import clip, process_start
+from .common import clip, process_start, write_private
+from .live_keeper import start_keeper
+from .loopback import listens, peer_uid
 
 if TYPE_CHECKING:
     from .live_remote import RemoteServer
@@ -61,8 +64,8 @@ SERVER_FILE = "opencode-server.json"
 LOCK_FILE = "opencode-server.lock"
 LOG_FILE = "opencode-server.log"
 USERNAME = "opencode"
-START_TIMEOUT = 60.0
-HTTP_TIMEOUT = 15.0
+START_TIMEOUT = 90.0  # a busy machine: its first answer (the instance's set-up) can take long
+HTTP_TIMEOUT = 30.0  # a server that is slow (or stopped) for a while still answers; it is never killed for it
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class ServerInfo:
     port: int
     password: str
     start_ticks: int  # the process's start time in clock ticks: a recycled PID is not ours
+    socket: str | None = None  # a unix socket that reaches it (a remote host's server, through ssh's forward)
 
     @property
     def url(self) -> str:
@@ -80,14 +84,59 @@ class ServerInfo:
         return f"the OpenCode server (pid {self.pid}, {self.url})"
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+#: The secrets ao puts in its server's environment: OpenCode reads them once, at start; nothing it runs needs them.
+SECRETS = ("OPENCODE_SERVER_PASSWORD", "OPENCODE_SERVER_USERNAME")
+SHELL_FILE = "opencode-shell"
+LISTENING = re.compile(rb"listening on http://[^\s:/]+:(\d+)")
+
+
+def shell_wrapper(real: str) -> str:
+    """The shell ao gives its server (``SHELL``): OpenCode runs every agent command and terminal through it, and
+    it drops the server's credentials before it becomes the user's own shell (an approved ``bash`` call would
+    otherwise read them in its environment and approve its own requests)."""
+    head = "#!/bin/sh\n# ao-server: the server's credentials stay out of its agents' commands\n"
+    return head + f'unset {" ".join(SECRETS)}\nexec {shlex.quote(real)} "$@"\n'
+
+
+def real_shell(env: Mapping[str, str]) -> str:
+    """The shell OpenCode itself would pick: the user's ``SHELL``, except those it refuses (fish, nu), else bash."""
+    shell = env.get("SHELL", "")
+    if shell and os.path.isabs(shell) and Path(shell).name not in ("fish", "nu") and os.access(shell, os.X_OK):
+        return shell
+    return shutil.which("bash", path=env.get("PATH")) or "/bin/sh"
+
+
+def server_env(env: Mapping[str, str], password: str, shell: Path) -> dict[str, str]:
+    """The environment of an ``opencode serve``: its credentials, and ao's shell (which drops them again)."""
+    return {**env, "OPENCODE_SERVER_PASSWORD": password, "OPENCODE_SERVER_USERNAME": USERNAME, "SHELL": str(shell)}
+
+
+def _locked(path: Path, timeout: float, what: str) -> Any:
+    """An exclusive flock on ``path`` (a 0600 file), waited for at most ``timeout`` seconds."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return os.fdopen(fd, "w")
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                os.close(fd)
+                raise OpenCodeServerError(
+                    f"another ao process has been {what} for over {timeout:g} s ({path} is locked); try again"
+                ) from None
+            time.sleep(0.1)
 
 
 class OpenCodeServer:
-    """The one ``opencode serve`` of a state dir: found, checked, or started."""
+    """The one ``opencode serve`` of a state dir: found, checked, or started.
+
+    OpenCode picks its own port (``--port 0``) and ao reads it from what the server printed, so no
+    other process can take the port between ao choosing it and the server binding it. A recorded
+    server is reused while its process is the one ao started and still holds its listening socket
+    (asked of the kernel, so a stopped or busy server is never mistaken for a dead one and killed),
+    and every request first checks that the other end of its connection belongs to this user.
+    """
 
     def __init__(self, state_dir: Path, env: Mapping[str, str]) -> None:
         self.state_dir = state_dir
@@ -112,36 +161,37 @@ class OpenCodeServer:
     def ensure(self, binary: str) -> ServerInfo:
         """The running server, or a new one (one starter at a time, across processes)."""
         info = self.current()
-        if info is not None and self.answers(info):
+        if info is not None and listens(info.pid, info.port):
             return info
-        lock_fd = os.open(self.state_dir / LOCK_FILE, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(lock_fd, "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with _locked(self.state_dir / LOCK_FILE, START_TIMEOUT + 15, "starting the OpenCode server"):
             info = self.current()  # another process may have started it meanwhile
-            if info is not None and self.answers(info):
+            if info is not None and listens(info.pid, info.port):
                 return info
-            if info is not None:
-                self.stop(info)  # alive but not answering: a stuck server is replaced
+            if info is not None:  # alive, but it does not hold its port any more: it serves nobody
+                log.warning("%s no longer listens; replacing it", info.describe())
+                self.stop(info)
             return self._start(binary)
 
     @staticmethod
-    def answers(info: ServerInfo) -> bool:
+    def answers(info: ServerInfo, timeout: float = 5) -> bool:
         try:
-            Api(info).call("GET", "/session/status", timeout=5)
+            Api(info).call("GET", "/session/status", timeout=timeout)
             return True
         except AoError:
             return False
 
     def _start(self, binary: str) -> ServerInfo:
-        port = _free_port()
         password = secrets.token_urlsafe(32)
         log_path = self.state_dir / LOG_FILE
-        env = {**self.env, "OPENCODE_SERVER_PASSWORD": password, "OPENCODE_SERVER_USERNAME": USERNAME}
+        shell = self.state_dir / SHELL_FILE
+        write_private(shell, shell_wrapper(real_shell(self.env)), mode=0o700)
+        env = server_env(self.env, password, shell)
         with open(log_path, "ab") as out:
             os.chmod(log_path, 0o600)
+            offset = out.tell()
             try:
                 proc = subprocess.Popen(
-                    [binary, "serve", "--hostname", "127.0.0.1", "--port", str(port)],
+                    [binary, "serve", "--hostname", "127.0.0.1", "--port", "0"],  # OpenCode binds a port itself
                     env=env,
                     cwd=self.state_dir,
                     stdin=subprocess.DEVNULL,
@@ -153,25 +203,38 @@ class OpenCodeServer:
                 raise SpawnFailed(f"could not start the OpenCode server ({binary} serve): {e}") from None
         threading.Thread(target=proc.wait, name="opencode-server-reaper", daemon=True).start()
         started = process_start(proc.pid)
-        info = ServerInfo(proc.pid, port, password, started[0] if started else 0)
+        ticks = started[0] if started else 0
         deadline = time.monotonic() + START_TIMEOUT
-        while not self.answers(info):
+        info: ServerInfo | None = None
+        while info is None or not self.answers(info, timeout=max(1.0, min(30.0, deadline - time.monotonic()))):
+            if info is None:
+                port = self._printed_port(log_path, offset)
+                if port is not None and listens(proc.pid, port):
+                    info = ServerInfo(proc.pid, port, password, ticks)
             if proc.poll() is not None or time.monotonic() > deadline:
-                self.stop(info)
-                said = log_path.read_text(errors="replace").strip().splitlines()[-3:]
+                self.stop(ServerInfo(proc.pid, 0, password, ticks))
+                said = log_path.read_bytes()[offset:].decode(errors="replace").strip().splitlines()[-3:]
                 raise OpenCodeServerError(
-                    f"the OpenCode server did not start ({binary} serve --port {port}): "
+                    f"the OpenCode server did not start ({binary} serve): "
                     + (" / ".join(said) if said else "it printed nothing")
                     + f"; see {log_path}"
                 )
             time.sleep(0.1)
-        tmp = self.info_path.with_name(f".{SERVER_FILE}.{os.getpid()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump({"pid": info.pid, "port": port, "password": password, "startTicks": info.start_ticks}, f)
-        os.replace(tmp, self.info_path)
+        record = {"pid": info.pid, "port": info.port, "password": password, "startTicks": info.start_ticks}
+        write_private(self.info_path, json.dumps(record))
         log.info("started %s", info.describe())
         return info
+
+    @staticmethod
+    def _printed_port(log_path: Path, offset: int) -> int | None:
+        """The port the server said it listens on, in what it wrote to its log since ``offset``."""
+        try:
+            with open(log_path, "rb") as f:
+                f.seek(offset)
+                m = LISTENING.search(f.read(65536))
+        except OSError:
+            return None
+        return int(m.group(1)) if m else None
 
     def stop(self, info: ServerInfo | None = None) -> None:
         """Stop the server (its whole process group); OpenCode's server ignores SIGTERM, so SIGKILL follows."""
@@ -188,6 +251,40 @@ class OpenCodeServer:
                 time.sleep(0.1)
 
 
+class NotOurs(OpenCodeServerError):
+    pass
+
+
+class _Connection(http.client.HTTPConnection):
+    """One HTTP connection to an OpenCode server that proves, before a byte is sent, that it reached it:
+    a unix socket (in a private folder), or a loopback port whose other end belongs to this user."""
+
+    def __init__(self, info: ServerInfo, timeout: float) -> None:
+        super().__init__("127.0.0.1", info.port, timeout=timeout)
+        self.info = info
+
+    def connect(self) -> None:
+        if self.info.socket is not None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self.timeout)
+            try:
+                sock.connect(self.info.socket)
+            except OSError:
+                sock.close()
+                raise
+            self.sock = sock
+            return
+        super().connect()
+        owner = peer_uid(self.sock)
+        if owner != os.getuid():
+            self.sock.close()
+            whose = "nobody the kernel names" if owner is None else f"uid {owner}"
+            raise NotOurs(
+                f"127.0.0.1:{self.info.port} is held by another user's process ({whose}), not by ao's OpenCode "
+                f"server (pid {self.info.pid}); ao sent it nothing. Find it with `ss -ltnp 'sport = {self.info.port}'`"
+            )
+
+
 class Api:
     """OpenCode's HTTP API with the server's password; every failure is an :class:`AoError`."""
 
@@ -195,6 +292,22 @@ class Api:
         self.info = info
         token = base64.b64encode(f"{USERNAME}:{info.password}".encode()).decode()
         self.auth = f"Basic {token}"
+
+    def open(self, method: str, path: str, body: bytes | None = None, timeout: float = HTTP_TIMEOUT) -> Any:
+        """Send one request over a checked connection; the response (still to be read) and its connection."""
+        conn = _Connection(self.info, timeout)
+        headers = {"Authorization": self.auth, "Host": f"127.0.0.1:{self.info.port}"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            return conn.getresponse(), conn
+        except NotOurs:
+            conn.close()
+            raise
+        except (OSError, http.client.HTTPException) as e:
+            conn.close()
+            raise OpenCodeServerError(f"{self.info.describe()} does not answer: {e or type(e).__name__}") from None
 
     def call(
         self,
@@ -205,28 +318,23 @@ class Api:
         directory: str | None = None,
         timeout: float = HTTP_TIMEOUT,
     ) -> Any:
-        url = self.info.url + path
         if directory is not None:
-            url += "?" + urllib.parse.urlencode({"directory": directory})
+            path += "?" + urllib.parse.urlencode({"directory": directory})
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(url, data=data, method=method, headers={"Authorization": self.auth})
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
+        resp, conn = self.open(method, path, data, timeout)
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                text = resp.read().decode()
-        except urllib.error.HTTPError as e:
-            detail = e.read().decode(errors="replace")[:300]
-            if e.code == 401:
-                raise OpenCodeServerError(f"{self.info.describe()} refused ao's password") from None
-            if e.code == 404:
-                raise NotFound(f"{method} {path}: {detail or 'not found'}") from None
-            raise OpenCodeServerError(
-                f"{self.info.describe()} answered {method} {path} with {e.code}: {detail}"
-            ) from None
-        except (urllib.error.URLError, OSError) as e:
-            reason = getattr(e, "reason", e)
-            raise OpenCodeServerError(f"{self.info.describe()} does not answer: {reason}") from None
+            text = resp.read().decode(errors="replace")
+        except (OSError, http.client.HTTPException) as e:
+            raise OpenCodeServerError(f"{self.info.describe()} does not answer: {e or type(e).__name__}") from None
+        finally:
+            conn.close()
+        if resp.status >= 400:
+            detail = text[:300]
+            if resp.status == 401:
+                raise OpenCodeServerError(f"{self.info.describe()} refused ao's password")
+            if resp.status == 404:
+                raise NotFound(f"{method} {path}: {detail or 'not found'}")
+            raise OpenCodeServerError(f"{self.info.describe()} answered {method} {path} with {resp.status}: {detail}")
         return json.loads(text) if text.strip() else None
 
 
@@ -362,7 +470,9 @@ class LiveRuntime:
         if start:
             if self.binary is None:
                 raise SpawnFailed("opencode is needed to start the OpenCode server of live agents")
-            return Api(srv.ensure(self.binary))
+            info = srv.ensure(self.binary)
+            start_keeper(srv.state_dir, self.config.server_grace, self.env)  # it stops the server once unneeded
+            return Api(info)
         info = srv.current()
         if info is None:
             raise OpenCodeServerError(
@@ -502,6 +612,7 @@ class LiveRuntime:
         if info is None:
             why = "the OpenCode server of live agents is not running (a live spawn, resume or send starts a new one)"
             return {s.id: Liveness(alive=None, reason=why) for s in sessions}
+        start_keeper(self.server().state_dir, self.config.server_grace, self.env)  # one an older ao left without
         return self._snapshot_api(Api(info), sessions)
 
     def _snapshot_api(self, api: Api, sessions: list[SessionRecord]) -> dict[str, Liveness]:
@@ -589,6 +700,8 @@ class LiveRuntime:
     def attach_argv(self, session: SessionRecord) -> tuple[list[str], dict[str, str]]:
         """OpenCode's own TUI on the session, and the environment that carries the server's password."""
         api = self._api(session)
+        if api.info.socket is None and not listens(api.info.pid, api.info.port):  # the TUI gets the password
+            raise OpenCodeServerError(f"{api.info.describe()} does not hold its port any more; ao attach sent nothing")
         argv = [self.binary or "opencode", "attach", api.info.url, "--session", self._ses(session), "--dir"]
         env = {**self.env, "OPENCODE_SERVER_PASSWORD": api.info.password, "OPENCODE_SERVER_USERNAME": USERNAME}
         return [*argv, str(session.workdir)], env
@@ -705,9 +818,10 @@ class EventWatcher:
                 delay = min(delay * 2, 5.0)
 
     def _follow(self, info: ServerInfo) -> None:
-        api = Api(info)
-        req = urllib.request.Request(info.url + "/global/event", headers={"Authorization": api.auth})
-        with urllib.request.urlopen(req, timeout=60) as resp:
+        resp, conn = Api(info).open("GET", "/global/event", timeout=60)
+        with contextlib.closing(conn):
+            if resp.status != 200:
+                raise OpenCodeServerError(f"{info.describe()} answered /global/event with {resp.status}")
             self.on_event(None)  # (re)connected: whatever happened meanwhile is read now
             for raw in resp:
                 if self.stopped.is_set():

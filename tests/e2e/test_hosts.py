@@ -345,7 +345,10 @@ def test_live_agents_on_a_host_through_an_ssh_forward(bed: Bed, test_hosts: Make
     assert psutil.Process(info["pid"]).cmdline()[1:3] == ["serve", "--hostname"]
     record = json.loads((bed.state_dir / "hosts" / "h1-live.json").read_text())
     forward = psutil.Process(record["fwdPid"]).cmdline()
-    assert forward[0].endswith("ssh") and f"127.0.0.1:{record['lport']}:127.0.0.1:{info['port']}" in forward
+    assert forward[0].endswith("ssh") and f"{record['socket']}:127.0.0.1:{info['port']}" in forward
+    # Here the forward is a unix socket in a private folder: no loopback port another local user could take first.
+    assert Path(record["socket"]).is_socket() and Path(record["socket"]).parent.stat().st_mode & 0o077 == 0
+    assert not [c for c in psutil.Process(record["fwdPid"]).net_connections("inet") if c.status == "LISTEN"]
     assert info["password"] not in " ".join(forward)
 
     done = bed.ao("respond", sid, "--once")
