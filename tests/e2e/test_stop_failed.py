@@ -16,19 +16,17 @@ import contextlib
 import json
 import os
 import signal
-import sys
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-from tests.support.bed import ROOT, Bed, wait_for
-
-sys.path.insert(0, str(ROOT / "editors" / "jsonrpc"))
+from tests.support.bed import Bed, wait_for
 
 LONG_TURN = "[[steps:60]] [[slow:1]]"  # a turn of 60 model requests, one a second: it outlives the test's steps
 
 
-def server_file(bed: Bed) -> Any:
+def server_file(bed: Bed) -> Path:
     return bed.state_dir / "opencode-server.json"
 
 
