@@ -894,6 +894,13 @@ class Orchestrator:
         if rec.status != STATUS_EXITED:
             raise UsageError(f"{rec.display_id} is still running; `ao kill {rec.display_id}` first")
         left = []
+        rt = self.runtime(rec.runtime)
+        if isinstance(rt, SshRuntime):  # its folder on its host goes too; a host that does not answer keeps it
+            kept = rt.forget(rec)
+            if kept:
+                left.append(kept)
+        else:
+            self._close(rec)
         ws = rec.workspace
         if ws and not ws.removed and self._still_there(rec, Path(ws.path)):
             left.append(
@@ -909,13 +916,6 @@ class Orchestrator:
             return self.git_of(rec).exists(path)
         except AoError:  # its host is unreachable: say it may be there
             return True
-        rt = self.runtime(rec.runtime)
-        if isinstance(rt, SshRuntime):  # its folder on its host goes too; a host that does not answer keeps it
-            kept = rt.forget(rec)
-            if kept:
-                left.append(kept)
-        else:
-            self._close(rec)
 
     # --- resume -----------------------------------------------------------------------
 
