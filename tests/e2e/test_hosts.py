@@ -3,11 +3,13 @@ fake model, see tests/support/hosts.py), real ssh with host-key checking on, rea
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 import subprocess
 import threading
-from collections.abc import Callable
+import urllib.parse
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import psutil
 import pytest
 
 from ao_server.remote import stop_masters
+from tests.support import squatter
 from tests.support.bed import Bed, wait_for
 from tests.support.hosts import Host, Hosts
 
@@ -314,11 +317,24 @@ def test_worktrees_on_a_host(bed: Bed, test_hosts: MakeHosts) -> None:
 
 
 
-def test_live_agents_on_a_host_through_an_ssh_forward(bed: Bed, test_hosts: MakeHosts) -> None:
+@pytest.fixture
+def squatters() -> Iterator[list[squatter.Squatter]]:
+    """Port squatters of another uid (tests/support/squatter.py) that a test starts; stopped after it."""
+    started: list[squatter.Squatter] = []
+    yield started
+    for s in started:
+        s.stop()
+
+
+def test_live_agents_on_a_host_through_an_ssh_forward(
+    bed: Bed, test_hosts: MakeHosts, squatters: list[squatter.Squatter]
+) -> None:
     """A live agent there: the host's own OpenCode server on its loopback, reached through ssh -L; a permission it
-    asks is answered here; its TUI opens through ssh; nothing listens on the host's network address."""
+    asks is answered here; its TUI opens through ssh; nothing listens on the host's network address. Another
+    user here and another user there squat every port they see: they get nothing."""
     hosts = test_hosts(1)
     h1 = hosts["h1"]
+    squatters += [squatter.start(), squatter.start(netns=h1.ns)]
     far = workdir(h1)
     write_config(bed, hosts, {"here": bed.project, "far": (far, "h1")})
     oc_config = json.loads(h1.opencode_config.read_text())
@@ -374,6 +390,12 @@ def test_live_agents_on_a_host_through_an_ssh_forward(bed: Bed, test_hosts: Make
     assert aborted.returncode == 0, aborted.stderr
     after = bed.wait_exited(sid, timeout=60)
     assert after["status"] == "exited"
+    token = base64.b64encode(f"opencode:{info['password']}".encode()).decode()
+    for s in squatters:  # (they see every process of this machine: only what is this test's counts)
+        assert s.proc.poll() is None, "a squatter died"
+        got = s.received
+        assert token not in got and info["password"] not in got and "run it" not in got, got[:300]
+        assert str(far) not in got and urllib.parse.quote(str(far), safe="") not in got, got[:300]
 
 
 def command_lines(host: Host) -> list[str]:

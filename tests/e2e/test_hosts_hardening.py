@@ -189,3 +189,31 @@ def test_status_answers_while_the_hosts_sshd_or_a_command_there_hangs(bed: Bed, 
     )
     assert back["status"] == "running" and back["unreachableSince"] is None
     bed.ao("kill", sid, check=True)
+
+
+def test_status_of_a_live_agent_answers_while_its_hosts_link_hangs(bed: Bed, test_hosts: MakeHosts) -> None:
+    """A live agent there: its server's look-ups over ssh get the short timeout and the down-host back-off, so a
+    hung link (packets dropped) makes its session `unreachable` within a poll, not after 90 s."""
+    hosts = test_hosts(1)
+    h1 = hosts["h1"]
+    work = h1.root / "work"
+    work.mkdir()
+    remote_config(bed, hosts, work)
+    s = bed.ao_json("spawn", "--live", "far", "a long live one [[slow:300]]")
+    sid = s["sessionId"]
+    wait_for(lambda: h1.requests_with("a long live one"), timeout=90, what="the live agent to ask h1's model")
+    assert bed.status_of(sid)["status"] == "running"
+
+    h1.link_down()
+    try:
+        for _ in range(2):  # the first look waits for ssh to give up, the next is told at once
+            status_of_hung(bed, sid)
+    finally:
+        h1.link_up()
+    back = wait_for(
+        lambda: (v := bed.status_of(sid))["activity"] != "unreachable" and v,
+        timeout=90,
+        what="the live session to be seen again",
+    )
+    assert back["status"] == "running" and back["unreachableSince"] is None, back
+    bed.ao("kill", sid, check=True)
