@@ -5,12 +5,16 @@ by itself; a session of OpenCode's server waits instead, so a person can answer 
 editor (``ao respond``), send follow-ups (``ao send``) and abort a turn (``ao abort``).
 
 The server (:class:`OpenCodeServer`) is started on demand and shared by every ao process of
-the state dir: loopback only, a free port, a random password (HTTP basic auth) kept with its
-PID in ``opencode-server.json`` (0600). Prompts travel as JSON bodies, never through a shell.
+the state dir: loopback only, a port OpenCode binds itself, a random password (HTTP basic
+auth) kept with its PID in ``opencode-server.json`` (0600), and ao's shell, which keeps that
+password out of what agents run. Every request first proves that the other end of its
+connection is this user's (:mod:`.loopback`). A keeper (:mod:`.live_keeper`) stops the server
+once no live session needs it. Prompts travel as JSON bodies, never through a shell.
 Liveness comes from the API: a session runs while its turn is busy or a request is pending,
-and its turn has ended when the newest message after the prompt is a completed assistant
-message that does not call tools. A server that is gone makes its sessions ``unknown``
-(never finished for that); the next start makes a new one, and OpenCode's ``ses_`` ids go on.
+and its turn has ended when OpenCode says the session is idle after an assistant message
+answered the prompt, whatever that message holds. A server that is gone makes its sessions
+``unknown`` (never finished for that); the next start makes a new one, and OpenCode's
+``ses_`` ids go on.
 """
 
 from __future__ import annotations
