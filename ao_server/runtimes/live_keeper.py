@@ -42,15 +42,11 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import AoError
 from .common import process_start, ticks_to_epoch, write_private
-
-if TYPE_CHECKING:
-    from .live import OpenCodeServer, ServerInfo
-
-# live.py imports this module (to start a keeper), so this one imports live.py where it uses it.
+from .live_server import LOCK_FILE, SERVER_FILE, Api, OpenCodeServer, ServerInfo
 
 log = logging.getLogger("ao_server.live_keeper")
 
@@ -203,8 +199,6 @@ class Keeper:
     def __init__(self, state_dir: Path, grace: float, env: Mapping[str, str]) -> None:
         self.state_dir = state_dir
         self.grace = grace
-        from .live import OpenCodeServer
-
         self.server: OpenCodeServer = OpenCodeServer(state_dir, env)
         self.interval = min(2.0, max(0.25, grace / 4))
         self.folder = self._identity()
@@ -222,8 +216,6 @@ class Keeper:
 
     def needed(self, info: ServerInfo) -> str | None:
         """Why the server is needed now, or None when nothing needs it."""
-        from .live import Api
-
         try:
             rows = live_rows(self.state_dir)
         except sqlite3.Error as e:
@@ -348,8 +340,6 @@ class Keeper:
 
 @contextmanager
 def _start_lock(state_dir: Path) -> Iterator[bool]:
-    from .live import LOCK_FILE
-
     fd = _lock(state_dir / LOCK_FILE)
     try:
         yield _try_lock(fd, START_LOCK_TIMEOUT)
@@ -359,8 +349,6 @@ def _start_lock(state_dir: Path) -> Iterator[bool]:
 
 def _forget_server(state_dir: Path, pid: int) -> None:
     """Remove ``opencode-server.json`` if it still names ``pid``."""
-    from .live import SERVER_FILE
-
     path = state_dir / SERVER_FILE
     with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
         if int(json.loads(path.read_text())["pid"]) == pid:
@@ -376,8 +364,6 @@ def iso(ts: float) -> str:
 
 def report(state_dir: Path, env: Mapping[str, str]) -> dict[str, Any]:
     """The OpenCode server of live agents of ``state_dir`` and its keeper, as ``ao doctor`` shows them."""
-    from .live import OpenCodeServer
-
     info = OpenCodeServer(state_dir, env).current()
     keeper = running_keeper(state_dir) if info is not None else None
     out: dict[str, Any] = {"stateDir": str(state_dir), "running": info is not None}
@@ -399,8 +385,6 @@ def other_servers(state_dir: Path) -> list[dict[str, Any]]:
     dir as its working directory; that is how they are found (one scan of the process table).
     """
     import psutil
-
-    from .live import SERVER_FILE
 
     out: list[dict[str, Any]] = []
     uid = os.getuid()

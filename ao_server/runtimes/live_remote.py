@@ -30,15 +30,12 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..config import Host
 from ..errors import OpenCodeServerError
 from ..remote import CONNECT_TIMEOUT, SshHost, control_dir
 from .common import process_start, write_private
-
-if TYPE_CHECKING:
-    from .live import ServerInfo
+from .live_server import OpenCodeServer, ServerInfo, _locked, shell_wrapper
 
 FORWARD_TIMEOUT = 15.0
 START_TIMEOUT = 90.0  # seconds for the host to start its server (OpenCode takes a few)
@@ -197,8 +194,6 @@ class RemoteServer:
 
     def current(self) -> ServerInfo | None:
         """The server as reached through a forward that still runs; None without a live forward."""
-        from .live import ServerInfo
-
         data = self._read()
         if data is None:
             return None
@@ -222,8 +217,6 @@ class RemoteServer:
         host cannot be reached, OpenCodeServerError when the server cannot be started or reached.
         A look-up (not ``start``) waits at most :data:`LOOKUP_TIMEOUT` for the host.
         """
-        from .live import OpenCodeServer, _locked
-
         info = self.current()
         if info is not None and OpenCodeServer.answers(info):
             return info
@@ -236,8 +229,6 @@ class RemoteServer:
             return self._connect(start)
 
     def _connect(self, start: bool) -> ServerInfo | None:
-        from .live import ServerInfo, shell_wrapper
-
         res = self.conn.run(
             'command -v python3 >/dev/null 2>&1 || { echo \'{"error": "python3 is not installed there"}\'; exit 0; }\n'
             'exec python3 -c "$1" "$2" "$3" "$4" "$5"',
