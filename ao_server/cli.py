@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 from . import __version__
 from .config import load_config
 from .errors import AoError, UsageError
+from .formats import usd
 from .model import (
     Activity,
     BudgetState,
@@ -39,7 +40,7 @@ from .model import (
     Workspace,
 )
 from .models import models_for
-from .orchestrator import Orchestrator, usd
+from .orchestrator import Orchestrator
 from .protocol import to_wire
 from .store import default_state_dir
 

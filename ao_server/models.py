@@ -31,8 +31,9 @@ from pathlib import Path
 from .agents.opencode import error_line, strip_ansi
 from .config import Config, Project
 from .errors import AoError, UsageError
+from .formats import iso
 from .model import Models
-from .orchestrator import MODEL_RE, Orchestrator, iso
+from .orchestrator import MODEL_RE, Orchestrator
 from .remote import SshHost
 
 MODEL_TIMEOUT = 60.0  # seconds; a first run on a fresh data dir creates OpenCode's files

@@ -9,7 +9,6 @@ event loop.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import re
 import shlex
@@ -35,6 +34,7 @@ from .errors import (
     UsageError,
     WorkspaceError,
 )
+from .formats import iso, usd
 from .model import (
     STARTING,
     STATUS_EXITED,
@@ -1179,13 +1179,6 @@ def killed_outcome(reason: str = "") -> Outcome:
     return Outcome(result=Result.KILLED)
 
 
-def usd(amount: float) -> str:
-    """Dollars as people read them: cents, or two significant digits below one cent ($0.000021)."""
-    if amount >= 0.01 or amount <= 0:
-        return f"${amount:.2f}"
-    return f"${amount:.{1 - math.floor(math.log10(amount))}f}"
-
-
 def day_start(now: float | None = None) -> float:
     """Local midnight of today (the ``day`` budget and ``ao cost --since today``)."""
     t = time.localtime(now)
@@ -1224,7 +1217,3 @@ def exit_outcome(
         return replace(base, result=Result.SUCCESS) if base.result == Result.INCOMPLETE else base
     err = (last_turn.error if last_turn else None) or f"the agent exited with code {code}"
     return Outcome(Result.ERROR, error=err, finish=last_turn.finish if last_turn else None)
-
-
-def iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int((ts % 1) * 1000):03d}Z"

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from .config import Host
 from .errors import AoError, HostUnreachable
+from .formats import iso
 
 CONNECT_TIMEOUT = 5  # seconds for ssh to connect (ConnectTimeout)
 RETRY_AFTER = 10.0  # seconds a status poll leaves an unreachable host alone before trying it again
@@ -185,8 +186,6 @@ class SshHost:
 
     def unreachable(self, why: str) -> HostUnreachable:
         """The error to raise, with ``data`` an editor can use: ``{host, since}`` (``since``: ISO 8601 UTC)."""
-        from .orchestrator import iso  # the protocol's one time format (imported late: it imports us)
-
         since = self.unreachable_since()
         when = iso(since) if since else None
         return HostUnreachable(self.unreachable_message(why), host=self.host.name, since=when)

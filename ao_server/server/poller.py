@@ -23,8 +23,8 @@ from lsprotocol import types
 
 from .. import protocol as p
 from ..errors import AoError, ConfigError
+from ..formats import iso
 from ..model import InputRequest, InputRequested, RequestKind, Result, Session, State, Status
-from ..orchestrator import iso
 from ..runtimes.live import request_of
 from .transport import SOFT_LIMIT
 from .watch import ExitWatcher
