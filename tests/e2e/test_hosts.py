@@ -371,6 +371,8 @@ def test_live_agents_on_a_host_through_an_ssh_forward(
     assert done.returncode == 0, done.stderr
     ended = bed.wait_exited(sid)
     assert (far / "ran.txt").read_text() == "hi\n"
+    login_umask = int(h1.ssh("umask", check=True).stdout.strip(), 8)  # the host's server keeps the user's umask
+    assert (far / "ran.txt").stat().st_mode & 0o777 == 0o666 & ~login_umask, oct((far / "ran.txt").stat().st_mode)
     assert ended["exitCode"] == 0 and ended["outcome"]["result"] == "success"
     assert ended["opencodeSessionId"].startswith("ses_") and ended["cost"]["usd"] > 0  # the host's records
     assert h1.requests_with("run it") and not bed.requests_with("run it")
