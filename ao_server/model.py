@@ -20,6 +20,7 @@ from typing import Any
 from .activity import Activity as Activity
 from .errors import UsageError
 from .sessiondir import SessionDir
+from .strategy import Strategy as Strategy
 
 SESSION_REF_RE = re.compile(r"^(?:(?P<project>[A-Za-z0-9][A-Za-z0-9_.-]{0,63})/)?agent-(?P<num>[1-9][0-9]{0,8})$")
 
@@ -564,15 +565,6 @@ class Source(StrEnum):
 
     WORKTREE = "worktree"  # git: the session's worktree (committed and uncommitted) against its base
     OPENCODE = "opencode"  # what OpenCode recorded for the session (no worktree)
-
-
-class Strategy(StrEnum):
-    """How ``ao/merge`` brings a session's branch into its base."""
-
-    AUTO = "auto"  # fast-forward when the base has not moved, else a merge commit (git's default)
-    FF = "ff"  # fast-forward only; refused when the base has moved
-    MERGE = "merge"  # always a merge commit
-    SQUASH = "squash"  # one commit on the base with all of the session's changes
 
 
 @dataclass(frozen=True)
