@@ -16,7 +16,7 @@ import difflib
 import os
 import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -288,9 +288,16 @@ class _V:
             return str(node.value).lower() in ("true", "yes", "on")
         raise self.err(node, key, f"expected true or false, got {_kind(node)}")
 
-    def choice(self, node: Node, key: str, choices: tuple[str, ...]) -> str:
+    def choice(
+        self, node: Node, key: str, choices: tuple[str, ...] | Callable[[], tuple[str, ...]], sure: Iterable[str] = ()
+    ) -> str:
+        """``node``'s string, one of ``choices`` (a callable: asked only for a value not in ``sure``, a subset)."""
         v = self.string(node, key, optional=False)
         assert v is not None
+        if v in sure:
+            return v
+        if callable(choices):
+            choices = choices()
         if v not in choices:
             raise self.err(
                 node, key, f"expected one of {', '.join(choices)}, got {v!r}{_did_you_mean(v, list(choices))}"
@@ -314,7 +321,7 @@ def _did_you_mean(word: str, choices: list[str]) -> str:
 
 
 def parse_config(text: str, path: Path) -> Config:
-    from .registry import agent_names, runtime_names
+    from .registry import BUILTIN_AGENTS, BUILTIN_RUNTIMES, agent_names, runtime_names
 
     try:
         root = yaml.compose(text)
@@ -333,11 +340,11 @@ def parse_config(text: str, path: Path) -> Config:
     if "plugins" in top:
         plugins = v.mapping(top["plugins"], "plugins", ("agent", "runtime"))
         if "agent" in plugins:
-            agent = v.choice(plugins["agent"], "plugins.agent", tuple(agent_names()))
+            agent = v.choice(plugins["agent"], "plugins.agent", lambda: tuple(agent_names()), BUILTIN_AGENTS)
         if "runtime" in plugins:
             if isinstance(plugins["runtime"], ScalarNode) and plugins["runtime"].value == "ssh":
                 raise v.err(plugins["runtime"], "plugins.runtime", "ssh is chosen by a project's host: key, not here")
-            runtime = v.choice(plugins["runtime"], "plugins.runtime", local_runtimes())
+            runtime = v.choice(plugins["runtime"], "plugins.runtime", local_runtimes, builtin_local_runtimes())
     tmux_socket = None
     if "runtime" in top:
         rt = v.mapping(top["runtime"], "runtime", ("tmuxSocket",))
@@ -404,8 +411,9 @@ def parse_config(text: str, path: Path) -> Config:
             )
         if "runtime" in fields and "host" not in fields and getattr(fields["runtime"], "value", None) == "ssh":
             raise v.err(fields["runtime"], f"{key}.runtime", "the ssh runtime needs host: <a name from hosts:>")
-        choices = tuple(runtime_names()) if "host" in fields else local_runtimes()
-        prt = v.choice(fields["runtime"], f"{key}.runtime", choices) if "runtime" in fields else None
+        choices = (lambda: tuple(runtime_names())) if "host" in fields else local_runtimes
+        sure = BUILTIN_RUNTIMES if "host" in fields else builtin_local_runtimes()
+        prt = v.choice(fields["runtime"], f"{key}.runtime", choices, sure) if "runtime" in fields else None
         ws = v.choice(fields["workspace"], f"{key}.workspace", WORKSPACE_MODES) if "workspace" in fields else "none"
         wdir = None
         if "worktreeDir" in fields:
@@ -458,6 +466,13 @@ def local_runtimes() -> tuple[str, ...]:
     from .registry import runtime_names
 
     return tuple(n for n in runtime_names() if n != "ssh")
+
+
+def builtin_local_runtimes() -> tuple[str, ...]:
+    """The built-in ones of :func:`local_runtimes` (valid without scanning for third-party plugins)."""
+    from .registry import BUILTIN_RUNTIMES
+
+    return tuple(n for n in BUILTIN_RUNTIMES if n != "ssh")
 
 
 def _hosts(v: _V, node: Node, path: Path) -> dict[str, Host]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from importlib import import_module
-from importlib.metadata import entry_points
 from typing import Any
 
 from .errors import ConfigError
@@ -21,6 +20,8 @@ BUILTIN_RUNTIMES = {
 
 
 def _discover(group: str, builtins: dict[str, str]) -> dict[str, str]:
+    from importlib.metadata import entry_points  # scanning the installed distributions takes tens of ms
+
     found = dict(builtins)
     try:
         for ep in entry_points(group=group):
@@ -39,7 +40,8 @@ def runtime_names() -> list[str]:
 
 
 def _load(kind: str, group: str, builtins: dict[str, str], name: str) -> Any:
-    table = _discover(group, builtins)
+    # A built-in name is never another's (entry points only add names): no need to scan for it.
+    table = builtins if name in builtins else _discover(group, builtins)
     if name not in table:
         raise ConfigError(f"unknown {kind} plugin {name!r}; available: {', '.join(sorted(table))}")
     module, _, attr = table[name].partition(":")
