@@ -14,12 +14,10 @@ import re
 import shlex
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import review, workspace
 from .config import Config, Host, Project
 from .errors import (
     AoError,
@@ -79,12 +77,16 @@ from .model import (
     Tokens,
     parse_session_ref,
 )
-from .plugins import Agent, Runtime
-from .registry import load_agent_class, load_runtime_class
-from .runtimes.common import write_private, write_script
-from .runtimes.live import LiveRuntime
-from .runtimes.ssh import SshRuntime
 from .store import CorruptRow, CostRow, Store
+
+if TYPE_CHECKING:
+    from . import workspace
+    from .plugins import Agent, Runtime
+    from .runtimes.live import LiveRuntime
+    from .runtimes.ssh import SshRuntime
+
+# The runtimes, the plugin registry, git and review are imported where they are used: a front door
+# (`ao status`, `ao --help`) loads only what its command needs (tests/unit/test_imports.py).
 
 log = logging.getLogger(__name__)
 
@@ -124,12 +126,18 @@ class Orchestrator:
     # --- plugins ----------------------------------------------------------------
 
     def agent(self, name: str | None = None) -> Agent:
+        from .registry import load_agent_class
+
         name = name or self.config.agent
         if name not in self._agents:
             self._agents[name] = load_agent_class(name)(self.config, self.env)
         return self._agents[name]
 
     def runtime(self, name: str) -> Runtime:
+        from .registry import load_runtime_class
+        from .runtimes.live import LiveRuntime
+        from .runtimes.ssh import SshRuntime
+
         if name not in self._runtimes:
             rt = load_runtime_class(name)(self.config)
             if isinstance(rt, LiveRuntime):  # one OpenCode server per state dir, started with our opencode
@@ -145,6 +153,8 @@ class Orchestrator:
 
     def live_runtime(self, rec: SessionRecord) -> LiveRuntime:
         """The live runtime of a live session; a run-mode one cannot be answered, aborted or told things mid-turn."""
+        from .runtimes.live import LiveRuntime
+
         rt = self.runtime(rec.runtime)
         if not isinstance(rt, LiveRuntime):
             raise UsageError(
@@ -177,6 +187,9 @@ class Orchestrator:
         cwd: Path | None = None,
         budget: float | None = None,
     ) -> Session:
+        from . import workspace
+        from .runtimes.ssh import SshRuntime
+
         proj = self._pick_project(project, cwd)
         if budget is not None and not 0 < budget < float("inf"):
             raise UsageError(f"invalid budget {budget!r}: give a positive amount of US dollars, like 0.50")
@@ -278,6 +291,9 @@ class Orchestrator:
         ``starting`` in the store; it ends ``running``, unless another process finished it
         meanwhile (a kill): then what was started is stopped and ``rec`` says how it ended.
         """
+        from .runtimes.common import write_private, write_script
+        from .runtimes.ssh import SshRuntime
+
         if spec.stdin_file is not None:
             write_private(spec.stdin_file, prompt)
         if isinstance(rt, SshRuntime):  # the agent's environment is its host's, plus its own variables
@@ -312,6 +328,10 @@ class Orchestrator:
 
     def hosts(self, name: str | None = None) -> list[HostInfo]:
         """Each configured host (or just ``name``) as one ssh round trip finds it now, with what is missing."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from .runtimes.ssh import SshRuntime
+
         if name is not None and name not in self.config.hosts:
             known = ", ".join(sorted(self.config.hosts)) or "none"
             raise UsageError(f"no host named {name!r}; hosts in {self.config.describe_source()}: {known}")
@@ -606,6 +626,8 @@ class Orchestrator:
         local = [r for r in records if not r.handle.get("host")]
         intro: dict[str, Introspection] = {}
         if remote:  # read on each host: ssh sessions by the runtime's snapshot, in the same round trip
+            from .runtimes.ssh import SshRuntime
+
             rt = self.runtime(SshRuntime.name)
             assert isinstance(rt, SshRuntime)
             live_there = [r for r in remote if r.runtime != SshRuntime.name]
@@ -727,6 +749,9 @@ class Orchestrator:
         return self._git_on(str(rec.handle.get("host") or "") or None)
 
     def _git_on(self, host: str | None) -> workspace.Git:
+        from . import workspace
+        from .runtimes.ssh import SshRuntime
+
         if host is None:
             return workspace.LOCAL
         if host not in self.config.hosts:
@@ -736,6 +761,8 @@ class Orchestrator:
         return rt.git(self.config.hosts[host])
 
     def _with_worktree_status(self, v: Session) -> Session:
+        from . import workspace
+
         ws = v.workspace
         if ws is None or ws.removed:
             return v
@@ -801,6 +828,8 @@ class Orchestrator:
     # --- attach / logs / kill / forget ----------------------------------------------
 
     def attach(self, session: str) -> Attach:
+        from .runtimes.ssh import SshRuntime
+
         rec = self.resolve(session)
         info: AttachInfo = self.runtime(rec.runtime).attach(rec)
         restore = None
@@ -865,6 +894,8 @@ class Orchestrator:
 
     def cleanup(self, session: str, force: bool = False) -> str:
         """Remove an exited session's worktree (and its branch when nothing would be lost)."""
+        from . import workspace
+
         rec = self.resolve(session)
         self.snapshot(records=[rec])
         if not rec.workspace or rec.workspace.removed:
@@ -884,6 +915,8 @@ class Orchestrator:
         Refuses while it is running. Returns its id and what was left behind (a worktree; the folder on a host
         that did not answer, with the command that removes it).
         """
+        from .runtimes.ssh import SshRuntime
+
         ref = parse_session_ref(session)
         try:
             rec = self.resolve(session)
@@ -921,6 +954,9 @@ class Orchestrator:
 
     def resume(self, session: str, prompt: str | None = None, *, busy: str | None = None) -> Session:
         """Continue an exited session's OpenCode session; ``busy`` is the refusal for a running one."""
+        from .runtimes.live import LiveRuntime
+        from .runtimes.ssh import SshRuntime
+
         rec = self.resolve(session)
         snap = self.snapshot(records=[rec], exited_facts=True)
         if rec.status != STATUS_EXITED:
@@ -976,6 +1012,8 @@ class Orchestrator:
 
     def _local_review(self, rec: SessionRecord) -> None:
         """Review reads this machine's git and OpenCode records: a session on a host (ssh or live) has neither."""
+        from .runtimes.ssh import SshRuntime
+
         proj = self.config.projects.get(rec.project)
         host = rec.handle.get("host") or (proj.host if proj is not None else None)
         if rec.runtime == SshRuntime.name or host:
@@ -994,6 +1032,8 @@ class Orchestrator:
 
     def diffs(self, session: str, paths: list[str] | None) -> tuple[Changes, list[FileDiff]]:
         """A session's changes, and both sides of the files in ``paths`` (None: of every changed file)."""
+        from . import review
+
         rec = self.resolve(session)
         self._local_review(rec)
         self.snapshot(records=[rec], exited_facts=True)  # binds its OpenCode session, if not yet
@@ -1027,6 +1067,8 @@ class Orchestrator:
 
     def _recorded_sides(self, rec: SessionRecord, change: ChangedFile, patches: list[str]) -> tuple[FileSide, FileSide]:
         """The file now, and before the agent's recorded edits (the current text with them reversed)."""
+        from . import review
+
         head = review.file_side(rec.workdir, change.path)
         if head.exists and head.text is None:  # binary or too large: no text to reverse the edits on
             return FileSide(exists=change.status != Change.ADDED, binary=head.binary, size=0, text=None), head
@@ -1041,6 +1083,8 @@ class Orchestrator:
 
     def merge(self, session: str, strategy: Strategy | None = None) -> Merge:
         """Bring a finished worktree session's work into its base branch, in the project's checkout."""
+        from . import review
+
         rec = self.resolve(session)
         self._local_review(rec)
         self.snapshot(records=[rec])
@@ -1063,6 +1107,8 @@ class Orchestrator:
 
     def send(self, session: str, message: str | None, notes: list[ReviewNote] | None = None) -> Session:
         """A follow-up or review notes: a running live agent gets it at once; any other session resumes with it."""
+        from . import review
+
         prompt = review.note_prompt(message, [(n.path, n.line, n.text) for n in notes or []])
         rec = self.resolve(session)
         if rec.runtime == "live":

@@ -30,11 +30,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple, ParamSpec, TypeVar
 
-from cattrs.errors import ClassValidationError
-
 from .errors import StateError, UnknownSession
 from .model import STARTING, STATUS_EXITED, STATUS_RUNNING, Cost, Facts, Outcome, SessionRecord, State, Workspace
-from .protocol import from_wire, to_wire
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -480,6 +477,10 @@ class Store:
     @_retrying
     def costs(self, project: str | None = None, since: float | None = None) -> list[CostRow]:
         """Every session's kept cost, for ``ao cost``: no prompt, only what a report needs."""
+        from cattrs.errors import ClassValidationError  # the wire's converter: loaded when a row is read
+
+        from .protocol import from_wire
+
         q = (
             "SELECT num, project, model, created_at, json_extract(facts, '$.cost') FROM sessions "
             f"WHERE json_valid(facts) AND json_extract(facts, '$.cost') IS NOT NULL AND {CREATED_OK}"
@@ -536,6 +537,8 @@ class Store:
 
     @staticmethod
     def _encode(key: str, value: Any) -> Any:
+        from .protocol import to_wire
+
         if key in JSON_COLUMNS:  # typed values are kept in their wire form
             return None if value is None else json.dumps(to_wire(value))
         if key == "workdir":
@@ -567,6 +570,10 @@ class Store:
         }
 
     def _from_row(self, r: dict[str, Any]) -> SessionRecord:
+        from cattrs.errors import ClassValidationError
+
+        from .protocol import from_wire
+
         num = r["num"]
         try:
             handle = json.loads(r["handle"] or "{}")
