@@ -7,44 +7,37 @@ Exit codes: 0 ok, 1 failure, 2 usage. Errors are one line on stderr
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
-import logging
 import os
-import shutil
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import __version__
-from .config import load_config
+from .activity import Activity
 from .errors import AoError, UsageError
 from .formats import usd
-from .model import (
-    Activity,
-    BudgetState,
-    Change,
-    Changes,
-    Cost,
-    CostReport,
-    FileDiff,
-    InputRequest,
-    Reply,
-    RequestKind,
-    ReviewNote,
-    Session,
-    Status,
-    Strategy,
-    Workspace,
-)
-from .models import models_for
-from .orchestrator import Orchestrator
-from .protocol import to_wire
-from .store import default_state_dir
+from .strategy import Strategy
 
-log = logging.getLogger("ao_server")
+if TYPE_CHECKING:
+    from .model import (
+        BudgetState,
+        Changes,
+        Cost,
+        CostReport,
+        FileDiff,
+        InputRequest,
+        ReviewNote,
+        Session,
+        Workspace,
+    )
+    from .orchestrator import Orchestrator
+
+# The engine (config, store, orchestrator), the wire's converter and everything they load are imported
+# by the commands that use them: `ao --help` loads none of it, `ao status` no runtime, no git, no review
+# (tests/unit/test_imports.py).
 
 EPILOG = """\
 examples:
@@ -249,6 +242,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         setattr(args, name, getattr(args, name, None))
     for name in ("verbose", "debug"):
         setattr(args, name, getattr(args, name, False))
+    import logging
+
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         stream=sys.stderr,
@@ -271,6 +266,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def make_orchestrator(args: argparse.Namespace) -> Orchestrator:
+    from .config import load_config
+    from .orchestrator import Orchestrator
+    from .store import default_state_dir
+
     cfg = load_config(args.config)
     state = Path(args.state_dir).expanduser() if args.state_dir else default_state_dir()
     return Orchestrator(cfg, state)
@@ -325,7 +324,7 @@ def run(args: argparse.Namespace) -> int:
         page = orch.status(project=args.project, details=args.details, **_page(args))
         _warn(page.warnings)
         if args.json:
-            print(json.dumps({"sessions": to_wire(page.sessions)}, indent=2))
+            print(json.dumps({"sessions": wire(page.sessions)}, indent=2))
         else:
             print_table(page.sessions, introspection_error=orch.introspection_error)
             _more(page.next_cursor)
@@ -351,6 +350,8 @@ def run(args: argparse.Namespace) -> int:
                 raise AoError(f"cannot run {argv[0]} attach: {e}") from None
         if args.exec:
             sys.stdout.flush()
+            import shutil
+
             exe = shutil.which(info.argv[0]) or info.argv[0]
             try:
                 os.execvp(exe, info.argv)
@@ -398,13 +399,15 @@ def run(args: argparse.Namespace) -> int:
     if c == "projects":
         projs = orch.projects(Path.cwd())
         if args.json:
-            print(json.dumps({"source": orch.config.describe_source(), "projects": to_wire(projs)}, indent=2))
+            print(json.dumps({"source": orch.config.describe_source(), "projects": wire(projs)}, indent=2))
         else:
             print(f"# {orch.config.describe_source()}")
             for p in projs:
                 print(f"{p.name}\t{p.path}\t{p.runtime}\t{p.model or '-'}")
         return 0
     if c == "models":
+        from .models import models_for
+
         listed = models_for(orch, args.project, Path.cwd(), refresh=args.refresh)
         if args.json:
             print(wire_json(listed))
@@ -463,7 +466,7 @@ def run_hosts(orch: Orchestrator, args: argparse.Namespace) -> int:
     infos = orch.hosts(args.host)
     live = report(orch.store.state_dir, orch.env) if args.command == "doctor" and args.host is None else None
     if args.json:
-        print(json.dumps({"hosts": to_wire(infos), **({"liveServer": live} if live is not None else {})}, indent=2))
+        print(json.dumps({"hosts": wire(infos), **({"liveServer": live} if live is not None else {})}, indent=2))
         return 0 if args.command == "hosts" or not any(h.problems for h in infos) else 1
     if live is not None:
         print("\n".join(describe_report(live)))
@@ -516,6 +519,8 @@ def run_live(orch: Orchestrator, args: argparse.Namespace) -> int:
     answers = [[a.strip() for a in ans.split(",") if a.strip()] for ans in args.answer] or None
     if args.reply is None and answers is None:
         raise UsageError("say how to answer: --once, --always or --reject for a permission, --answer for questions")
+    from .model import Reply
+
     view = orch.respond(args.session, request, Reply(args.reply) if args.reply else None, args.message, answers)
     print(wire_json(view) if args.json else f"answered {request} of {view.session_id}")
     return 0
@@ -523,6 +528,8 @@ def run_live(orch: Orchestrator, args: argparse.Namespace) -> int:
 
 def describe_request(r: InputRequest) -> str:
     """One line for a pending request: what a permission wants, or the questions."""
+    from .model import RequestKind
+
     if r.kind == RequestKind.PERMISSION:
         what = r.command or ", ".join(r.patterns) or "(anything)"
         return f"wants to use {r.permission}: {what}"
@@ -531,6 +538,8 @@ def describe_request(r: InputRequest) -> str:
 
 def parse_note(text: str) -> ReviewNote:
     """``PATH:LINE:TEXT`` or ``PATH:TEXT`` (``--note``)."""
+    from .model import ReviewNote
+
     path, sep, rest = text.partition(":")
     if not sep or not path or not rest.strip():
         raise UsageError(f"invalid --note {text[:80]!r}: expected PATH:LINE:TEXT or PATH:TEXT, e.g. src/app.py:12:why?")
@@ -540,11 +549,11 @@ def parse_note(text: str) -> ReviewNote:
     return ReviewNote(path=path, text=rest)
 
 
-CHANGE_MARK = {Change.ADDED: "A", Change.MODIFIED: "M", Change.DELETED: "D", Change.RENAMED: "R"}
-
-
 def format_stat(changes: Changes) -> str:
     """``ao diff --stat``: one line a file, then the totals."""
+    from .model import Change
+
+    mark = {Change.ADDED: "A", Change.MODIFIED: "M", Change.DELETED: "D", Change.RENAMED: "R"}
     if not changes.files:
         return f"{changes.session_id} changed nothing"
     width = max(len(f"+{f.additions} -{f.deletions}") for f in changes.files)
@@ -552,7 +561,7 @@ def format_stat(changes: Changes) -> str:
     for f in changes.files:
         counts = "binary" if f.binary else f"+{f.additions} -{f.deletions}"
         name = f"{f.old_path} -> {f.path}" if f.old_path else f.path
-        lines.append(f"{CHANGE_MARK[f.status]}  {counts:<{width}}  {name}")
+        lines.append(f"{mark[f.status]}  {counts:<{width}}  {name}")
     base = f" against {changes.base.ref} ({(changes.base.commit or '')[:10]})" if changes.base.ref else ""
     n = len(changes.files)
     lines.append(f"{n} file{'s' if n != 1 else ''} changed, +{changes.additions} -{changes.deletions}{base}")
@@ -561,6 +570,8 @@ def format_stat(changes: Changes) -> str:
 
 def unified(d: FileDiff) -> str:
     """One file as a unified diff (what ``git diff`` would print for its text)."""
+    import difflib
+
     old, new = d.old_path or d.path, d.path
     head = f"--- {'a/' + old if d.base.exists else '/dev/null'}\n+++ {'b/' + new if d.head.exists else '/dev/null'}\n"
     for side, name in ((d.base, old), (d.head, new)):
@@ -584,7 +595,14 @@ def _page(args: argparse.Namespace) -> dict[str, Any]:
 
 def wire_json(value: object) -> str:
     """``--json``: the wire shape of a typed value (what ao-server answers)."""
-    return json.dumps(to_wire(value), indent=2)
+    return json.dumps(wire(value), indent=2)
+
+
+def wire(value: object) -> Any:
+    """``protocol.to_wire`` (the wire's converter is loaded only by a command that prints JSON)."""
+    from .protocol import to_wire
+
+    return to_wire(value)
 
 
 def _more(more: str | None) -> None:
@@ -643,6 +661,8 @@ def workspace_text(ws: Workspace | None) -> str:
 
 
 def status_text(v: Session) -> str:
+    from .model import Status
+
     if v.status == Status.RUNNING:
         if v.activity == Activity.UNREACHABLE:
             return "unreachable"

@@ -1,4 +1,4 @@
-"""No import cycle anywhere in ``ao_server``.
+"""No import cycle anywhere in ``ao_server``, and front doors that import only what a command uses.
 
 The graph is read from the source with :mod:`ast`, not from ``sys.modules``: every ``import`` and
 ``from ... import`` of an ``ao_server`` module, relative or absolute, at module level or inside a
@@ -10,7 +10,12 @@ moved alone, and the late import only hides the knot from the interpreter.
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "ao_server"
@@ -160,3 +165,35 @@ def test_cycles_are_found() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert cycles(graph) == [["a", "b", "c", "a", "(every import inside the knot: a -> b; b -> c; c -> a)"]]
 
+
+
+def _loaded(code: str, tmp: Path) -> set[str]:
+    """The modules a fresh interpreter has after ``code``, in an empty, private environment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "AO_", "XDG_"))}
+    env.update(PYTHONPATH=str(ROOT), HOME=str(tmp), AO_STATE_DIR=str(tmp / "state"), XDG_DATA_HOME=str(tmp / "data"))
+    (tmp / "agent-orchestrator.yaml").write_text("plugins:\n  runtime: process\nprojects:\n  - name: p\n    path: .\n")
+    out = subprocess.run([sys.executable, "-c", code + "\nimport sys; print('\\n'.join(sys.modules))"],
+                         capture_output=True, text=True, env=env, check=True, cwd=tmp).stdout
+    return set(out.split())
+
+
+# What no front door loads before a command needs it: the wire's converter, the runtimes, git and review, the
+# model list, the third-party plugin scan.
+HEAVY = {"cattrs", "psutil", "importlib.metadata", "ao_server.protocol", "ao_server.review", "ao_server.workspace",
+         "ao_server.models", "ao_server.remote", "ao_server.runtimes.common", "ao_server.runtimes.live",
+         "ao_server.runtimes.ssh", "ao_server.runtimes.tmux", "ao_server.runtimes.process", "ao_server.agents.opencode"}
+# ... and what `ao --help` needs none of: the engine, its config and store.
+ENGINE = {"yaml", "ao_server.model", "ao_server.config", "ao_server.store", "ao_server.orchestrator"}
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["spawn", "--help"], ["merge", "--help"]])
+def test_help_loads_no_engine(argv: list[str], tmp_path: Path) -> None:
+    code = f"import ao_server.cli\ntry:\n    ao_server.cli.main({argv!r})\nexcept SystemExit:\n    pass"
+    assert (HEAVY | ENGINE) & _loaded(code, tmp_path) == set()
+
+
+def test_status_of_exited_sessions_loads_no_runtime(tmp_path: Path) -> None:
+    code = "import ao_server.cli\nassert ao_server.cli.main(['status']) == 0"
+    loaded = _loaded(code, tmp_path)
+    assert "ao_server.orchestrator" in loaded
+    assert HEAVY & loaded == set()
