@@ -11,8 +11,8 @@ The sessions are exited ones written through ``ao_server.store.Store`` (create +
 follow the schema wherever it goes and no agent runs. Everything (state dir, HOME, every XDG dir)
 is a temp dir, never the user's own; no OpenCode database exists there. Python's bytecode cache
 goes to a temp dir too (``PYTHONPYCACHEPREFIX``, written by the rounds not counted), as an installed
-ao has one; ``--no-bytecode-cache`` keeps the environment's ``PYTHONDONTWRITEBYTECODE`` instead (every
-module compiled on every run where it is set).
+ao has one; ``--no-bytecode-cache`` leaves the environment's own settings instead (with
+``PYTHONDONTWRITEBYTECODE`` set, a module without an up-to-date ``__pycache__`` is compiled on every run).
 
     python benchmarks/bench_cli.py [--runs 30] [--sessions 100]
 """
@@ -61,7 +61,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=30, help="rounds timed (default 30, after 2 not counted)")
     ap.add_argument("--sessions", type=int, default=100, help="exited sessions in the full store (default 100)")
-    ap.add_argument("--no-bytecode-cache", action="store_true", help="the environment's PYTHONDONTWRITEBYTECODE")
+    ap.add_argument("--no-bytecode-cache", action="store_true", help="the environment's own bytecode settings")
     args = ap.parse_args()
     python = sys.executable
     ao = Path(python).parent / "ao"
@@ -102,7 +102,7 @@ def main() -> int:
                 if round_ >= 2:
                     times[name].append(1000 * (time.perf_counter() - t))
     bare = statistics.median(times["python -c pass"])
-    cache = "none (PYTHONDONTWRITEBYTECODE)" if args.no_bytecode_cache else "kept"
+    cache = "the environment's" if args.no_bytecode_cache else "kept in a temp dir"
     print(f"ao CLI start-up: {args.runs} rounds, machine: {os.cpu_count()} cores, {python}, bytecode cache: {cache}")
     for name, values in times.items():
         med = statistics.median(values)
