@@ -245,28 +245,29 @@ class _V:
             raise self.err(node, key, f"expected a string, got {_kind(node)}")
         return str(node.value)
 
-    def number(self, node: Node, key: str) -> float:
-        if isinstance(node, ScalarNode):
-            try:
-                v = float(node.value)
-            except ValueError:
-                pass
-            else:
-                if v >= 0:
-                    return v
-        raise self.err(node, key, "expected a non-negative number of seconds")
-
-    def seconds(self, node: Node, key: str, what: str) -> float:
-        """A finite, non-negative number of seconds (``what`` says what it is for, in the error)."""
+    @staticmethod
+    def _non_negative(node: Node) -> float | None:
+        """The scalar's value when it is a number >= 0 (infinity included), else None."""
         if isinstance(node, ScalarNode) and not node.tag.endswith(":bool"):
             try:
                 v = float(node.value)
             except ValueError:
-                pass
-            else:
-                if 0 <= v < float("inf"):
-                    return v
-        raise self.err(node, key, f"expected a number of seconds, 0 or more, like 600 ({what}), got {_kind(node)}")
+                return None
+            return v if v >= 0 else None
+        return None
+
+    def number(self, node: Node, key: str) -> float:
+        v = self._non_negative(node)
+        if v is None:
+            raise self.err(node, key, "expected a non-negative number of seconds")
+        return v
+
+    def seconds(self, node: Node, key: str, what: str) -> float:
+        """A finite, non-negative number of seconds (``what`` says what it is for, in the error)."""
+        v = self._non_negative(node)
+        if v is None or v == float("inf"):
+            raise self.err(node, key, f"expected a number of seconds, 0 or more, like 600 ({what}), got {_kind(node)}")
+        return v
 
     def money(self, node: Node, key: str) -> float:
         if isinstance(node, ScalarNode) and not node.tag.endswith(":bool"):
