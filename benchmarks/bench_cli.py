@@ -31,30 +31,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_scale import fill_store  # noqa: E402  (exited sessions through the Store API, as bench_scale makes them)
+
 from tests.support import bed  # noqa: E402  (isolated env, shared with the tests)
-
-
-def fill_store(state_dir: Path, project: Path, n: int) -> None:
-    """``n`` exited sessions through the Store API."""
-    from ao_server.model import SessionRecord
-    from ao_server.store import Store
-
-    store = Store(state_dir)
-    outcome = {"result": "success", "error": None, "finish": "stop"}
-    facts = {
-        "cost": {"usd": 0.0123, "tokens": {"input": 1200, "output": 340, "reasoning": 0, "cacheRead": 0,
-                                           "cacheWrite": 0}},
-        "summary": {"title": "AO:agent-0", "firstPrompt": "an old task", "files": 1, "additions": 3,
-                    "deletions": 1, "lastTool": "edit", "prUrl": None},
-        "activity": "exited",
-    }
-    t0 = time.time() - 86400
-    for i in range(n):
-        rec = SessionRecord(num=0, project="bench", agent="opencode", runtime="process", status="starting",
-                            prompt=f"an old task number {i}: fix the flaky test in module {i % 97}",
-                            workdir=project, created_at=t0 + i * 60)
-        rec = store.create(rec)
-        store.finish(rec.num, 0, outcome, t0 + i * 60 + 45, facts=facts)  # type: ignore[arg-type]
 
 
 def main() -> int:
@@ -79,7 +59,7 @@ def main() -> int:
             f"plugins:\n  runtime: process\nprojects:\n  - name: bench\n    path: {project}\n"
         )
         empty, full = base / "empty-state", base / "full-state"
-        fill_store(full, project, args.sessions)
+        fill_store(full, project, args.sessions, age_days=1)
         commands = {
             "python -c pass": [python, "-c", "pass"],
             "ao --help": [*ao_cmd, "--help"],

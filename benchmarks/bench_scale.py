@@ -54,8 +54,8 @@ def real_opencode() -> str | None:
     return shutil.which("opencode")
 
 
-def fill_store(state_dir: Path, project: Path, n: int) -> float:
-    """``n`` exited sessions through the Store API; returns the seconds it took."""
+def fill_store(state_dir: Path, project: Path, n: int, *, age_days: float = 30) -> float:
+    """``n`` exited sessions through the Store API, the first ``age_days`` ago; returns the seconds it took."""
     from ao_server.model import SessionRecord
     from ao_server.store import Store
 
@@ -70,7 +70,7 @@ def fill_store(state_dir: Path, project: Path, n: int) -> float:
         "activity": "exited",
     }
     start = time.perf_counter()
-    t0 = time.time() - 30 * 86400
+    t0 = time.time() - age_days * 86400
     for i in range(n):
         rec = SessionRecord(num=0, project="bench", agent="opencode", runtime="process", status="starting",
                             prompt=f"an old task number {i}: fix the flaky test in module {i % 97}",
