@@ -5,36 +5,19 @@
 // for it to finish; the test checks the markers and the processes.
 // Run by tests/e2e/test_vscode.py (test_real_vscode_host_hostile_workspace), which checks the result line:
 //   RESULT {"ok": true, "statusBar": ..., "processes": [{pid, argv, cwd}], "spawned": ..., "finished": ...}
-// Environment: AO_HOST_DIR (playwright-core's install dir), AO_HOST_URL, AO_HOST_WORKSPACE, AO_HOST_ARTIFACTS
-// (screenshots), AO_HOST_CHROMIUM, AO_HOST_SERVER_PID (code-server's: the processes under it are reported).
+// Environment (beside workbench.mjs's): AO_HOST_URL, AO_HOST_WORKSPACE, AO_HOST_ARTIFACTS
+// (screenshots), AO_HOST_SERVER_PID (code-server's: the processes under it are reported).
 import * as fs from 'node:fs';
-import { createRequire } from 'node:module';
 import * as path from 'node:path';
 
-const env = (name) => {
-    const v = process.env[name];
-    if (!v) {
-        throw new Error(`${name} is not set`);
-    }
-    return v;
-};
-
-const require = createRequire(path.join(env('AO_HOST_DIR'), 'package.json'));
-const { chromium } = require('playwright-core');
+import { answer, env, launch, notification, palette, steps } from './workbench.mjs';
 
 const url = env('AO_HOST_URL');
 const workspace = env('AO_HOST_WORKSPACE');
 const artifacts = env('AO_HOST_ARTIFACTS');
 const SID = 'my-project/agent-1';
-const t0 = Date.now();
-const timings = {};
-let step = 'start';
-
-function mark(name) {
-    step = name;
-    timings[name] = Math.round((Date.now() - t0) / 100) / 10;
-    console.log(`[${timings[name]}s] ${name}`);
-}
+const clock = steps();
+const mark = clock.mark;
 
 /** Every process under `pid` (code-server) with its argv and working directory, read while the window is open. */
 function processesUnder(pid) {
@@ -63,40 +46,7 @@ function processesUnder(pid) {
     return found;
 }
 
-async function palette(page, title) {
-    await page.keyboard.press('Control+Shift+P');
-    const input = page.locator('.quick-input-widget .quick-input-box input');
-    await input.waitFor({ state: 'visible', timeout: 15_000 });
-    await input.fill(`>${title}`);
-    const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first();
-    await row.waitFor({ state: 'visible', timeout: 15_000 });
-    await page.keyboard.press('Enter');
-}
-
-/** Waits for a quick input with this title, then answers it (text typed, then Enter). */
-async function answer(page, title, text) {
-    const widget = page.locator('.quick-input-widget', { has: page.locator('.quick-input-title', { hasText: title }) });
-    await widget.waitFor({ state: 'visible', timeout: 30_000 });
-    if (text !== undefined) {
-        await page.locator('.quick-input-widget .quick-input-box input').fill(text);
-    } else {
-        await widget.locator('.monaco-list-row').first().waitFor({ state: 'visible', timeout: 15_000 });
-    }
-    await page.keyboard.press('Enter');
-}
-
-async function notification(page, text, timeout) {
-    const toast = page.locator('.notification-toast', { hasText: text }).first();
-    await toast.waitFor({ state: 'visible', timeout });
-    return toast;
-}
-
-const browser = await chromium.launch({
-    executablePath: env('AO_HOST_CHROMIUM'),
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
-});
+const browser = await launch();
 const result = { ok: false };
 const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
 try {
@@ -124,7 +74,7 @@ try {
     mark('done');
     result.ok = true;
 } catch (e) {
-    result.error = `${step}: ${e instanceof Error ? e.message : String(e)}`;
+    result.error = `${clock.step}: ${e instanceof Error ? e.message : String(e)}`;
     try {
         await page.screenshot({ path: path.join(artifacts, 'vscode-hostile-failure.png') });
         result.failureScreenshot = path.join(artifacts, 'vscode-hostile-failure.png');
@@ -133,7 +83,7 @@ try {
         // the page is gone
     }
 } finally {
-    result.timings = timings;
+    result.timings = clock.timings;
     console.log(`RESULT ${JSON.stringify(result)}`);
     await browser.close();
 }

@@ -5,50 +5,22 @@
 // answers it (ao/respond) and the agent finishes.
 // Run by tests/e2e/test_vscode.py (test_real_vscode_host_live), which checks the result line and the disk:
 //   RESULT {"ok": true, "notification": ..., "buttons": [...], "sessionRow": ..., "finished": ...}
-// Environment: AO_HOST_DIR (playwright-core's install dir), AO_HOST_URL, AO_HOST_WORKSPACE, AO_HOST_ARTIFACTS
-// (screenshots), AO_HOST_CHROMIUM, AO_HOST_PYTHON (runs the ao CLI that spawns the agent).
+// Environment (beside workbench.mjs's AO_HOST_DIR and AO_HOST_CHROMIUM): AO_HOST_URL, AO_HOST_WORKSPACE, AO_HOST_ARTIFACTS
+// (screenshots), AO_HOST_PYTHON (runs the ao CLI that spawns the agent).
 import { execFileSync } from 'node:child_process';
-import { createRequire } from 'node:module';
 import * as path from 'node:path';
 
-const env = (name) => {
-    const v = process.env[name];
-    if (!v) {
-        throw new Error(`${name} is not set`);
-    }
-    return v;
-};
-
-const require = createRequire(path.join(env('AO_HOST_DIR'), 'package.json'));
-const { chromium } = require('playwright-core');
+import { env, launch, notification, steps } from './workbench.mjs';
 
 const url = env('AO_HOST_URL');
 const workspace = env('AO_HOST_WORKSPACE');
 const artifacts = env('AO_HOST_ARTIFACTS');
 const SID = 'my-project/agent-1';
 const ASKS = `${SID} wants to run \`echo hi > ran.txt\``;
-const t0 = Date.now();
-const timings = {};
-let step = 'start';
+const clock = steps();
+const mark = clock.mark;
 
-function mark(name) {
-    step = name;
-    timings[name] = Math.round((Date.now() - t0) / 100) / 10;
-    console.log(`[${timings[name]}s] ${name}`);
-}
-
-async function notification(page, text, timeout) {
-    const toast = page.locator('.notification-toast', { hasText: text }).first();
-    await toast.waitFor({ state: 'visible', timeout });
-    return toast;
-}
-
-const browser = await chromium.launch({
-    executablePath: env('AO_HOST_CHROMIUM'),
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
-});
+const browser = await launch();
 const result = { ok: false };
 const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
 try {
@@ -94,7 +66,7 @@ try {
     mark('done');
     result.ok = true;
 } catch (e) {
-    result.error = `${step}: ${e instanceof Error ? e.message : String(e)}`;
+    result.error = `${clock.step}: ${e instanceof Error ? e.message : String(e)}`;
     try {
         await page.screenshot({ path: path.join(artifacts, 'vscode-live-failure.png') });
         result.failureScreenshot = path.join(artifacts, 'vscode-live-failure.png');
@@ -103,7 +75,7 @@ try {
         // the page is gone
     }
 } finally {
-    result.timings = timings;
+    result.timings = clock.timings;
     console.log(`RESULT ${JSON.stringify(result)}`);
     await browser.close();
 }

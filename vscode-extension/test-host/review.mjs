@@ -4,53 +4,20 @@
 // diff again; the session's context menu Accept (Merge) asks, then merges.
 // Run by tests/e2e/test_vscode.py (test_real_vscode_host_review), which checks the result line and git:
 //   RESULT {"ok": true, "notification": ..., "notificationButtons": [...], "diffTab": ..., "fileRow": ..., "merged": ...}
-// Environment: AO_HOST_DIR (playwright-core's install dir), AO_HOST_URL, AO_HOST_WORKSPACE, AO_HOST_ARTIFACTS
-// (screenshots), AO_HOST_CHROMIUM, AO_HOST_PYTHON (runs the ao CLI that spawns the agent).
+// Environment (beside workbench.mjs's AO_HOST_DIR and AO_HOST_CHROMIUM): AO_HOST_URL, AO_HOST_WORKSPACE, AO_HOST_ARTIFACTS
+// (screenshots), AO_HOST_PYTHON (runs the ao CLI that spawns the agent).
 import { execFileSync } from 'node:child_process';
-import { createRequire } from 'node:module';
 import * as path from 'node:path';
 
-const env = (name) => {
-    const v = process.env[name];
-    if (!v) {
-        throw new Error(`${name} is not set`);
-    }
-    return v;
-};
-
-const require = createRequire(path.join(env('AO_HOST_DIR'), 'package.json'));
-const { chromium } = require('playwright-core');
+import { env, launch, notification, palette, steps } from './workbench.mjs';
 
 const url = env('AO_HOST_URL');
 const workspace = env('AO_HOST_WORKSPACE');
 const artifacts = env('AO_HOST_ARTIFACTS');
 const SID = 'my-project/agent-1';
 const TITLE = 'agent-1: notes.txt (base ↔ agent)';
-const t0 = Date.now();
-const timings = {};
-let step = 'start';
-
-function mark(name) {
-    step = name;
-    timings[name] = Math.round((Date.now() - t0) / 100) / 10;
-    console.log(`[${timings[name]}s] ${name}`);
-}
-
-async function palette(page, title) {
-    await page.keyboard.press('Control+Shift+P');
-    const input = page.locator('.quick-input-widget .quick-input-box input');
-    await input.waitFor({ state: 'visible', timeout: 15_000 });
-    await input.fill(`>${title}`);
-    const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first();
-    await row.waitFor({ state: 'visible', timeout: 15_000 });
-    await page.keyboard.press('Enter');
-}
-
-async function notification(page, text, timeout) {
-    const toast = page.locator('.notification-toast', { hasText: text }).first();
-    await toast.waitFor({ state: 'visible', timeout });
-    return toast;
-}
+const clock = steps();
+const mark = clock.mark;
 
 /** The diff editor's tab with this title, and the diff editor itself, are showing. */
 async function diffEditor(page) {
@@ -63,12 +30,7 @@ async function diffEditor(page) {
     return (await tab.innerText()).replace(/\s+/g, ' ').trim();
 }
 
-const browser = await chromium.launch({
-    executablePath: env('AO_HOST_CHROMIUM'),
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
-});
+const browser = await launch();
 const result = { ok: false };
 const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
 try {
@@ -142,7 +104,7 @@ try {
     mark('done');
     result.ok = true;
 } catch (e) {
-    result.error = `${step}: ${e instanceof Error ? e.message : String(e)}`;
+    result.error = `${clock.step}: ${e instanceof Error ? e.message : String(e)}`;
     try {
         await page.screenshot({ path: path.join(artifacts, 'vscode-review-failure.png') });
         result.failureScreenshot = path.join(artifacts, 'vscode-review-failure.png');
@@ -151,7 +113,7 @@ try {
         // the page is gone
     }
 } finally {
-    result.timings = timings;
+    result.timings = clock.timings;
     console.log(`RESULT ${JSON.stringify(result)}`);
     await browser.close();
 }
